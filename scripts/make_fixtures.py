@@ -1,0 +1,440 @@
+#!/usr/bin/env python3
+"""Generate fathom's parity fixtures with transformers / sentence-transformers.
+
+Runs on the GPU machine (it has torch, transformers and sentence-transformers); the outputs are
+committed under tests/fixtures/ so that CI (no Python ML stack, no GPU) can compare against them.
+
+  python3 scripts/make_fixtures.py --assets ../shared/assets --out tests/fixtures
+
+Every checkpoint is a tiny random-weight model in Hugging Face layout using a REAL tokenizer.
+LayerNorm weights and biases are randomised too, so no layer is an identity. References are
+computed in float32 on the CPU (bf16/f16 checkpoints are upcast first, as fathom's CPU path does).
+Each part is independent: a failure is reported and the other parts still get written.
+"""
+import argparse, base64, json, os, shutil, sys, traceback, wave
+
+import numpy as np
+import torch
+
+torch.manual_seed(0)
+np.random.seed(0)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--assets", required=True)
+ap.add_argument("--out", required=True)
+ap.add_argument("--only", default="", help="comma-separated part names")
+args = ap.parse_args()
+OUT = os.path.abspath(args.out)
+ASSETS = os.path.abspath(args.assets)
+os.makedirs(OUT, exist_ok=True)
+FAILURES = []
+
+# ---------------------------------------------------------------------------------------------
+# Texts
+
+TOKENIZER_CORPUS = [
+    "Hello, world!",
+    "The quick brown fox jumps over the lazy dog.",
+    "Café déjà vu — naïve résumé, Ångström, façade, Øresund, São Paulo.",
+    "ÀÉÎÕÜ àéîõü ÇÑ çñ ß œ æ",
+    "北京是中国的首都。東京は日本の首都です。서울은 한국의 수도입니다.",
+    "Mixed 中文 and English 混合 text 123.",
+    "Emoji: 😀🎉👍🏽 👨‍👩‍👧‍👦 ❤️ 🇫🇷",
+    "   leading and trailing spaces   ",
+    "multiple    spaces\tand\ttabs\n\nand newlines\r\n",
+    "I'm sure they'll say it's what we've done; we'd rather you'd not.",
+    "DON'T SHOUT! I'LL WHISPER.",
+    "Numbers: 3.14159, 1,000,000, 2026-11-27, $42.50, 100%",
+    "snake_case camelCase kebab-case PascalCase email@example.com https://example.org/a?b=c",
+    "Control\u0000chars\u0007and\u200bzero\u200dwidth\ufeffmarks",
+    "Combining: e\u0301 a\u0308 n\u0303 (decomposed accents)",
+    "Ελληνικά, русский текст, עברית, العربية, हिन्दी, ไทย",
+    "unaffable unbelievably antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis",
+    "",
+    " ",
+    "a",
+    "<s> [CLS] [SEP] <|endoftext|> special-looking text",
+    "tab\tseparated\tvalues\tin\ta\trow",
+    "Ünïcödé    \u3000full-width\u3000space ｆｕｌｌｗｉｄｔｈ",
+    ("A very long text that goes on and on. " * 60).strip(),
+]
+
+MODEL_TEXTS = [
+    "Hello, world!",
+    "The quick brown fox jumps over the lazy dog.",
+    "Café déjà vu — naïve résumé.",
+    "北京是中国的首都。",
+    "Embeddings map sentences to vectors; similar meanings land close together.",
+    "a",
+    "I'm sure they'll say it's what we've done.",
+    "Numbers like 3.14159 and 2026 appear too, with emoji 😀.",
+    ("This longer passage repeats itself to exercise the attention over many positions. " * 3).strip(),
+    ("A text well past the model's limit so that truncation matters. " * 30).strip(),
+]
+
+
+def write_json(path, obj):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1)
+
+
+def part(name):
+    def deco(fn):
+        if args.only and name not in args.only.split(","):
+            return fn
+        print(f"== {name}", flush=True)
+        try:
+            fn()
+            print(f"   {name}: ok", flush=True)
+        except Exception:
+            traceback.print_exc()
+            FAILURES.append(name)
+        return fn
+    return deco
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizers
+
+from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors, AddedToken
+from transformers import PreTrainedTokenizerFast
+
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+LANGUAGES = ["en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv",
+             "it", "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no",
+             "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr",
+             "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",
+             "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu",
+             "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
+             "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su"]
+assert len(LANGUAGES) == 99
+
+
+def tiktoken_vocab_merges(path):
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+    conv = TikTokenConverter(vocab_file=path, pattern=GPT2_PATTERN)
+    vocab, merges = conv.extract_vocab_merges_from_model(path)
+    return vocab, merges
+
+
+def whisper_tokenizer(with_yue):
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+    from transformers import WhisperTokenizerFast
+    tok = TikTokenConverter(vocab_file=os.path.join(ASSETS, "whisper/multilingual.tiktoken"),
+                            pattern=GPT2_PATTERN).converted()
+    langs = LANGUAGES + (["yue"] if with_yue else [])
+    specials = ["<|endoftext|>", "<|startoftranscript|>"] + [f"<|{l}|>" for l in langs] + [
+        "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>",
+        "<|notimestamps|>"]
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    tok.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", special=False, normalized=False) for i in range(1501)])
+    fast = WhisperTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                unk_token="<|endoftext|>", pad_token="<|endoftext|>")
+    base = 50257
+    assert fast.convert_tokens_to_ids("<|endoftext|>") == base
+    assert fast.convert_tokens_to_ids("<|startoftranscript|>") == base + 1
+    assert fast.convert_tokens_to_ids("<|en|>") == base + 2
+    off = 1 if with_yue else 0
+    assert fast.convert_tokens_to_ids("<|notimestamps|>") == 50363 + off
+    assert fast.convert_tokens_to_ids("<|0.00|>") == 50364 + off
+    assert fast.convert_tokens_to_ids("<|30.00|>") == 51864 + off
+    return fast
+
+
+ROBERTA_RANKS = 8000
+
+
+def roberta_style_tokenizer():
+    """Byte-level BPE over the GPT-2 ranks with RoBERTa's specials at ids 0-3 and `<s> $A </s>`."""
+    # The first ROBERTA_RANKS ranks of GPT-2's byte-level BPE: a genuine BPE with fewer merges, which
+    # keeps the fixture checkpoints small (embedding rows scale with the vocabulary).
+    src = os.path.join(ASSETS, "whisper/gpt2.tiktoken")
+    small = os.path.join("/tmp", "gpt2-small.tiktoken")
+    with open(src) as f, open(small, "w") as g:
+        g.writelines(f.readlines()[:ROBERTA_RANKS])
+    vocab, merges = tiktoken_vocab_merges(small)
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    full = {s: i for i, s in enumerate(specials)}
+    for k, v in vocab.items():
+        full[k] = v + len(specials)
+    full["<mask>"] = len(full)
+    tok = Tokenizer(models.BPE(full, merges, unk_token=None, fuse_unk=False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True,
+                                                      add_prefix_space=False)
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials + ["<mask>"]])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+                                   model_max_length=128)
+    return fast
+
+
+def bert_tokenizer():
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(os.path.join(ASSETS, "bert-uncased-tokenizer"))
+
+
+def tokenizer_reference(tok, corpus):
+    cases = []
+    for text in corpus:
+        with_special = tok(text, add_special_tokens=True)["input_ids"]
+        without = tok(text, add_special_tokens=False)["input_ids"]
+        cases.append({"text": text, "ids": with_special, "ids_no_special": without,
+                      "decoded": tok.decode(without, skip_special_tokens=False),
+                      "decoded_skip_special": tok.decode(with_special, skip_special_tokens=True)})
+    trunc = tok(corpus[-1], add_special_tokens=True, truncation=True, max_length=16)["input_ids"]
+    return {"cases": cases, "truncation": {"text": corpus[-1], "max_length": 16, "ids": trunc}}
+
+
+@part("tokenizers")
+def make_tokenizers():
+    # Each reference names the tokenizer.json it was computed from: the BERT one is read from
+    # shared/assets, the byte-level BPE ones from the model fixtures that carry them (no copies).
+    base = os.path.join(OUT, "tokenizers")
+    for name, tok, source in [
+            ("bert-uncased", bert_tokenizer(), "shared/assets/bert-uncased-tokenizer/tokenizer.json"),
+            ("roberta-bpe", roberta_style_tokenizer(), "tests/fixtures/models/roberta-cls/tokenizer.json"),
+            ("whisper-multilingual", whisper_tokenizer(False),
+             "tests/fixtures/models/whisper-tiny-random-f32/tokenizer.json")]:
+        ref = tokenizer_reference(tok, TOKENIZER_CORPUS)
+        ref["tokenizer_json"] = source
+        write_json(os.path.join(base, name + ".reference.json"), ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedding models
+
+def randomise_layernorms(model, gen):
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            with torch.no_grad():
+                m.weight.copy_(1.0 + 0.2 * torch.randn(m.weight.shape, generator=gen))
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=gen))
+
+
+def save_tokenizer(tok, d):
+    tok.save_pretrained(d)
+    for extra in ["vocab.json", "merges.txt", "added_tokens.json"]:
+        p = os.path.join(d, extra)
+        if os.path.exists(p):
+            os.remove(p)
+
+
+def embedding_fixture(name, arch_cls, cfg, tok, pooling, normalize, dtype=torch.float32, shard=None,
+                      extra_config=None, seed=1):
+    from sentence_transformers import SentenceTransformer, models as st_models
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    d = os.path.join(OUT, "models", name)
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    raw = d + ".raw"
+    model = arch_cls(cfg)
+    randomise_layernorms(model, gen)
+    model = model.to(dtype)
+    kw = {"max_shard_size": shard} if shard else {}
+    model.save_pretrained(raw, safe_serialization=True, **kw)
+    save_tokenizer(tok, raw)
+    tr = st_models.Transformer(raw, max_seq_length=64, model_args={"dtype": torch.float32})
+    mods = [tr, st_models.Pooling(cfg.hidden_size, pooling_mode=pooling)]
+    if normalize:
+        mods.append(st_models.Normalize())
+    st = SentenceTransformer(modules=mods, device="cpu")
+    st.save(d)
+    shutil.rmtree(raw)
+    # sentence-transformers re-saves the transformer in float32; put the original weights back so the
+    # checkpoint really is bf16 / sharded as intended.
+    for f in os.listdir(d):
+        if f.startswith("model") and (f.endswith(".safetensors") or f.endswith(".index.json")):
+            os.remove(os.path.join(d, f))
+    model.save_pretrained(d, safe_serialization=True, **kw)
+    if os.path.exists(os.path.join(d, "README.md")):
+        os.remove(os.path.join(d, "README.md"))
+    if extra_config:
+        cp = os.path.join(d, "config.json")
+        c = json.load(open(cp))
+        c.update(extra_config)
+        write_json(cp, c)
+    # Reference: reload exactly as a user would, in float32.
+    st2 = SentenceTransformer(d, device="cpu", model_kwargs={"dtype": torch.float32})
+    st2.eval()
+    texts = MODEL_TEXTS
+    with torch.no_grad():
+        emb = st2.encode(texts, batch_size=4, convert_to_numpy=True, normalize_embeddings=False)
+    feats = st2.tokenize(texts)
+    ids = [[int(t) for t, m in zip(row, mask) if m] for row, mask in zip(feats["input_ids"].tolist(),
+                                                                           feats["attention_mask"].tolist())]
+    full_ids = [st2.tokenizer(t, add_special_tokens=True)["input_ids"] for t in texts]
+    cases = []
+    for t, e, i, fi in zip(texts, emb, ids, full_ids):
+        cases.append({"text": t, "token_ids": i, "truncated": len(fi) > len(i), "full_length": len(fi),
+                      "embedding": [float(x) for x in e]})
+    write_json(os.path.join(OUT, "models", name + ".reference.json"),
+               {"model": name, "architecture": cfg.architectures[0] if cfg.architectures else arch_cls.__name__,
+                "pooling": pooling, "normalize": normalize, "max_seq_length": st2.max_seq_length,
+                "dtype": str(dtype).replace("torch.", ""), "cases": cases})
+    print(f"   {name}: dim={emb.shape[1]} files={sorted(os.listdir(d))}")
+
+
+@part("embedding-models")
+def make_embedding_models():
+    from transformers import (BertConfig, BertModel, BertForMaskedLM, RobertaConfig, RobertaModel,
+                              XLMRobertaConfig, XLMRobertaModel)
+    btok = bert_tokenizer()
+    rtok = roberta_style_tokenizer()
+    common = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                  initializer_range=0.08, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    cfg = BertConfig(vocab_size=btok.vocab_size, max_position_embeddings=64, type_vocab_size=2, **common)
+    cfg.architectures = ["BertModel"]
+    embedding_fixture("bert-mean-norm", BertModel, cfg, btok, "mean", True, seed=11,
+                      extra_config={"is_matryoshka": True, "matryoshka_dimensions": [8, 16, 32]})
+    cfg = BertConfig(vocab_size=btok.vocab_size, max_position_embeddings=64, hidden_act="gelu_new",
+                     **common)
+    cfg.architectures = ["BertForMaskedLM"]
+    embedding_fixture("bert-mlm-sharded-lasttoken", BertForMaskedLM, cfg, btok, "lasttoken", True,
+                      dtype=torch.float16, shard="600KB", seed=12)
+    cfg = RobertaConfig(vocab_size=len(rtok), max_position_embeddings=66, pad_token_id=1, bos_token_id=0,
+                        eos_token_id=2, type_vocab_size=1, **common)
+    cfg.architectures = ["RobertaModel"]
+    embedding_fixture("roberta-cls", RobertaModel, cfg, rtok, "cls", False, seed=13)
+    cfg = XLMRobertaConfig(vocab_size=len(rtok), max_position_embeddings=66, pad_token_id=1, bos_token_id=0,
+                           eos_token_id=2, type_vocab_size=1, **common)
+    cfg.architectures = ["XLMRobertaModel"]
+    embedding_fixture("xlmr-bf16-max", XLMRobertaModel, cfg, rtok, "max", False, dtype=torch.bfloat16,
+                      seed=14)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whisper
+
+def read_wav(path):
+    with wave.open(path) as w:
+        assert w.getnchannels() == 1 and w.getsampwidth() == 2
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+        return data, w.getframerate()
+
+
+def non_speech_tokens(tok):
+    symbols = list('"#()*+/:;<=>@[\\]^_`{|}~「」『』')
+    symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split()
+    miscellaneous = set("♩♪♫♬♭♮♯")
+    result = {tok.encode(" -", add_special_tokens=False)[0], tok.encode(" '", add_special_tokens=False)[0]}
+    for symbol in symbols + list(miscellaneous):
+        for tokens in [tok.encode(symbol, add_special_tokens=False), tok.encode(" " + symbol, add_special_tokens=False)]:
+            if len(tokens) == 1 or symbol in miscellaneous:
+                result.add(tokens[0])
+    return sorted(result)
+
+
+def whisper_generation_config(tok, with_yue):
+    langs = LANGUAGES + (["yue"] if with_yue else [])
+    ids = lambda s: tok.convert_tokens_to_ids(s)
+    return {
+        "bos_token_id": 50257, "eos_token_id": 50257, "pad_token_id": 50257,
+        "decoder_start_token_id": 50258,
+        "begin_suppress_tokens": [220, 50257],
+        "suppress_tokens": non_speech_tokens(tok) + [ids("<|startoftranscript|>"), ids("<|translate|>"),
+                                                     ids("<|transcribe|>"), ids("<|startoflm|>"),
+                                                     ids("<|startofprev|>"), ids("<|nocaptions|>")],
+        "forced_decoder_ids": [[1, None], [2, ids("<|transcribe|>")]],
+        "is_multilingual": True,
+        "lang_to_id": {f"<|{l}|>": ids(f"<|{l}|>") for l in langs},
+        "task_to_id": {"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")},
+        "no_timestamps_token_id": ids("<|notimestamps|>"),
+        "prev_sot_token_id": ids("<|startofprev|>"),
+        "max_initial_timestamp_index": 50,
+        "max_length": 448,
+        "return_timestamps": False,
+        "alignment_heads": [[1, 0], [1, 2]],
+    }
+
+
+MEL_FRAMES_KEPT = 1200
+
+
+def whisper_fixture(name, n_mels, with_yue, dtype, seed):
+    from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperFeatureExtractor, \
+        WhisperProcessor, GenerationConfig
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    tok = whisper_tokenizer(with_yue)
+    vocab = 51866 if with_yue else 51865
+    assert len(tok) == vocab, (len(tok), vocab)
+    cfg = WhisperConfig(vocab_size=vocab, num_mel_bins=n_mels, d_model=16, encoder_layers=2, decoder_layers=2,
+                        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                        decoder_ffn_dim=64, max_source_positions=1500, max_target_positions=448,
+                        init_std=0.25, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+                        decoder_start_token_id=50258, pad_token_id=50257, bos_token_id=50257, eos_token_id=50257,
+                        suppress_tokens=None, begin_suppress_tokens=None)
+    cfg.architectures = ["WhisperForConditionalGeneration"]
+    model = WhisperForConditionalGeneration(cfg)
+    randomise_layernorms(model, gen)
+    d = os.path.join(OUT, "models", name)
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    model.to(dtype).save_pretrained(d, safe_serialization=True)
+    gc = whisper_generation_config(tok, with_yue)
+    write_json(os.path.join(d, "generation_config.json"), gc)
+    tok.save_pretrained(d)
+    for extra in ["vocab.json", "merges.txt", "added_tokens.json", "normalizer.json"]:
+        p = os.path.join(d, extra)
+        if os.path.exists(p):
+            os.remove(p)
+    fe = WhisperFeatureExtractor(feature_size=n_mels)
+    fe.save_pretrained(d)
+    # Reference in float32 from the saved weights.
+    m = WhisperForConditionalGeneration.from_pretrained(d, dtype=torch.float32).eval()
+    m.generation_config = GenerationConfig.from_pretrained(d)
+    audio, sr = read_wav(os.path.join(ASSETS, "whisper/jfk.wav"))
+    assert sr == 16000
+    feats = fe(audio, sampling_rate=16000, return_tensors="pt").input_features
+    mel = feats[0].numpy().astype("<f4")
+    mel = np.ascontiguousarray(mel[:, :MEL_FRAMES_KEPT])  # the speech and some padding; keeps it small
+    mel.tofile(os.path.join(OUT, "models", f"{name}.jfk-mel.f32"))
+    cases = {}
+    runs = {
+        "transcribe_en": dict(language="en", task="transcribe"),
+        "translate_fr": dict(language="fr", task="translate"),
+        "timestamps_en": dict(language="en", task="transcribe", return_timestamps=True),
+        "detect_language": dict(task="transcribe"),
+    }
+    with torch.no_grad():
+        for key, kw in runs.items():
+            try:
+                outs = m.generate(feats, max_new_tokens=24, **kw)
+                seq = outs.sequences if hasattr(outs, "sequences") else outs
+                toks = [int(x) for x in seq[0].tolist()]
+                # Whether generate() returned the forced prompt too (it varies across versions).
+                cases[key] = {"kwargs": kw, "tokens": toks, "includes_prompt": bool(toks and toks[0] == 50258)}
+            except Exception as e:
+                traceback.print_exc()
+                cases[key] = {"kwargs": kw, "error": repr(e)}
+        # Language detection probabilities straight from the decoder's first step.
+        enc = m.model.encoder(feats).last_hidden_state
+        logits = m(encoder_outputs=(enc,), decoder_input_ids=torch.tensor([[50258]])).logits[0, -1]
+        lang_ids = list(gc["lang_to_id"].values())
+        lp = torch.log_softmax(logits[lang_ids], dim=-1)
+        best = int(torch.argmax(lp))
+        cases["language_probs"] = {"best_token": lang_ids[best],
+                                   "top5": [[lang_ids[i], float(lp[i])] for i in torch.topk(lp, 5).indices.tolist()]}
+    write_json(os.path.join(OUT, "models", name + ".reference.json"),
+               {"model": name, "n_mels": n_mels, "dtype": str(dtype).replace("torch.", ""), "audio": "jfk.wav",
+                "mel_file": f"{name}.jfk-mel.f32", "mel_shape": list(mel.shape),
+                "mel_note": "first mel_shape[1] frames of the 3000-frame (30 s) padded input", "max_new_tokens": 24,
+                "generate": cases})
+    print(f"   {name}: {json.dumps({k: v.get('tokens', v.get('error', v))[:12] if isinstance(v, dict) and 'tokens' in v else v for k, v in cases.items()})[:600]}")
+
+
+@part("whisper")
+def make_whisper():
+    whisper_fixture("whisper-tiny-random-f32", 80, False, torch.float32, seed=21)
+    whisper_fixture("whisper-v3-random-f16", 128, True, torch.float16, seed=22)
+
+
+if FAILURES:
+    print("FAILED parts:", FAILURES)
+    sys.exit(1)
+print("all parts ok")

@@ -1,0 +1,56 @@
+#pragma once
+// A tokenizer loaded from a Hugging Face `tokenizer.json`.
+//
+// Supported models: WordPiece (BERT family, with the BERT normaliser and pre-tokeniser) and byte-level BPE
+// (RoBERTa / GPT-2 / Whisper family). Added and special tokens are matched before the model runs, as in
+// Hugging Face `tokenizers`. Post-processing templates (`[CLS] $A [SEP]`, `<s> $A </s>`) are applied when
+// `add_special_tokens` is set. Ids equal transformers' fast tokenizers (tested against fixtures).
+//
+// Thread-safety: a loaded Tokenizer is immutable; encode/decode may be called from many threads at once.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace fathom::formats {
+
+struct EncodeOptions {
+  bool add_special_tokens = true;     // apply the post-processor template
+  std::optional<int> max_length;      // truncate (right side) so the result incl. specials fits
+};
+
+class TokenizerImpl;
+
+class Tokenizer {
+ public:
+  // Parses `path` (a tokenizer.json). Errors name the file and the unsupported feature.
+  static Result<std::shared_ptr<const Tokenizer>> load(const std::filesystem::path& path);
+  ~Tokenizer();
+
+  // Token ids of `text` (UTF-8; invalid UTF-8 is an kInvalidArgument error).
+  Result<std::vector<int32_t>> encode(std::string_view text, const EncodeOptions& options = {}) const;
+  // Text of `ids`. Byte-level BPE pieces that do not form valid UTF-8 are decoded with U+FFFD.
+  // Ids outside the vocabulary are an error.
+  Result<std::string> decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
+
+  std::optional<int32_t> token_to_id(std::string_view token) const;
+  std::optional<std::string> id_to_token(int32_t id) const;
+  // Largest id + 1 (vocabulary plus added tokens).
+  int32_t vocab_size() const;
+  // How many special tokens the post-processor adds to a single sequence (e.g. 2 for [CLS] ... [SEP]).
+  int num_special_tokens_to_add() const;
+  // True when `id` is an added token marked special.
+  bool is_special(int32_t id) const;
+
+  explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
+
+ private:
+  std::unique_ptr<TokenizerImpl> impl_;
+};
+
+}  // namespace fathom::formats
