@@ -1,0 +1,61 @@
+#pragma once
+// The architecture registry: one explicit table of built-in architectures (registry.cpp), plus entries
+// that plugins add through their one exported entry point. A model directory is matched on config.json
+// `architectures[0]` first, then `model_type`.
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "models/model.h"
+
+namespace fathom::models {
+
+// How to place and run a model. Every field has a safe default.
+struct LoadOptions {
+  Device device;                      // where the model runs
+  std::optional<DType> dtype;         // nullopt = auto: f32 on CPU; the checkpoint's 16-bit type on CUDA
+  bool cuda_graphs = true;            // capture forward passes in CUDA graphs where the model allows it
+  std::size_t memory_budget = 0;      // bytes this model may use on its device; 0 = no budget
+  int max_batch_tokens = 16384;       // token budget of one batch
+};
+
+using LoadFn = std::function<Result<std::unique_ptr<Model>>(
+    const std::filesystem::path& dir, const nlohmann::json& config, const LoadOptions& options)>;
+
+struct Architecture {
+  ModelInfo info;
+  LoadFn load;
+};
+
+struct MatchResult {
+  const Architecture* architecture = nullptr;
+  std::string matched_on;  // e.g. "architectures[0] = BertModel" or "model_type = bert"
+  nlohmann::json config;   // the parsed config.json
+};
+
+class Registry {
+ public:
+  // The process-wide registry, holding the built-in architectures.
+  static Registry& global();
+
+  // Adds an architecture (plugins). Fails when one of its HF architecture names is already taken.
+  Status add(Architecture architecture);
+  const std::vector<std::unique_ptr<Architecture>>& architectures() const { return architectures_; }
+
+  // Reads DIR/config.json and finds the architecture that serves it. The error says exactly why nothing
+  // matched: missing/invalid config.json, or the architectures/model_type found and the ones supported.
+  Result<MatchResult> match(const std::filesystem::path& dir) const;
+  // match() then the architecture's loader; checks that declared tasks have their interfaces.
+  Result<std::unique_ptr<Model>> load(const std::filesystem::path& dir, const LoadOptions& options) const;
+
+ private:
+  std::vector<std::unique_ptr<Architecture>> architectures_;
+};
+
+}  // namespace fathom::models
