@@ -13,6 +13,7 @@
 
 #include "base/dtype.h"
 #include "base/error.h"
+#include "runtime/device.h"
 
 namespace fathom::formats {
 class Tokenizer;
@@ -27,14 +28,9 @@ const char* task_name(Task task);  // "embed", "transcribe", ...
 // The HTTP endpoints that serve `task`, e.g. {"/v1/embeddings"}.
 std::vector<std::string> task_endpoints(Task task);
 
-enum class DeviceKind { kCpu, kCuda };
-
-struct Device {
-  DeviceKind kind = DeviceKind::kCpu;
-  int index = 0;  // CUDA ordinal; 0 for CPU
-  std::string to_string() const;  // "cpu" or "cuda:0"
-  bool operator==(const Device&) const = default;
-};
+// Devices live in the runtime layer; these names stay usable here.
+using fathom::Device;
+using fathom::DeviceKind;
 
 // Static description of an architecture.
 struct ModelInfo {
