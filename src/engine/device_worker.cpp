@@ -1,0 +1,97 @@
+#include "engine/device_worker.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace fathom::engine {
+
+DeviceWorker::DeviceWorker(std::string device_name) : device_name_(std::move(device_name)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+DeviceWorker::~DeviceWorker() { stop(); }
+
+void DeviceWorker::attach(std::shared_ptr<Scheduler> scheduler) {
+  scheduler->set_wake([this] { notify(); });
+  {
+    std::lock_guard lock(mu_);
+    entries_.push_back(Entry{std::move(scheduler), virtual_clock_, false, 0});
+  }
+  cv_.notify_all();
+}
+
+void DeviceWorker::detach(const Scheduler* scheduler) {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [&] { return running_ != scheduler; });
+  std::erase_if(entries_, [&](const Entry& e) { return e.scheduler.get() == scheduler; });
+}
+
+void DeviceWorker::notify() {
+  { std::lock_guard lock(mu_); }  // orders the caller's queueing before the worker's predicate check
+  cv_.notify_all();
+}
+
+void DeviceWorker::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::size_t DeviceWorker::steps(const Scheduler* scheduler) const {
+  std::lock_guard lock(mu_);
+  for (const auto& e : entries_) {
+    if (e.scheduler.get() == scheduler) return e.steps;
+  }
+  return 0;
+}
+
+void DeviceWorker::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    Entry* pick = nullptr;
+    cv_.wait(lock, [&] {
+      pick = nullptr;
+      double best = std::numeric_limits<double>::infinity();
+      for (auto& e : entries_) {
+        if (!e.scheduler->has_work()) {
+          e.active = false;
+          continue;
+        }
+        if (!e.active) {  // rejoining: no credit for the time it was idle
+          e.vtime = std::max(e.vtime, virtual_clock_);
+          e.active = true;
+        }
+        if (e.vtime < best) {
+          best = e.vtime;
+          pick = &e;
+        }
+      }
+      return pick != nullptr || stopping_;
+    });
+    if (pick == nullptr) return;  // stopping and drained
+
+    std::shared_ptr<Scheduler> scheduler = pick->scheduler;
+    virtual_clock_ = std::max(virtual_clock_, pick->vtime);
+    running_ = scheduler.get();
+    lock.unlock();
+    std::size_t cost = 1;
+    try {
+      cost = scheduler->step();  // contractually never throws; guard the worker anyway
+    } catch (...) {
+    }
+    lock.lock();
+    running_ = nullptr;
+    for (auto& e : entries_) {
+      if (e.scheduler == scheduler) {
+        e.vtime += static_cast<double>(std::max<std::size_t>(cost, 1)) / std::max(1e-6, scheduler->priority());
+        e.steps++;
+      }
+    }
+    idle_cv_.notify_all();
+  }
+}
+
+}  // namespace fathom::engine

@@ -1,0 +1,65 @@
+#pragma once
+// One thread per device: the only thread that runs models placed on that device.
+//
+// The worker interleaves every attached scheduler, weighted-fair by Scheduler::priority(): each scheduler
+// carries a virtual time that advances by (batch cost in tokens) / priority after each of its steps, and the
+// worker always steps the scheduler with work whose virtual time is smallest. A scheduler that was idle
+// rejoins at the current virtual time (it cannot bank credit while idle), so one busy model cannot starve
+// another and a model with priority 2 gets about twice the device time of one with priority 1.
+//
+// Thread-safety: every public method may be called from any thread.
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/scheduler.h"
+
+namespace fathom::engine {
+
+class DeviceWorker {
+ public:
+  explicit DeviceWorker(std::string device_name);
+  ~DeviceWorker();  // stop(): drains queued work, then joins
+  DeviceWorker(const DeviceWorker&) = delete;
+  DeviceWorker& operator=(const DeviceWorker&) = delete;
+
+  const std::string& device_name() const { return device_name_; }
+
+  // Adds a scheduler; the worker starts stepping it as soon as it has work.
+  void attach(std::shared_ptr<Scheduler> scheduler);
+  // Removes a scheduler; returns once the worker is no longer inside one of its steps. Work still queued in
+  // it is not run (close() it first to fail that work).
+  void detach(const Scheduler* scheduler);
+  // Wakes the worker (called by schedulers after queueing).
+  void notify();
+  // Runs until every attached scheduler is empty, then stops the thread. Idempotent.
+  void stop();
+
+  // Steps run so far for `scheduler` (0 if unknown); for tests and stats.
+  std::size_t steps(const Scheduler* scheduler) const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<Scheduler> scheduler;
+    double vtime = 0.0;
+    bool active = false;
+    std::size_t steps = 0;
+  };
+  void run();
+
+  const std::string device_name_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // work arrived or stop requested
+  std::condition_variable idle_cv_;  // a step finished
+  std::vector<Entry> entries_;
+  const Scheduler* running_ = nullptr;
+  double virtual_clock_ = 0.0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace fathom::engine

@@ -1,0 +1,136 @@
+#include "engine/embed_scheduler.h"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+namespace fathom::engine {
+
+EmbedScheduler::EmbedScheduler(std::string name, models::Embedder& embedder, EmbedSchedulerOptions options)
+    : name_(std::move(name)), embedder_(embedder), options_(options), dim_(embedder.embedding_dim()) {}
+
+Result<std::vector<EmbeddingFuture>> EmbedScheduler::submit(std::vector<std::vector<int32_t>> sequences) {
+  std::vector<EmbeddingFuture> futures;
+  futures.reserve(sequences.size());
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return close_error_;
+    if (queue_.size() + sequences.size() > options_.max_queued) {
+      return make_error(ErrorCode::kOverloaded,
+                        "model '" + name_ + "' has " + std::to_string(queue_.size()) +
+                            " sequences waiting; the queue holds at most " +
+                            std::to_string(options_.max_queued) + ", retry later");
+    }
+    for (auto& tokens : sequences) {
+      Item item{std::move(tokens), {}};
+      futures.push_back(item.promise.get_future());
+      queue_.push_back(std::move(item));
+    }
+    stats_.queued = queue_.size();
+  }
+  wake();
+  return futures;
+}
+
+bool EmbedScheduler::has_work() const {
+  std::lock_guard lock(mu_);
+  return !queue_.empty();
+}
+
+void EmbedScheduler::close(const Error& error) {
+  std::deque<Item> dropped;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    close_error_ = error;
+    dropped.swap(queue_);
+    stats_.queued = 0;
+    stats_.failed += dropped.size();
+    stats_.sequences += dropped.size();
+  }
+  for (auto& item : dropped) item.promise.set_value(error);
+}
+
+EmbedStats EmbedScheduler::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+Result<std::vector<float>> EmbedScheduler::run_batch(std::vector<Item>& items) {
+  std::vector<std::vector<int32_t>> sequences;
+  sequences.reserve(items.size());
+  for (auto& item : items) sequences.push_back(item.tokens);
+  try {
+    auto result = embedder_.embed(sequences);
+    if (!result.ok()) return result.error();
+    if (result.value().size() != items.size() * static_cast<std::size_t>(dim_)) {
+      return make_error(ErrorCode::kInternal,
+                        "model '" + name_ + "' returned " + std::to_string(result.value().size()) +
+                            " floats for " + std::to_string(items.size()) + " sequences of dimension " +
+                            std::to_string(dim_));
+    }
+    return std::move(result).value();
+  } catch (const Exception& e) {
+    return make_error(e.code(), "model '" + name_ + "' failed: " + e.what());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, "model '" + name_ + "' failed: " + e.what());
+  } catch (...) {
+    return make_error(ErrorCode::kInternal, "model '" + name_ + "' failed with an unknown exception");
+  }
+}
+
+std::size_t EmbedScheduler::step() {
+  std::vector<Item> batch;
+  std::size_t longest = 0;
+  {
+    std::lock_guard lock(mu_);
+    std::size_t n = plan_batch(queue_.begin(), queue_.end(),
+                               [](const Item& item) { return item.tokens.size(); }, options_.limits);
+    batch.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      longest = std::max(longest, queue_.front().tokens.size());
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    stats_.queued = queue_.size();
+    if (n > 0) {
+      stats_.batches++;
+      stats_.largest_batch = std::max(stats_.largest_batch, n);
+      stats_.max_batch_tokens = std::max(stats_.max_batch_tokens, padded_tokens(n, longest));
+    }
+  }
+  if (batch.empty()) return 0;
+
+  std::size_t failed = 0;
+  auto result = run_batch(batch);
+  if (result.ok()) {
+    const float* data = result.value().data();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i].promise.set_value(Embedding(data + i * dim_, data + (i + 1) * dim_));
+    }
+  } else if (batch.size() == 1) {
+    batch[0].promise.set_value(result.error());
+    failed = 1;
+  } else {
+    // Isolate the failure: run each sequence alone so only the ones that fail by themselves fail.
+    for (auto& item : batch) {
+      std::vector<Item> single;
+      single.push_back(std::move(item));
+      auto one = run_batch(single);
+      if (one.ok()) {
+        single[0].promise.set_value(std::move(one).value());
+      } else {
+        single[0].promise.set_value(one.error());
+        ++failed;
+      }
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    stats_.sequences += batch.size();
+    stats_.failed += failed;
+  }
+  return std::max<std::size_t>(1, padded_tokens(batch.size(), longest));
+}
+
+}  // namespace fathom::engine

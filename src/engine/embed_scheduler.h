@@ -1,0 +1,82 @@
+#pragma once
+// Per-model embedding queue and batcher.
+//
+// submit() queues token sequences (already tokenized and validated: 1..max_input_tokens ids each); each
+// sequence gets its own promise, so a failure is delivered only to the sequences it concerns. step() runs
+// on the device worker thread: it takes a FIFO prefix of the queue under the token budget, calls
+// Embedder::embed once, and fulfils each promise with that sequence's pooled, un-normalised vector. When a
+// batch fails (error or exception), each of its sequences is retried alone so only the failing ones fail.
+//
+// Thread-safety: submit(), has_work(), close() and stats() may be called from any thread; step() from the
+// device worker only (the one thread that touches the model).
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/batcher.h"
+#include "engine/scheduler.h"
+#include "models/model.h"
+
+namespace fathom::engine {
+
+using Embedding = std::vector<float>;
+using EmbeddingFuture = std::future<Result<Embedding>>;
+
+struct EmbedSchedulerOptions {
+  BatchLimits limits;              // token budget and size cap of one batch
+  std::size_t max_queued = 1 << 20;  // sequences waiting at once; beyond: kOverloaded (HTTP 429)
+  double priority = 1.0;           // device share relative to other models on the same device
+};
+
+struct EmbedStats {
+  std::size_t queued = 0;           // sequences waiting now
+  std::size_t batches = 0;          // batches run
+  std::size_t sequences = 0;        // sequences completed (ok or failed)
+  std::size_t failed = 0;           // sequences failed
+  std::size_t largest_batch = 0;    // most sequences in one batch
+  std::size_t max_batch_tokens = 0; // largest padded token count of a batch
+};
+
+class EmbedScheduler final : public Scheduler {
+ public:
+  // `embedder` must outlive the scheduler.
+  EmbedScheduler(std::string name, models::Embedder& embedder, EmbedSchedulerOptions options);
+
+  // Queues every sequence or none: fails with kOverloaded when the queue would exceed max_queued, and with
+  // kUnavailable after close(). Returns one future per sequence, in order.
+  Result<std::vector<EmbeddingFuture>> submit(std::vector<std::vector<int32_t>> sequences);
+
+  const std::string& name() const override { return name_; }
+  double priority() const override { return options_.priority; }
+  bool has_work() const override;
+  std::size_t step() override;
+  void close(const Error& error) override;
+
+  EmbedStats stats() const;
+  int embedding_dim() const { return dim_; }
+
+ private:
+  struct Item {
+    std::vector<int32_t> tokens;
+    std::promise<Result<Embedding>> promise;
+  };
+  // Runs `items` as one batch; on failure returns the error without touching the promises.
+  Result<std::vector<float>> run_batch(std::vector<Item>& items);
+
+  const std::string name_;
+  models::Embedder& embedder_;
+  const EmbedSchedulerOptions options_;
+  const int dim_;
+
+  mutable std::mutex mu_;
+  std::deque<Item> queue_;
+  bool closed_ = false;
+  Error close_error_;
+  EmbedStats stats_;
+};
+
+}  // namespace fathom::engine

@@ -1,0 +1,49 @@
+#include "engine/embedding_postprocess.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fathom::engine {
+
+void finish_embedding(std::vector<float>& v, std::optional<int> dimensions, bool normalize) {
+  if (dimensions && *dimensions > 0 && static_cast<std::size_t>(*dimensions) < v.size()) {
+    v.resize(static_cast<std::size_t>(*dimensions));
+  }
+  if (!normalize) return;
+  double sum = 0.0;
+  for (float x : v) sum += static_cast<double>(x) * x;
+  if (sum <= 0.0) return;
+  const double inv = 1.0 / std::sqrt(sum);
+  for (float& x : v) x = static_cast<float>(x * inv);
+}
+
+Status check_dimensions(const std::string& model, int requested, bool supports_matryoshka,
+                        const std::vector<int>& declared, int full) {
+  if (!supports_matryoshka) {
+    return make_error(ErrorCode::kUnsupported,
+                      "model '" + model + "' does not support dimensions (it is not a Matryoshka model; "
+                      "its embeddings always have " + std::to_string(full) + " dimensions)",
+                      "dimensions");
+  }
+  const bool any_size = declared.empty() || (declared.size() == 1 && declared[0] == full);
+  if (any_size) {
+    if (requested < 1 || requested > full) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "dimensions must be between 1 and " + std::to_string(full) + " for model '" + model +
+                            "', got " + std::to_string(requested),
+                        "dimensions");
+    }
+    return Status::Ok();
+  }
+  if (requested != full && std::find(declared.begin(), declared.end(), requested) == declared.end()) {
+    std::string allowed;
+    for (int d : declared) allowed += (allowed.empty() ? "" : ", ") + std::to_string(d);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "dimensions must be one of " + allowed + " for model '" + model + "', got " +
+                          std::to_string(requested),
+                      "dimensions");
+  }
+  return Status::Ok();
+}
+
+}  // namespace fathom::engine

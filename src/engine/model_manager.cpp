@@ -1,0 +1,147 @@
+#include "engine/model_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace fathom::engine {
+
+const char* model_state_name(ModelState state) {
+  switch (state) {
+    case ModelState::kLoading: return "loading";
+    case ModelState::kReady: return "ready";
+    case ModelState::kUnloading: return "unloading";
+  }
+  return "unknown";
+}
+
+bool LoadedModel::has_task(models::Task task) const {
+  return std::find(info.tasks.begin(), info.tasks.end(), task) != info.tasks.end();
+}
+
+ModelManager::~ModelManager() { shutdown(); }
+
+DeviceWorker& ModelManager::worker(const models::Device& device) {
+  std::lock_guard lock(mu_);
+  std::string key = device.kind == models::DeviceKind::kCpu ? "cpu" : "cuda:" + std::to_string(device.index);
+  auto& slot = workers_[key];
+  if (!slot) slot = std::make_unique<DeviceWorker>(key);
+  return *slot;
+}
+
+Status ModelManager::reserve(const std::string& name, const std::filesystem::path& dir,
+                             std::shared_ptr<LoadedModel>* out) {
+  if (name.empty()) return make_error(ErrorCode::kInvalidArgument, "a model name must not be empty");
+  std::lock_guard lock(mu_);
+  if (shutting_down_) return make_error(ErrorCode::kUnavailable, "the server is shutting down");
+  if (models_.count(name)) {
+    return make_error(ErrorCode::kInvalidArgument, "a model named '" + name + "' is already loaded");
+  }
+  auto entry = std::make_shared<LoadedModel>();
+  entry->name = name;
+  entry->dir = dir;
+  models_[name] = entry;
+  *out = entry;
+  return Status::Ok();
+}
+
+void ModelManager::forget(const std::string& name) {
+  std::lock_guard lock(mu_);
+  models_.erase(name);
+}
+
+Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model> model, int max_batch_tokens,
+                         const ServeOptions& serve_options, std::filesystem::path dir) {
+  if (!model) return make_error(ErrorCode::kInvalidArgument, "model '" + name + "' is null");
+  std::shared_ptr<LoadedModel> entry;
+  FATHOM_TRY(reserve(name, dir, &entry));
+
+  entry->info = model->info();
+  entry->architecture = model->architecture();
+  entry->dtype = model->dtype();
+  entry->device = model->device();
+  entry->memory_bytes = model->memory_bytes();
+  models::Embedder* embedder = model->as_embedder();
+  if (entry->has_task(models::Task::kEmbed) && embedder == nullptr) {
+    forget(name);
+    return make_error(ErrorCode::kLoadFailed,
+                      "model '" + name + "' declares the embed task but has no Embedder interface");
+  }
+  if (embedder != nullptr) {
+    EmbedderFacts facts;
+    facts.tokenizer = &embedder->tokenizer();
+    facts.max_input_tokens = embedder->max_input_tokens();
+    facts.embedding_dim = embedder->embedding_dim();
+    facts.supports_matryoshka = embedder->supports_matryoshka();
+    facts.matryoshka_dimensions = embedder->matryoshka_dimensions();
+    facts.normalizes_by_default = embedder->normalizes_by_default();
+    entry->embedder = std::move(facts);
+
+    EmbedSchedulerOptions options;
+    options.limits.max_batch_tokens = std::max(1, max_batch_tokens);
+    options.limits.max_batch_size = std::max(1, serve_options.max_batch_size);
+    options.max_queued = serve_options.max_queued;
+    options.priority = serve_options.priority > 0 ? serve_options.priority : 1.0;
+    entry->embed_scheduler = std::make_shared<EmbedScheduler>(name, *embedder, options);
+  }
+  entry->model_ = std::move(model);
+  if (entry->embed_scheduler) worker(entry->device).attach(entry->embed_scheduler);
+  entry->state = ModelState::kReady;
+  return Status::Ok();
+}
+
+Status ModelManager::unload(const std::string& name) {
+  std::shared_ptr<LoadedModel> entry;
+  {
+    std::lock_guard lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return make_error(ErrorCode::kNotFound, "no model named '" + name + "' is loaded");
+    entry = it->second;
+    if (entry->state != ModelState::kReady) {
+      return make_error(ErrorCode::kUnavailable, "model '" + name + "' is " + model_state_name(entry->state));
+    }
+    entry->state = ModelState::kUnloading;
+  }
+  if (entry->embed_scheduler) {
+    // Let queued work finish, then detach and fail anything that slipped in meanwhile.
+    while (entry->embed_scheduler->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    worker(entry->device).detach(entry->embed_scheduler.get());
+    entry->embed_scheduler->close(
+        make_error(ErrorCode::kUnavailable, "model '" + name + "' was unloaded", "model"));
+  }
+  forget(name);
+  return Status::Ok();
+}
+
+std::shared_ptr<const LoadedModel> ModelManager::find(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = models_.find(name);
+  return it == models_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<const LoadedModel>> ModelManager::list() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const LoadedModel>> out;
+  for (const auto& [name, entry] : models_) out.push_back(entry);
+  return out;
+}
+
+void ModelManager::shutdown() {
+  if (shutting_down_.exchange(true)) return;
+  std::vector<DeviceWorker*> workers;
+  std::vector<std::shared_ptr<LoadedModel>> entries;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, w] : workers_) workers.push_back(w.get());
+    for (auto& [name, e] : models_) entries.push_back(e);
+  }
+  for (auto* w : workers) w->stop();  // finishes queued work
+  for (auto& e : entries) {
+    e->state = ModelState::kUnloading;
+    if (e->embed_scheduler) {
+      e->embed_scheduler->close(make_error(ErrorCode::kUnavailable, "the server is shutting down"));
+    }
+  }
+}
+
+}  // namespace fathom::engine

@@ -1,0 +1,106 @@
+#pragma once
+// The loaded models: name -> model, its state, placement and the schedulers that serve it.
+//
+// The manager owns every model and one DeviceWorker per device in use; all model calls happen on those
+// workers. HTTP threads read only the immutable snapshot in LoadedModel (facts copied at load time, and the
+// tokenizer, which is documented thread-safe) and talk to the model through its schedulers' queues.
+//
+// Thread-safety: all methods may be called from any thread. A LoadedModel stays valid (model included)
+// for as long as a caller holds its shared_ptr, even across unload().
+#include <atomic>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/device_worker.h"
+#include "engine/embed_scheduler.h"
+#include "models/model.h"
+#include "models/registry.h"
+
+namespace fathom::engine {
+
+enum class ModelState { kLoading, kReady, kUnloading };
+const char* model_state_name(ModelState state);  // "loading", "ready", "unloading"
+
+// Embedding facts copied from the model's Embedder at load time.
+struct EmbedderFacts {
+  const formats::Tokenizer* tokenizer = nullptr;  // owned by the model; thread-safe
+  int max_input_tokens = 0;                       // tokens incl. specials
+  int embedding_dim = 0;
+  bool supports_matryoshka = false;
+  std::vector<int> matryoshka_dimensions;
+  bool normalizes_by_default = false;
+};
+
+// Per-model serving options.
+struct ServeOptions {
+  double priority = 1.0;               // share of its device relative to the other models there
+  int max_batch_size = 256;            // sequences per batch (the token budget comes from LoadOptions)
+  std::size_t max_queued = 1 << 20;    // sequences waiting at once before requests get kOverloaded
+};
+
+struct LoadedModel {
+  std::string name;
+  std::filesystem::path dir;           // empty for models added in-process
+  std::atomic<ModelState> state{ModelState::kLoading};
+  // Filled once the model is ready:
+  models::ModelInfo info;
+  std::string architecture;
+  DType dtype = DType::kF32;
+  models::Device device;
+  std::size_t memory_bytes = 0;
+  std::optional<EmbedderFacts> embedder;            // set when the model embeds
+  std::shared_ptr<EmbedScheduler> embed_scheduler;  // set when the model embeds
+
+  bool has_task(models::Task task) const;
+
+ private:
+  friend class ModelManager;
+  std::unique_ptr<models::Model> model_;  // touched only by the device worker (and at load)
+};
+
+class ModelManager {
+ public:
+  ModelManager() = default;
+  ~ModelManager();  // shutdown()
+  ModelManager(const ModelManager&) = delete;
+  ModelManager& operator=(const ModelManager&) = delete;
+
+  // Loads DIR through the architecture registry and serves it as `name`. The model is listed in state
+  // kLoading while it loads. Fails if the name is taken or loading fails (the error names the directory).
+  // Defined in model_loader.cpp.
+  Status load(const std::string& name, const std::filesystem::path& dir, const models::LoadOptions& load_options,
+              const ServeOptions& serve_options = {});
+  // Serves an already constructed model (tests, plugins). `max_batch_tokens` is the batch token budget.
+  Status add(const std::string& name, std::unique_ptr<models::Model> model, int max_batch_tokens,
+             const ServeOptions& serve_options = {}, std::filesystem::path dir = {});
+  // Stops serving `name`: refuses new requests, lets queued work finish, then releases the model.
+  Status unload(const std::string& name);
+
+  std::shared_ptr<const LoadedModel> find(const std::string& name) const;
+  // Every model in name order, in whatever state.
+  std::vector<std::shared_ptr<const LoadedModel>> list() const;
+
+  // Refuses new work, finishes every queued request, stops the device workers. Idempotent.
+  void shutdown();
+  bool shutting_down() const { return shutting_down_.load(); }
+
+  // The worker of `device` (created on first use).
+  DeviceWorker& worker(const models::Device& device);
+
+ private:
+  Status reserve(const std::string& name, const std::filesystem::path& dir, std::shared_ptr<LoadedModel>* out);
+  void forget(const std::string& name);
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<LoadedModel>> models_;
+  std::map<std::string, std::unique_ptr<DeviceWorker>> workers_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace fathom::engine

@@ -1,0 +1,218 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "engine/device_worker.h"
+#include "engine/embed_scheduler.h"
+#include "engine/model_manager.h"
+#include "fake_model.h"
+
+namespace fathom::engine {
+namespace {
+
+using fathom::testing::BatchLog;
+using fathom::testing::fake_embedding;
+using fathom::testing::FakeModel;
+using fathom::testing::Gate;
+
+std::vector<int32_t> seq(int length, int32_t first) {
+  std::vector<int32_t> s(length, 1);
+  s[0] = first;
+  return s;
+}
+
+Embedding wait_ok(EmbeddingFuture& f) {
+  auto r = f.get();
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? r.value() : Embedding{};
+}
+
+TEST(EmbedScheduler, BatchesStayUnderTheTokenBudgetAndEveryRequestGetsItsOwnVector) {
+  auto log = std::make_shared<BatchLog>();
+  auto gate = std::make_shared<Gate>();
+  ModelManager manager;
+  ServeOptions serve;
+  serve.max_batch_size = 1000;
+  ASSERT_TRUE(manager.add("m", std::make_unique<FakeModel>("m", 8, log, gate), /*max_batch_tokens=*/64, serve).ok());
+  auto entry = manager.find("m");
+  ASSERT_TRUE(entry && entry->embed_scheduler);
+
+  // The first batch blocks in the model, so everything submitted after it queues up.
+  auto first = entry->embed_scheduler->submit({seq(4, 5)});
+  ASSERT_TRUE(first.ok());
+  gate->await_waiters(1);
+  std::vector<std::vector<int32_t>> sequences;
+  for (int i = 0; i < 100; ++i) sequences.push_back(seq(1 + (i * 7) % 20, 100 + i));
+  auto futures = entry->embed_scheduler->submit(sequences);
+  ASSERT_TRUE(futures.ok());
+  EXPECT_EQ(entry->embed_scheduler->stats().queued, 100u);
+  gate->open();
+
+  wait_ok(first.value()[0]);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(wait_ok(futures.value()[i]), fake_embedding(sequences[i], 8)) << "request " << i;
+  }
+  auto records = log->records();
+  std::size_t total = 0;
+  bool batched = false;
+  for (const auto& r : records) {
+    EXPECT_LE(r.size * r.longest, 64u) << "a batch of " << r.size << " x " << r.longest << " exceeds the budget";
+    total += r.size;
+    batched |= r.size > 1;
+  }
+  EXPECT_EQ(total, 101u);
+  EXPECT_TRUE(batched) << "queued requests were never batched together";
+  EXPECT_LT(records.size(), 60u);
+}
+
+TEST(EmbedScheduler, AFailingRequestFailsAloneAndTheWorkerKeepsRunning) {
+  auto gate = std::make_shared<Gate>();
+  auto log = std::make_shared<BatchLog>();
+  ModelManager manager;
+  ASSERT_TRUE(manager.add("m", std::make_unique<FakeModel>("m", 4, log, gate), 1024).ok());
+  auto scheduler = manager.find("m")->embed_scheduler;
+
+  auto blocker = scheduler->submit({seq(2, 1)});
+  ASSERT_TRUE(blocker.ok());
+  gate->await_waiters(1);
+  // Queued together, so they form one batch once the gate opens.
+  std::vector<std::vector<int32_t>> mixed = {seq(3, 10), seq(3, fathom::testing::kFailId), seq(3, 11),
+                                             seq(3, fathom::testing::kThrowId), seq(3, 12)};
+  auto futures = scheduler->submit(mixed);
+  ASSERT_TRUE(futures.ok());
+  gate->open();
+
+  auto& f = futures.value();
+  EXPECT_EQ(wait_ok(f[0]), fake_embedding(mixed[0], 4));
+  auto failed = f[1].get();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("rejects id 666"), std::string::npos) << failed.error().message;
+  EXPECT_EQ(failed.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(wait_ok(f[2]), fake_embedding(mixed[2], 4));
+  auto thrown = f[3].get();
+  ASSERT_FALSE(thrown.ok());
+  EXPECT_EQ(thrown.error().code, ErrorCode::kInternal);
+  EXPECT_NE(thrown.error().message.find("threw on id 777"), std::string::npos) << thrown.error().message;
+  EXPECT_EQ(wait_ok(f[4]), fake_embedding(mixed[4], 4));
+  // The five were tried as one batch first.
+  bool saw_batch_of_five = false;
+  for (const auto& r : log->records()) saw_batch_of_five |= r.size == 5;
+  EXPECT_TRUE(saw_batch_of_five);
+
+  // The worker survived: later requests still succeed.
+  auto later = scheduler->submit({seq(5, 42)});
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(wait_ok(later.value()[0]), fake_embedding(seq(5, 42), 4));
+  EXPECT_EQ(scheduler->stats().failed, 2u);
+}
+
+// Submits one request at a time for model `name` from a queue of `count`, keeping it always busy.
+TEST(DeviceWorker, OneBusyModelDoesNotStarveAnother) {
+  auto log = std::make_shared<BatchLog>();
+  auto gate = std::make_shared<Gate>();
+  ModelManager manager;
+  ServeOptions one_per_batch;
+  one_per_batch.max_batch_size = 1;
+  ASSERT_TRUE(manager.add("busy", std::make_unique<FakeModel>("busy", 4, log, gate), 1024, one_per_batch).ok());
+  ASSERT_TRUE(manager.add("quiet", std::make_unique<FakeModel>("quiet", 4, log, gate), 1024, one_per_batch).ok());
+  auto busy = manager.find("busy")->embed_scheduler;
+  auto quiet = manager.find("quiet")->embed_scheduler;
+
+  auto head = busy->submit({seq(8, 1)});
+  gate->await_waiters(1);  // the worker is inside busy's first batch
+  std::vector<std::vector<int32_t>> backlog(200, seq(8, 2));
+  auto busy_futures = busy->submit(backlog);
+  auto quiet_futures = quiet->submit(std::vector<std::vector<int32_t>>(10, seq(8, 3)));
+  ASSERT_TRUE(busy_futures.ok() && quiet_futures.ok());
+  gate->open();
+  for (auto& f : quiet_futures.value()) wait_ok(f);
+  for (auto& f : busy_futures.value()) wait_ok(f);
+
+  auto records = log->records();
+  ASSERT_EQ(records.size(), 211u);
+  // Equal priorities and costs: the quiet model's 10 batches alternate with the busy one's.
+  std::size_t last_quiet = 0;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (records[i].model == "quiet") last_quiet = i;
+  }
+  EXPECT_LE(last_quiet, 22u) << "the quiet model waited behind the busy model's backlog";
+}
+
+TEST(DeviceWorker, SharesTheDeviceByPriority) {
+  auto log = std::make_shared<BatchLog>();
+  auto gate = std::make_shared<Gate>();
+  ModelManager manager;
+  ServeOptions high, low;
+  high.max_batch_size = low.max_batch_size = 1;
+  high.priority = 3.0;
+  low.priority = 1.0;
+  ASSERT_TRUE(manager.add("high", std::make_unique<FakeModel>("high", 4, log, gate), 1024, high).ok());
+  ASSERT_TRUE(manager.add("low", std::make_unique<FakeModel>("low", 4, log, gate), 1024, low).ok());
+  auto head = manager.find("low")->embed_scheduler->submit({seq(8, 1)});
+  gate->await_waiters(1);
+  auto hf = manager.find("high")->embed_scheduler->submit(std::vector<std::vector<int32_t>>(100, seq(8, 2)));
+  auto lf = manager.find("low")->embed_scheduler->submit(std::vector<std::vector<int32_t>>(100, seq(8, 3)));
+  gate->open();
+  for (auto& f : hf.value()) wait_ok(f);
+  for (auto& f : lf.value()) wait_ok(f);
+
+  auto records = log->records();
+  int high_count = 0;
+  for (std::size_t i = 1; i <= 80; ++i) high_count += records[i].model == "high";
+  // 3:1 share while both are busy: 60 of 80 steps, give or take rounding at the edges.
+  EXPECT_GE(high_count, 57);
+  EXPECT_LE(high_count, 63);
+}
+
+TEST(ModelManager, ListsStateAndRefusesWorkAfterUnloadAndShutdown) {
+  ModelManager manager;
+  ASSERT_TRUE(manager.add("a", std::make_unique<FakeModel>("a"), 64).ok());
+  ASSERT_TRUE(manager.add("b", std::make_unique<FakeModel>("b"), 64).ok());
+  EXPECT_FALSE(manager.add("a", std::make_unique<FakeModel>("a"), 64).ok());
+  auto list = manager.list();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]->name, "a");
+  EXPECT_EQ(list[0]->state.load(), ModelState::kReady);
+  EXPECT_EQ(list[0]->memory_bytes, 1234u);
+  ASSERT_TRUE(list[0]->embedder.has_value());
+  EXPECT_EQ(list[0]->embedder->max_input_tokens, 64);
+
+  auto held = manager.find("a");
+  ASSERT_TRUE(manager.unload("a").ok());
+  EXPECT_EQ(manager.find("a"), nullptr);
+  EXPECT_EQ(held->state.load(), ModelState::kUnloading);
+  auto refused = held->embed_scheduler->submit({seq(2, 1)});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+
+  auto b = manager.find("b")->embed_scheduler;
+  auto pending = b->submit({seq(3, 9)});
+  ASSERT_TRUE(pending.ok());
+  manager.shutdown();  // finishes queued work first
+  EXPECT_EQ(wait_ok(pending.value()[0]), fake_embedding(seq(3, 9), 8));
+  auto after = b->submit({seq(2, 1)});
+  EXPECT_FALSE(after.ok());
+}
+
+TEST(EmbedScheduler, RefusesBeyondItsQueueLimit) {
+  auto gate = std::make_shared<Gate>();
+  ModelManager manager;
+  ServeOptions serve;
+  serve.max_queued = 5;
+  ASSERT_TRUE(manager.add("m", std::make_unique<FakeModel>("m", 4, nullptr, gate), 64, serve).ok());
+  auto s = manager.find("m")->embed_scheduler;
+  auto head = s->submit({seq(2, 1)});
+  gate->await_waiters(1);
+  auto ok = s->submit(std::vector<std::vector<int32_t>>(5, seq(2, 1)));
+  ASSERT_TRUE(ok.ok());
+  auto over = s->submit({seq(2, 1)});
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::kOverloaded);
+  gate->open();
+  for (auto& f : ok.value()) wait_ok(f);
+}
+
+}  // namespace
+}  // namespace fathom::engine
