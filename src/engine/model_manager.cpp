@@ -23,7 +23,7 @@ ModelManager::~ModelManager() { shutdown(); }
 
 DeviceWorker& ModelManager::worker(const models::Device& device) {
   std::lock_guard lock(mu_);
-  std::string key = device.kind == models::DeviceKind::kCpu ? "cpu" : "cuda:" + std::to_string(device.index);
+  std::string key = device.to_string();
   auto& slot = workers_[key];
   if (!slot) slot = std::make_unique<DeviceWorker>(key);
   return *slot;
