@@ -1,0 +1,54 @@
+#pragma once
+// Shared validation of decoder inputs (private to formats/audio).
+#include <cstddef>
+#include <cstdio>
+#include <string>
+
+#include "base/error.h"
+#include "formats/audio/audio.h"
+
+namespace fathom::formats::audio_detail {
+
+inline constexpr int kMaxChannels = 64;
+inline constexpr int kMinSampleRate = 1000;     // Hz
+inline constexpr int kMaxSampleRate = 768000;   // Hz
+
+inline std::string fmt_double(double v, int decimals = 1) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+inline Status check_size(std::size_t n, const AudioLimits& limits) {
+  if (n == 0) return make_error(ErrorCode::kInvalidArgument, "audio file is empty (0 bytes)", "file");
+  if (n > limits.max_bytes)
+    return make_error(ErrorCode::kTooLarge,
+                      "audio file is " + std::to_string(n) + " bytes, over the limit of " +
+                          std::to_string(limits.max_bytes) + " bytes",
+                      "file");
+  return Status::Ok();
+}
+
+inline Status check_format(int channels, int sample_rate) {
+  if (channels < 1 || channels > kMaxChannels)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "audio has " + std::to_string(channels) + " channels; supported: 1 to " +
+                          std::to_string(kMaxChannels),
+                      "file");
+  if (sample_rate < kMinSampleRate || sample_rate > kMaxSampleRate)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "audio sample rate " + std::to_string(sample_rate) + " Hz is outside " +
+                          std::to_string(kMinSampleRate) + " to " + std::to_string(kMaxSampleRate) + " Hz",
+                      "file");
+  return Status::Ok();
+}
+
+// `at_least`: the duration is a lower bound (decoding stopped at the limit).
+inline Error too_long(double seconds, const AudioLimits& limits, bool at_least) {
+  return make_error(ErrorCode::kTooLarge,
+                    std::string("audio is ") + (at_least ? "more than " : "") + fmt_double(seconds) +
+                        " s long, over the limit of " + fmt_double(limits.max_duration_seconds) + " s",
+                    "file");
+}
+
+}  // namespace fathom::formats::audio_detail
