@@ -1,0 +1,66 @@
+#include "ops/activation.h"
+
+#include "backends/cpu/kernels.h"
+
+namespace fathom::ops {
+namespace {
+Status same_f32(ExecContext& ctx, const TensorView& a, const TensorView& b, const char* op, const char* an,
+                const char* bn) {
+  FATHOM_TRY(check_tensor(ctx, a, a.dtype, op, an));
+  FATHOM_TRY(check_tensor(ctx, b, a.dtype, op, bn));
+  FATHOM_TRY(check_shape(b, a.shape, op, bn));
+  if (ctx.device.kind == DeviceKind::kCpu && a.dtype != DType::kF32)
+    return make_error(ErrorCode::kUnsupported, std::string(op) + " on cpu computes in float32 only");
+  return Status::Ok();
+}
+}  // namespace
+
+Status bias_add(ExecContext& ctx, const TensorView& x, const TensorView& bias) {
+  FATHOM_TRY(check_tensor(ctx, x, x.dtype, "bias_add", "x"));
+  FATHOM_TRY(check_tensor(ctx, bias, x.dtype, "bias_add", "bias"));
+  FATHOM_TRY(check_shape(bias, Shape{x.cols()}, "bias_add", "bias"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      if (x.dtype != DType::kF32) return make_error(ErrorCode::kUnsupported, "bias_add on cpu computes in float32 only");
+      cpu::bias_add(x.ptr<float>(), bias.ptr<float>(), x.rows(), x.cols());
+      return Status::Ok();
+    default:
+      return unsupported_device(ctx, "bias_add");
+  }
+}
+
+Status add(ExecContext& ctx, const TensorView& a, const TensorView& b, const TensorView& out) {
+  FATHOM_TRY(same_f32(ctx, a, b, "add", "a", "b"));
+  FATHOM_TRY(same_f32(ctx, a, out, "add", "a", "out"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      cpu::add(a.ptr<float>(), b.ptr<float>(), out.ptr<float>(), a.numel());
+      return Status::Ok();
+    default:
+      return unsupported_device(ctx, "add");
+  }
+}
+
+Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, GeluMode mode) {
+  FATHOM_TRY(same_f32(ctx, x, y, "gelu", "x", "y"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      cpu::gelu(x.ptr<float>(), y.ptr<float>(), x.numel(), mode == GeluMode::kTanh);
+      return Status::Ok();
+    default:
+      return unsupported_device(ctx, "gelu");
+  }
+}
+
+Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y) {
+  FATHOM_TRY(same_f32(ctx, x, y, "softmax", "x", "y"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      cpu::softmax_rows(x.ptr<float>(), y.ptr<float>(), x.rows(), x.cols());
+      return Status::Ok();
+    default:
+      return unsupported_device(ctx, "softmax");
+  }
+}
+
+}  // namespace fathom::ops

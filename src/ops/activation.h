@@ -1,0 +1,21 @@
+#pragma once
+// Element-wise and row-wise ops: bias add, residual add, GELU, softmax. All outputs may alias inputs.
+#include "ops/common.h"
+
+namespace fathom::ops {
+
+enum class GeluMode {
+  kErf,   // 0.5 x (1 + erf(x / sqrt 2)): transformers' "gelu"
+  kTanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): "gelu_new", "gelu_pytorch_tanh", "gelu_fast"
+};
+
+// x[rows, N] += bias[N], in place.
+Status bias_add(ExecContext& ctx, const TensorView& x, const TensorView& bias);
+// out = a + b; all three the same shape.
+Status add(ExecContext& ctx, const TensorView& a, const TensorView& b, const TensorView& out);
+// y = gelu(x); same shape.
+Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, GeluMode mode);
+// Softmax over the last dimension; same shape.
+Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y);
+
+}  // namespace fathom::ops

@@ -1,0 +1,35 @@
+#include "ops/attention.h"
+
+#include "backends/cpu/kernels.h"
+
+namespace fathom::ops {
+
+Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const VarlenBatch& batch, int heads, int head_dim,
+                        float scale, const TensorView& out) {
+  constexpr const char* kOp = "attention_varlen";
+  if (heads <= 0 || head_dim <= 0)
+    return make_error(ErrorCode::kInvalidArgument, "attention_varlen: heads and head_dim must be positive");
+  FATHOM_TRY(batch.validate());
+  const int64_t hidden = static_cast<int64_t>(heads) * head_dim;
+  FATHOM_TRY(check_tensor(ctx, qkv, qkv.dtype, kOp, "qkv"));
+  FATHOM_TRY(check_tensor(ctx, out, qkv.dtype, kOp, "out"));
+  FATHOM_TRY(check_matrix(qkv, batch.total(), 3 * hidden, kOp, "qkv"));
+  FATHOM_TRY(check_matrix(out, batch.total(), hidden, kOp, "out"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu: {
+      if (qkv.dtype != DType::kF32)
+        return make_error(ErrorCode::kUnsupported, "attention_varlen on cpu computes in float32 only");
+      if (batch.total() == 0) return Status::Ok();
+      if (!ctx.workspace) return make_error(ErrorCode::kInvalidArgument, "attention_varlen: ExecContext has no workspace");
+      FATHOM_ASSIGN_OR_RETURN(void* scratch,
+                              ctx.workspace->get(cpu::attention_scratch_floats(batch.max_seqlen) * sizeof(float)));
+      cpu::attention_varlen(qkv.ptr<float>(), batch.cu_seqlens.data(), batch.batch(), heads, head_dim, scale,
+                            out.ptr<float>(), static_cast<float*>(scratch), batch.max_seqlen);
+      return Status::Ok();
+    }
+    default:
+      return unsupported_device(ctx, kOp);
+  }
+}
+
+}  // namespace fathom::ops

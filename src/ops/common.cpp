@@ -1,0 +1,46 @@
+#include "ops/common.h"
+
+namespace fathom::ops {
+
+bool compute_supported(DeviceKind kind, DType dtype) {
+  switch (kind) {
+    case DeviceKind::kCpu: return dtype == DType::kF32;
+    case DeviceKind::kCuda: return false;
+  }
+  return false;
+}
+
+Status check_tensor(const ExecContext& ctx, const TensorView& t, DType dtype, const char* op, const char* name) {
+  if (t.data == nullptr && t.numel() != 0)
+    return make_error(ErrorCode::kInvalidArgument, std::string(op) + ": `" + name + "` has no data");
+  if (!(t.device == ctx.device))
+    return make_error(ErrorCode::kInvalidArgument, std::string(op) + ": `" + name + "` is on " + t.device.to_string() +
+                                                       " but the op runs on " + ctx.device.to_string());
+  if (t.dtype != dtype)
+    return make_error(ErrorCode::kUnsupported, std::string(op) + ": `" + name + "` is " + std::string(dtype_name(t.dtype)) +
+                                                   ", expected " + std::string(dtype_name(dtype)));
+  return Status::Ok();
+}
+
+Status check_shape(const TensorView& t, const Shape& shape, const char* op, const char* name) {
+  if (!(t.shape == shape))
+    return make_error(ErrorCode::kInvalidArgument, std::string(op) + ": `" + name + "` has shape " + t.shape.to_string() +
+                                                       ", expected " + shape.to_string());
+  return Status::Ok();
+}
+
+Status check_matrix(const TensorView& t, int64_t rows, int64_t cols, const char* op, const char* name) {
+  if (t.shape.rank < 1 || t.cols() != cols || (rows >= 0 && t.rows() != rows)) {
+    std::string want = "[" + (rows >= 0 ? std::to_string(rows) : std::string("*")) + ", " + std::to_string(cols) + "]";
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(op) + ": `" + name + "` has shape " + t.shape.to_string() + ", expected " + want);
+  }
+  return Status::Ok();
+}
+
+Error unsupported_device(const ExecContext& ctx, const char* op) {
+  return make_error(ErrorCode::kUnsupported,
+                    std::string(op) + " is not implemented on " + device_kind_name(ctx.device.kind));
+}
+
+}  // namespace fathom::ops
