@@ -1,8 +1,12 @@
 #pragma once
 // A tokenizer loaded from a Hugging Face `tokenizer.json`.
 //
-// Supported models: WordPiece (BERT family, with the BERT normaliser and pre-tokeniser) and byte-level BPE
-// (RoBERTa / GPT-2 / Whisper family). Added and special tokens are matched before the model runs, as in
+// Supported models: WordPiece (BERT family, with the BERT normaliser and pre-tokeniser) and BPE (byte-level
+// as in RoBERTa / GPT-2 / Whisper, or with unk / byte_fallback / subword prefix and suffix). Normalizers:
+// BertNormalizer, Sequence, NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, Strip, Replace, Prepend.
+// Pre-tokenizers: BertPreTokenizer, ByteLevel, Split, Sequence, Whitespace, WhitespaceSplit, Punctuation,
+// Digits, Metaspace. Post-processors: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel,
+// Sequence. Decoders: ByteLevel, WordPiece, Sequence, Replace, Strip, Fuse, ByteFallback, Metaspace. Added and special tokens are matched before the model runs, as in
 // Hugging Face `tokenizers`. Post-processing templates (`[CLS] $A [SEP]`, `<s> $A </s>`) are applied when
 // `add_special_tokens` is set. Ids equal transformers' fast tokenizers (tested against fixtures).
 //
@@ -24,11 +28,20 @@ struct EncodeOptions {
   std::optional<int> max_length;      // truncate (right side) so the result incl. specials fits
 };
 
+struct DecodeOptions {
+  bool skip_special_tokens = false;  // drop added tokens marked special
+  // transformers' clean_up_tokenization_spaces (" ." -> "." ...); unset: the value of
+  // tokenizer_config.json beside tokenizer.json (false when absent).
+  std::optional<bool> clean_up_tokenization_spaces;
+};
+
 class TokenizerImpl;
 
 class Tokenizer {
  public:
-  // Parses `path` (a tokenizer.json). Errors name the file and the unsupported feature.
+  // Parses `path` (a tokenizer.json) and, when present, tokenizer_config.json beside it. Errors name the
+  // file and the unsupported component type. The file's own "truncation" and "padding" are ignored
+  // (transformers overrides them per call); truncation comes from EncodeOptions.
   static Result<std::shared_ptr<const Tokenizer>> load(const std::filesystem::path& path);
   ~Tokenizer();
 
@@ -36,7 +49,9 @@ class Tokenizer {
   Result<std::vector<int32_t>> encode(std::string_view text, const EncodeOptions& options = {}) const;
   // Text of `ids`. Byte-level BPE pieces that do not form valid UTF-8 are decoded with U+FFFD.
   // Ids outside the vocabulary are an error.
+  // Applies clean_up_tokenization_spaces as tokenizer_config.json says, as transformers' decode does.
   Result<std::string> decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
+  Result<std::string> decode(const std::vector<int32_t>& ids, const DecodeOptions& options) const;
 
   std::optional<int32_t> token_to_id(std::string_view token) const;
   std::optional<std::string> id_to_token(int32_t id) const;

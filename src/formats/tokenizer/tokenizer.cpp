@@ -1,0 +1,287 @@
+// Tokenizer: loading tokenizer.json and the encode/decode pipelines.
+#include "formats/tokenizer/tokenizer.h"
+
+#include <fstream>
+#include <sstream>
+#include <unordered_set>
+
+#include "formats/tokenizer/added_tokens.h"
+#include "formats/tokenizer/components.h"
+#include "formats/tokenizer/models.h"
+#include "formats/tokenizer/unicode.h"
+
+namespace fathom::formats {
+
+using tok::Json;
+using tok::load_error;
+
+class TokenizerImpl {
+ public:
+  std::string file;
+  std::unique_ptr<tok::Normalizer> normalizer;
+  std::unique_ptr<tok::PreTokenizer> pre_tokenizer;
+  std::unique_ptr<tok::Model> model;
+  std::unique_ptr<tok::Decoder> decoder;
+  std::vector<tok::AddedToken> added;  // stable storage: matchers point into it
+  std::unordered_map<std::string, int32_t> added_by_content;
+  std::unordered_map<int32_t, size_t> added_by_id;  // id -> index in `added`
+  tok::AddedTokenMatcher raw_matcher, normalized_matcher;
+  std::vector<int32_t> prefix_ids, suffix_ids;  // what the post-processor adds around a single sequence
+  bool clean_up_spaces = false;
+  int32_t vocab_size = 0;
+
+  Status load_post_processor(const Json& j);
+  Status resolve_template(const Json& j, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix);
+  void encode_text(std::string_view text, std::vector<int32_t>& ids) const;
+};
+
+namespace {
+
+Result<Json> read_json(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kNotFound, path.string() + ": cannot open");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  Json j = Json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return make_error(ErrorCode::kLoadFailed, path.string() + ": not valid JSON");
+  return j;
+}
+
+std::optional<int32_t> special_id(const Json& pair) {  // ["<s>", 0]
+  if (pair.is_array() && pair.size() == 2 && pair[1].is_number_integer()) return pair[1].get<int32_t>();
+  return std::nullopt;
+}
+
+}  // namespace
+
+Status TokenizerImpl::resolve_template(const Json& j, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix) {
+  const Json& single = j.contains("single") ? j["single"] : Json();
+  if (!single.is_array()) return load_error(file, "TemplateProcessing without a 'single' template list");
+  const Json& specials = j.contains("special_tokens") ? j["special_tokens"] : Json::object();
+  bool seen_a = false;
+  for (const Json& item : single) {
+    if (item.contains("Sequence")) {
+      if (item["Sequence"].value("id", std::string("A")) == "A") seen_a = true;
+      continue;
+    }
+    if (!item.contains("SpecialToken"))
+      return load_error(file, "TemplateProcessing item not understood: " + item.dump());
+    std::string name = item["SpecialToken"].value("id", std::string());
+    const Json* entry = specials.contains(name) ? &specials[name] : nullptr;
+    if (!entry || !(*entry).contains("ids") || !(*entry)["ids"].is_array())
+      return load_error(file, "TemplateProcessing special token '" + name + "' has no ids in special_tokens");
+    for (const Json& id : (*entry)["ids"]) (seen_a ? suffix : prefix).push_back(id.get<int32_t>());
+  }
+  if (!seen_a) return load_error(file, "TemplateProcessing 'single' template has no $A");
+  return Status::Ok();
+}
+
+Status TokenizerImpl::load_post_processor(const Json& j) {
+  if (j.is_null()) return Status::Ok();
+  const std::string type = j.value("type", std::string());
+  std::vector<int32_t> pre, post;
+  if (type == "TemplateProcessing") {
+    FATHOM_TRY(resolve_template(j, pre, post));
+  } else if (type == "BertProcessing" || type == "RobertaProcessing") {
+    auto cls = special_id(j.value("cls", Json())), sep = special_id(j.value("sep", Json()));
+    if (!cls || !sep) return load_error(file, type + " needs cls and sep as [token, id]");
+    pre = {*cls};
+    post = {*sep};
+  } else if (type == "ByteLevel") {
+    // offsets only
+  } else if (type == "Sequence") {
+    if (!j.contains("processors") || !j["processors"].is_array())
+      return load_error(file, "Sequence post_processor without a 'processors' list");
+    for (const Json& p : j["processors"]) FATHOM_TRY(load_post_processor(p));
+    return Status::Ok();
+  } else {
+    return load_error(file, "unsupported post_processor type '" + type + "'");
+  }
+  // Applied after the ones loaded before (Sequence order): wrap around them.
+  pre.insert(pre.end(), prefix_ids.begin(), prefix_ids.end());
+  prefix_ids = std::move(pre);
+  suffix_ids.insert(suffix_ids.end(), post.begin(), post.end());
+  return Status::Ok();
+}
+
+void TokenizerImpl::encode_text(std::string_view text, std::vector<int32_t>& ids) const {
+  std::vector<std::string> words;
+  auto run_model = [&](std::string piece, bool first) {
+    if (piece.empty()) return;
+    words.clear();
+    words.push_back(std::move(piece));
+    if (pre_tokenizer) pre_tokenizer->apply(words, first);
+    for (const std::string& w : words) model->tokenize(w, ids);
+  };
+  for (const auto& raw : raw_matcher.split(text)) {
+    if (raw.token) {
+      ids.push_back(raw.token->id);
+      continue;
+    }
+    std::string piece(text.substr(raw.begin, raw.end - raw.begin));
+    if (normalizer) piece = normalizer->normalize(std::move(piece));
+    if (normalized_matcher.empty()) {
+      run_model(std::move(piece), raw.begin == 0);
+      continue;
+    }
+    for (const auto& sub : normalized_matcher.split(piece)) {
+      if (sub.token) ids.push_back(sub.token->id);
+      else run_model(piece.substr(sub.begin, sub.end - sub.begin), raw.begin == 0 && sub.begin == 0);
+    }
+  }
+}
+
+Result<std::shared_ptr<const Tokenizer>> Tokenizer::load(const std::filesystem::path& path) {
+  auto impl = std::make_unique<TokenizerImpl>();
+  impl->file = path.string();
+  const std::string& file = impl->file;
+  FATHOM_ASSIGN_OR_RETURN(Json j, read_json(path));
+  try {
+    if (!j.is_object()) return load_error(file, "top level is not an object");
+    if (j.contains("normalizer") && !j["normalizer"].is_null()) {
+      FATHOM_ASSIGN_OR_RETURN(impl->normalizer, tok::make_normalizer(j["normalizer"], file));
+    }
+    if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null()) {
+      FATHOM_ASSIGN_OR_RETURN(impl->pre_tokenizer, tok::make_pre_tokenizer(j["pre_tokenizer"], file));
+    }
+    FATHOM_ASSIGN_OR_RETURN(impl->model, tok::make_model(j.value("model", Json()), file));
+    if (j.contains("decoder") && !j["decoder"].is_null()) {
+      FATHOM_ASSIGN_OR_RETURN(impl->decoder, tok::make_decoder(j["decoder"], file));
+    }
+    impl->vocab_size = impl->model->size();
+    if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
+      for (const Json& a : j["added_tokens"]) {
+        tok::AddedToken t;
+        if (!a.contains("content") || !a["content"].is_string() || !a.contains("id") || !a["id"].is_number_integer())
+          return load_error(file, "added token without content or id: " + a.dump());
+        t.content = a["content"].get<std::string>();
+        t.id = a["id"].get<int32_t>();
+        if (t.id < 0) return load_error(file, "added token '" + t.content + "' has a negative id");
+        t.special = a.value("special", false);
+        t.normalized = a.value("normalized", !t.special);
+        t.lstrip = a.value("lstrip", false);
+        t.rstrip = a.value("rstrip", false);
+        t.single_word = a.value("single_word", false);
+        impl->added.push_back(std::move(t));
+      }
+    }
+    for (size_t k = 0; k < impl->added.size(); ++k) {
+      const tok::AddedToken& t = impl->added[k];
+      impl->added_by_content.emplace(t.content, t.id);
+      impl->added_by_id.emplace(t.id, k);
+      impl->vocab_size = std::max(impl->vocab_size, t.id + 1);
+      if (t.normalized && impl->normalizer) impl->normalized_matcher.add(impl->normalizer->normalize(t.content), &t);
+      else if (t.normalized) impl->normalized_matcher.add(t.content, &t);
+      else impl->raw_matcher.add(t.content, &t);
+    }
+    if (j.contains("post_processor")) FATHOM_TRY(impl->load_post_processor(j["post_processor"]));
+  } catch (const Json::exception& e) {
+    return load_error(file, std::string("malformed tokenizer.json: ") + e.what());
+  }
+  // transformers' clean_up_tokenization_spaces comes from tokenizer_config.json.
+  auto config_path = path.parent_path() / "tokenizer_config.json";
+  std::error_code ec;
+  if (std::filesystem::exists(config_path, ec)) {
+    auto config = read_json(config_path);
+    if (config.ok() && config->is_object() && config->contains("clean_up_tokenization_spaces") &&
+        (*config)["clean_up_tokenization_spaces"].is_boolean())
+      impl->clean_up_spaces = (*config)["clean_up_tokenization_spaces"].get<bool>();
+  }
+  return std::shared_ptr<const Tokenizer>(std::make_shared<Tokenizer>(std::move(impl)));
+}
+
+Tokenizer::Tokenizer(std::unique_ptr<TokenizerImpl> impl) : impl_(std::move(impl)) {}
+Tokenizer::~Tokenizer() = default;
+
+Result<std::vector<int32_t>> Tokenizer::encode(std::string_view text, const EncodeOptions& options) const {
+  if (!unicode::is_valid_utf8(text))
+    return make_error(ErrorCode::kInvalidArgument, "input text is not valid UTF-8", "input");
+  std::vector<int32_t> body;
+  impl_->encode_text(text, body);
+  const size_t n_special = options.add_special_tokens ? impl_->prefix_ids.size() + impl_->suffix_ids.size() : 0;
+  if (options.max_length) {
+    if (*options.max_length < 0 || static_cast<size_t>(*options.max_length) < n_special)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "max_length " + std::to_string(*options.max_length) + " cannot hold the " +
+                            std::to_string(n_special) + " special tokens of the template",
+                        "max_length");
+    size_t keep = static_cast<size_t>(*options.max_length) - n_special;
+    if (body.size() > keep) body.resize(keep);
+  }
+  if (!options.add_special_tokens) return body;
+  std::vector<int32_t> ids;
+  ids.reserve(body.size() + n_special);
+  ids.insert(ids.end(), impl_->prefix_ids.begin(), impl_->prefix_ids.end());
+  ids.insert(ids.end(), body.begin(), body.end());
+  ids.insert(ids.end(), impl_->suffix_ids.begin(), impl_->suffix_ids.end());
+  return ids;
+}
+
+Result<std::string> Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
+  DecodeOptions options;
+  options.skip_special_tokens = skip_special_tokens;
+  return decode(ids, options);
+}
+
+Result<std::string> Tokenizer::decode(const std::vector<int32_t>& ids, const DecodeOptions& options) const {
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (int32_t id : ids) {
+    auto it = impl_->added_by_id.find(id);
+    if (it != impl_->added_by_id.end()) {
+      const tok::AddedToken& t = impl_->added[it->second];
+      if (!(options.skip_special_tokens && t.special)) tokens.push_back(t.content);
+      continue;
+    }
+    const std::string* token = impl_->model->id_to_token(id);
+    if (!token)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "token id " + std::to_string(id) + " is outside the vocabulary (size " +
+                            std::to_string(impl_->vocab_size) + ")");
+    if (options.skip_special_tokens) {
+      auto a = impl_->added_by_content.find(*token);
+      if (a != impl_->added_by_content.end() && impl_->added[impl_->added_by_id.at(a->second)].special) continue;
+    }
+    tokens.push_back(*token);
+  }
+  std::string text;
+  if (impl_->decoder) {
+    impl_->decoder->decode_chain(tokens);
+    for (const std::string& t : tokens) text += t;
+  } else {
+    for (size_t k = 0; k < tokens.size(); ++k) {
+      if (k) text.push_back(' ');
+      text += tokens[k];
+    }
+  }
+  if (options.clean_up_tokenization_spaces.value_or(impl_->clean_up_spaces))
+    text = tok::clean_up_tokenization(std::move(text));
+  return text;
+}
+
+std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
+  auto it = impl_->added_by_content.find(std::string(token));
+  if (it != impl_->added_by_content.end()) return it->second;
+  return impl_->model->token_to_id(std::string(token));
+}
+
+std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
+  auto it = impl_->added_by_id.find(id);
+  if (it != impl_->added_by_id.end()) return impl_->added[it->second].content;
+  const std::string* t = impl_->model->id_to_token(id);
+  if (!t) return std::nullopt;
+  return *t;
+}
+
+int32_t Tokenizer::vocab_size() const { return impl_->vocab_size; }
+
+int Tokenizer::num_special_tokens_to_add() const {
+  return static_cast<int>(impl_->prefix_ids.size() + impl_->suffix_ids.size());
+}
+
+bool Tokenizer::is_special(int32_t id) const {
+  auto it = impl_->added_by_id.find(id);
+  return it != impl_->added_by_id.end() && impl_->added[it->second].special;
+}
+
+}  // namespace fathom::formats
