@@ -96,6 +96,21 @@ bool demuxer_allowed(const char* name) {
   return false;
 }
 
+// Ogg pages are contiguous; a last page running past the end of the bytes means a cut-off file (the
+// demuxer silently drops it). Walks page headers only; stops without a verdict at anything else.
+bool ogg_last_page_cut(std::span<const uint8_t> b) {
+  std::size_t pos = 0;
+  while (pos + 27 <= b.size() && std::memcmp(b.data() + pos, "OggS", 4) == 0) {
+    const std::size_t nsegs = b[pos + 26];
+    if (pos + 27 + nsegs > b.size()) return true;
+    std::size_t len = 27 + nsegs;
+    for (std::size_t i = 0; i < nsegs; ++i) len += b[pos + 27 + i];
+    if (pos + len > b.size()) return true;
+    pos += len;
+  }
+  return false;
+}
+
 struct MemoryReader {
   const uint8_t* data;
   int64_t size;
@@ -229,6 +244,9 @@ class Converter {
 
 Result<AudioBuffer> decode_audio(std::span<const uint8_t> bytes, const AudioLimits& limits) {
   FATHOM_TRY(check_size(bytes.size(), limits));
+  // FFmpeg clamps a WAV 'data' chunk to the bytes present; a cut-off WAV is refused like other formats.
+  if (looks_like_wav(bytes)) FATHOM_TRY(audio_detail::parse_wav_layout(bytes));
+  if (ogg_last_page_cut(bytes)) return invalid("the Ogg file is truncated: its last page is incomplete");
   init_ffmpeg_logging();
   t_last_ffmpeg_error.clear();
   Deadline deadline{Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -336,6 +354,11 @@ Result<AudioBuffer> decode_audio(std::span<const uint8_t> bytes, const AudioLimi
   while ((read_ret = av_read_frame(fmt.get(), pkt.get())) >= 0) {
     if (++packets > max_packets || deadline.expired()) return timed_out();
     if (pkt->stream_index == stream_index) {
+      if (pkt->flags & AV_PKT_FLAG_CORRUPT) {  // a partial packet: the demuxer ran out of bytes
+        av_packet_unref(pkt.get());
+        return invalid("the audio file is truncated or corrupt (a partial packet at " +
+                       fmt_double(out.duration_seconds(), 2) + " s)");
+      }
       int r = avcodec_send_packet(dec.get(), pkt.get());
       av_packet_unref(pkt.get());
       if (r < 0 && r != AVERROR(EAGAIN)) {
@@ -359,12 +382,17 @@ Result<AudioBuffer> decode_audio(std::span<const uint8_t> bytes, const AudioLimi
     if (decode_errors > 0) return invalid("the audio could not be decoded: " + first_decode_error);
     return invalid("the file contains no audio samples");
   }
-  // A container that states its length: far fewer samples than stated means a cut-off file.
-  if (stream->duration != AV_NOPTS_VALUE && stream->duration > 0 &&
-      fmt->duration_estimation_method == AVFMT_DURATION_FROM_STREAM) {
-    double declared = static_cast<double>(stream->duration) * av_q2d(stream->time_base);
+  // A container that states its length (FLAC STREAMINFO, an mp3 Xing/LAME header, Matroska's
+  // Duration, ...): far fewer samples than stated means a cut-off file. Streams without a stated
+  // length (raw mp3 frames, MPEG-PS) decode up to where they end.
+  if (fmt->duration_estimation_method == AVFMT_DURATION_FROM_STREAM) {
+    double declared = 0.0;
+    if (stream->duration != AV_NOPTS_VALUE && stream->duration > 0)
+      declared = static_cast<double>(stream->duration) * av_q2d(stream->time_base);
+    if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
+      declared = std::max(declared, static_cast<double>(fmt->duration) / AV_TIME_BASE);
     double got = out.duration_seconds();
-    if (declared > 0 && got < declared * 0.9 - 0.1)
+    if (declared > 0 && got < declared * 0.98 - 0.1)
       return invalid("the audio file is truncated: it declares " + fmt_double(declared, 2) + " s but holds " +
                      fmt_double(got, 2) + " s");
   }

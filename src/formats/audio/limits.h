@@ -1,7 +1,9 @@
 #pragma once
 // Shared validation of decoder inputs (private to formats/audio).
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
+#include <span>
 #include <string>
 
 #include "base/error.h"
@@ -12,6 +14,16 @@ namespace fathom::formats::audio_detail {
 inline constexpr int kMaxChannels = 64;
 inline constexpr int kMinSampleRate = 1000;     // Hz
 inline constexpr int kMaxSampleRate = 768000;   // Hz
+
+// Structure of a RIFF/WAVE file (no check of the sample format).
+struct WavLayout {
+  uint16_t format = 0;  // 1 PCM, 3 IEEE float, or the sub-format of WAVE_FORMAT_EXTENSIBLE
+  uint16_t channels = 0, bits = 0, block_align = 0;
+  uint32_t sample_rate = 0;
+  std::size_t data_offset = 0, data_size = 0;
+};
+// kInvalidArgument when chunks are malformed or the 'data' chunk declares more bytes than follow.
+Result<WavLayout> parse_wav_layout(std::span<const uint8_t> bytes);
 
 inline std::string fmt_double(double v, int decimals = 1) {
   char buf[64];

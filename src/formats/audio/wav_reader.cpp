@@ -11,6 +11,7 @@ namespace {
 
 using audio_detail::check_format;
 using audio_detail::check_size;
+using audio_detail::WavLayout;
 
 uint32_t le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
@@ -50,17 +51,13 @@ bool looks_like_wav(std::span<const uint8_t> b) {
   return b.size() >= 12 && std::memcmp(b.data(), "RIFF", 4) == 0 && std::memcmp(b.data() + 8, "WAVE", 4) == 0;
 }
 
-Result<AudioBuffer> decode_wav(std::span<const uint8_t> bytes, const AudioLimits& limits) {
-  FATHOM_TRY(check_size(bytes.size(), limits));
+Result<WavLayout> audio_detail::parse_wav_layout(std::span<const uint8_t> bytes) {
   if (!looks_like_wav(bytes)) return invalid("no RIFF/WAVE header");
   const uint8_t* p = bytes.data();
   const std::size_t n = bytes.size();
   std::size_t pos = 12;
   bool have_fmt = false;
-  uint16_t format = 0, channels = 0, bits = 0, block_align = 0;
-  uint32_t rate = 0;
-  const uint8_t* data = nullptr;
-  std::size_t data_size = 0;
+  WavLayout w;
   // Each chunk consumes at least 8 bytes, so the walk ends.
   while (pos + 8 <= n) {
     const uint8_t* hdr = p + pos;
@@ -69,34 +66,43 @@ Result<AudioBuffer> decode_wav(std::span<const uint8_t> bytes, const AudioLimits
     std::size_t avail = n - body;
     if (std::memcmp(hdr, "fmt ", 4) == 0) {
       if (size < 16 || size > avail) return invalid("'fmt ' chunk of " + std::to_string(size) + " bytes is malformed");
-      format = le16(p + body);
-      channels = le16(p + body + 2);
-      rate = le32(p + body + 4);
-      block_align = le16(p + body + 12);
-      bits = le16(p + body + 14);
-      if (format == kFormatExtensible) {
+      w.format = le16(p + body);
+      w.channels = le16(p + body + 2);
+      w.sample_rate = le32(p + body + 4);
+      w.block_align = le16(p + body + 12);
+      w.bits = le16(p + body + 14);
+      if (w.format == kFormatExtensible) {
         if (size < 40) return invalid("WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk is shorter than 40 bytes");
-        format = le16(p + body + 24);  // first two bytes of the sub-format GUID
+        w.format = le16(p + body + 24);  // first two bytes of the sub-format GUID
       }
       have_fmt = true;
     } else if (std::memcmp(hdr, "data", 4) == 0) {
       if (!have_fmt) return invalid("'data' chunk before 'fmt ' chunk");
       if (size <= avail) {
-        data_size = size;
+        w.data_size = size;
       } else if (size == 0xFFFFFFFFu || size == 0) {  // streamed WAV: size unknown, take the rest
-        data_size = avail;
+        w.data_size = avail;
       } else {
         return invalid("truncated: the 'data' chunk declares " + std::to_string(size) + " bytes but only " +
                        std::to_string(avail) + " follow");
       }
-      data = p + body;
-      break;
+      w.data_offset = body;
+      return w;
     }
     if (size > avail) return invalid("truncated chunk");
     pos = body + size + (size & 1u);
   }
   if (!have_fmt) return invalid("no 'fmt ' chunk");
-  if (data == nullptr) return invalid("no 'data' chunk");
+  return invalid("no 'data' chunk");
+}
+
+Result<AudioBuffer> decode_wav(std::span<const uint8_t> bytes, const AudioLimits& limits) {
+  FATHOM_TRY(check_size(bytes.size(), limits));
+  FATHOM_ASSIGN_OR_RETURN(WavLayout w, audio_detail::parse_wav_layout(bytes));
+  const uint16_t format = w.format, channels = w.channels, bits = w.bits, block_align = w.block_align;
+  const uint32_t rate = w.sample_rate;
+  const uint8_t* data = bytes.data() + w.data_offset;
+  const std::size_t data_size = w.data_size;
   bool is_float = format == kFormatFloat;
   if (format != kFormatPcm && format != kFormatFloat)
     return make_error(ErrorCode::kUnsupported,
