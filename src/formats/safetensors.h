@@ -1,0 +1,85 @@
+#pragma once
+// Hugging Face safetensors files, memory-mapped, and model checkpoints made of them
+// (`model.safetensors`, or shards listed by `model.safetensors.index.json`).
+//
+// Everything in a header is validated against the file before use: header length, JSON, dtype names,
+// shapes, offsets inside the data area and byte counts matching shape x dtype. A damaged file is a
+// kLoadFailed error naming the file (and the tensor), never a crash.
+// Thread-safety: opened files and checkpoints are immutable; reads from many threads are fine.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/dtype.h"
+#include "base/error.h"
+
+namespace fathom::formats {
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype_name;        // as written in the file: "F32", "BF16", "I64", ...
+  std::optional<DType> dtype;    // fathom's dtype when it has one (F32, F16, BF16, I32, I64)
+  std::vector<int64_t> shape;
+  const void* data = nullptr;    // into the mapping; valid while the file is alive
+  std::size_t nbytes = 0;
+
+  int64_t numel() const;
+  std::string shape_string() const;  // "[768, 3072]"
+};
+
+class SafetensorsFile {
+ public:
+  static Result<std::shared_ptr<const SafetensorsFile>> open(const std::filesystem::path& path);
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  const TensorInfo* find(std::string_view name) const;
+  const std::map<std::string, TensorInfo, std::less<>>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  std::size_t file_size() const { return size_; }
+
+  // Parses a complete file image (used by open(); exposed for tests). `base` must outlive the result.
+  static Result<std::map<std::string, TensorInfo, std::less<>>> parse(const std::byte* base, std::size_t size,
+                                                                      const std::filesystem::path& path,
+                                                                      std::map<std::string, std::string>* metadata);
+
+ private:
+  SafetensorsFile() = default;
+  std::filesystem::path path_;
+  void* map_ = nullptr;
+  std::size_t size_ = 0;
+  std::map<std::string, TensorInfo, std::less<>> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// The weights of a model directory.
+class Checkpoint {
+ public:
+  // Opens DIR/model.safetensors, else DIR/model.safetensors.index.json and every shard it names. Errors
+  // name the file: no weights found (mentioning unsupported formats present, e.g. pytorch_model.bin),
+  // invalid index, a missing shard, a tensor the index maps to a shard that lacks it.
+  static Result<Checkpoint> open(const std::filesystem::path& dir);
+
+  const TensorInfo* find(std::string_view name) const;
+  // The file holding `name` (empty when absent).
+  std::filesystem::path file_of(std::string_view name) const;
+  std::vector<std::string> names() const;
+  const std::vector<std::shared_ptr<const SafetensorsFile>>& files() const { return files_; }
+  // A readable description for errors: "model.safetensors" or "model.safetensors.index.json (2 shards)".
+  const std::string& description() const { return description_; }
+
+ private:
+  std::vector<std::shared_ptr<const SafetensorsFile>> files_;
+  std::map<std::string, std::pair<const TensorInfo*, std::size_t>, std::less<>> index_;  // name -> (info, file)
+  std::string description_;
+};
+
+}  // namespace fathom::formats
