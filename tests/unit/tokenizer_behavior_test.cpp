@@ -255,9 +255,22 @@ TEST(TokenizerWhisper, TimestampAndLanguageTokens) {
   ASSERT_TRUE(hello.has_value());
   auto ids = encode(*t, "<|en|><|0.00|> Hello<|1.00|>");
   EXPECT_EQ(ids, (std::vector<int32_t>{50259, 50364, *hello, 50414}));
-  // Timestamps are added but not special: skip_special_tokens keeps them.
-  EXPECT_EQ(t->decode(ids, true).value(), "<|0.00|> Hello<|1.00|>");
-  EXPECT_EQ(t->decode(ids, false).value(), "<|en|><|0.00|> Hello<|1.00|>");
+  // As transformers' WhisperTokenizer.decode: timestamps (added, not special) are removed from the text
+  // unless decode_with_timestamps is set; skip_special_tokens drops <|en|>.
+  EXPECT_EQ(t->decode(ids, true).value(), " Hello");
+  EXPECT_EQ(t->decode(ids, false).value(), "<|en|> Hello");
+  DecodeOptions keep;
+  keep.decode_with_timestamps = true;
+  EXPECT_EQ(t->decode(ids, keep).value(), "<|en|><|0.00|> Hello<|1.00|>");
+  keep.skip_special_tokens = true;
+  EXPECT_EQ(t->decode(ids, keep).value(), "<|0.00|> Hello<|1.00|>");
+  // A <|startofprev|> prompt is dropped up to <|startoftranscript|> when skipping special tokens.
+  auto prev = t->token_to_id("<|startofprev|>"), sot = t->token_to_id("<|startoftranscript|>");
+  ASSERT_TRUE(prev && sot);
+  auto world = t->token_to_id("\xC4\xA0world");
+  ASSERT_TRUE(world.has_value());
+  EXPECT_EQ(t->decode({*prev, *world, *sot, *hello}, true).value(), " Hello");
+  EXPECT_EQ(t->decode({*prev, *world, *sot, *hello}, false).value(), "<|startofprev|> world<|startoftranscript|> Hello");
 }
 
 TEST(TokenizerThreads, ConcurrentEncodeMatchesSerial) {

@@ -44,6 +44,17 @@ TEST(Gpt2Split, RegexEmulationAgreesWithHandWritten) {
   }
 }
 
+// The Llama-3 / cl100k pattern also ends in `\s+(?!\S)|\s+` and runs through the emulation.
+TEST(Pattern, Llama3Pattern) {
+  auto p = Pattern::from_regex(
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+      "test");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  std::string s = "Hello world 12345!!\n\n  x I'LL";
+  EXPECT_EQ(pieces(s, (*p)->find(s)),
+            (std::vector<std::string>{"Hello", " world", " ", "123", "45", "!!\n\n", " ", " x", " I", "'LL"}));
+}
+
 TEST(Pattern, UnicodeWhitespaceClass) {
   auto p = Pattern::from_regex(R"(\s+)", "test");
   ASSERT_TRUE(p.ok());

@@ -49,6 +49,7 @@ class WordPiece final : public Model {
     auto id = m->token_to_id(unk);
     if (!id) return load_error(file, "WordPiece unk_token '" + unk + "' is not in the vocabulary");
     m->unk_id_ = *id;
+    for (const auto& [token, token_id] : m->vocab_) m->max_token_bytes_ = std::max(m->max_token_bytes_, token.size());
     return std::unique_ptr<Model>(std::move(m));
   }
 
@@ -61,7 +62,13 @@ class WordPiece final : public Model {
     std::string candidate;
     size_t start = 0;
     while (start < word.size()) {
+      // No vocabulary entry is longer than max_token_bytes_: start there (on a character boundary).
+      const size_t budget = max_token_bytes_ - (start > 0 ? std::min(max_token_bytes_, prefix_.size()) : 0);
       size_t end = word.size();
+      if (end - start > budget) {
+        end = start + budget;
+        while (end > start && (static_cast<unsigned char>(word[end]) & 0xC0) == 0x80) --end;
+      }
       bool found = false;
       while (end > start) {
         candidate.clear();
@@ -89,6 +96,7 @@ class WordPiece final : public Model {
  private:
   std::string prefix_;
   size_t max_chars_ = 100;
+  size_t max_token_bytes_ = 0;
   int32_t unk_id_ = 0;
 };
 

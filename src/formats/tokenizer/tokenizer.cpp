@@ -1,6 +1,7 @@
 // Tokenizer: loading tokenizer.json and the encode/decode pipelines.
 #include "formats/tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <unordered_set>
@@ -28,6 +29,7 @@ class TokenizerImpl {
   tok::AddedTokenMatcher raw_matcher, normalized_matcher;
   std::vector<int32_t> prefix_ids, suffix_ids;  // what the post-processor adds around a single sequence
   bool clean_up_spaces = false;
+  bool whisper = false;  // transformers' WhisperTokenizer decode rules
   int32_t vocab_size = 0;
 
   Status load_post_processor(const Json& j);
@@ -186,6 +188,9 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::load(const std::filesystem::
     if (config.ok() && config->is_object() && config->contains("clean_up_tokenization_spaces") &&
         (*config)["clean_up_tokenization_spaces"].is_boolean())
       impl->clean_up_spaces = (*config)["clean_up_tokenization_spaces"].get<bool>();
+    if (config.ok() && config->is_object() && config->contains("tokenizer_class") &&
+        (*config)["tokenizer_class"].is_string())
+      impl->whisper = (*config)["tokenizer_class"].get<std::string>().rfind("Whisper", 0) == 0;
   }
   return std::shared_ptr<const Tokenizer>(std::make_shared<Tokenizer>(std::move(impl)));
 }
@@ -223,7 +228,47 @@ Result<std::string> Tokenizer::decode(const std::vector<int32_t>& ids, bool skip
   return decode(ids, options);
 }
 
-Result<std::string> Tokenizer::decode(const std::vector<int32_t>& ids, const DecodeOptions& options) const {
+namespace {
+
+// Removes `<|digits.digits|>` (transformers' Whisper timestamp pattern) from `text`.
+std::string remove_timestamps(const std::string& text) {
+  std::string out;
+  size_t i = 0;
+  auto digits = [&](size_t k) {
+    size_t start = k;
+    while (k < text.size() && text[k] >= '0' && text[k] <= '9') ++k;
+    return k > start ? k : std::string::npos;
+  };
+  while (i < text.size()) {
+    if (text.compare(i, 2, "<|") == 0) {
+      size_t a = digits(i + 2);
+      if (a != std::string::npos && a < text.size() && text[a] == '.') {
+        size_t b = digits(a + 1);
+        if (b != std::string::npos && text.compare(b, 2, "|>") == 0) {
+          i = b + 2;
+          continue;
+        }
+      }
+    }
+    out.push_back(text[i++]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> Tokenizer::decode(const std::vector<int32_t>& all_ids, const DecodeOptions& options) const {
+  std::vector<int32_t> prompt_stripped;
+  const std::vector<int32_t>* id_list = &all_ids;
+  if (impl_->whisper && options.skip_special_tokens && !all_ids.empty()) {
+    auto prev = token_to_id("<|startofprev|>"), start = token_to_id("<|startoftranscript|>");
+    if (prev && all_ids[0] == *prev) {
+      auto it = start ? std::find(all_ids.begin(), all_ids.end(), *start) : all_ids.end();
+      prompt_stripped.assign(it, all_ids.end());
+      id_list = &prompt_stripped;
+    }
+  }
+  const std::vector<int32_t>& ids = *id_list;
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int32_t id : ids) {
@@ -256,6 +301,7 @@ Result<std::string> Tokenizer::decode(const std::vector<int32_t>& ids, const Dec
   }
   if (options.clean_up_tokenization_spaces.value_or(impl_->clean_up_spaces))
     text = tok::clean_up_tokenization(std::move(text));
+  if (impl_->whisper && !options.decode_with_timestamps) text = remove_timestamps(text);
   return text;
 }
 

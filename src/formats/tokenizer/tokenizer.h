@@ -33,6 +33,10 @@ struct DecodeOptions {
   // transformers' clean_up_tokenization_spaces (" ." -> "." ...); unset: the value of
   // tokenizer_config.json beside tokenizer.json (false when absent).
   std::optional<bool> clean_up_tokenization_spaces;
+  // Whisper tokenizers (tokenizer_config.json "tokenizer_class" Whisper*) only, as transformers'
+  // WhisperTokenizer.decode: timestamp tokens `<|1.23|>` are removed from the text unless this is set, and
+  // with skip_special_tokens a leading `<|startofprev|>` prompt is dropped up to `<|startoftranscript|>`.
+  bool decode_with_timestamps = false;
 };
 
 class TokenizerImpl;
