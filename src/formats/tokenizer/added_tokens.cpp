@@ -35,12 +35,12 @@ bool last_is_word(std::string_view s) {
   size_t i = s.size() - 1;
   while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
   int len;
-  return u::is_alphanumeric(u::decode_at(s, i, &len));
+  return u::is_word_char(u::decode_at(s, i, &len));
 }
 bool first_is_word(std::string_view s) {
   if (s.empty()) return false;
   int len;
-  return u::is_alphanumeric(u::decode_at(s, 0, &len));
+  return u::is_word_char(u::decode_at(s, 0, &len));
 }
 }  // namespace
 
