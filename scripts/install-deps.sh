@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libopenblas-dev libre2-dev libutf8proc-dev
       libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
-      libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates)
+      zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 

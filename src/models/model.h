@@ -3,7 +3,7 @@
 //
 // Static facts about an architecture (ModelInfo) are known without loading weights; they drive
 // `fathom models`, `fathom inspect`, the startup table and which HTTP routes exist. Capabilities are C++
-// interfaces reached through accessors (as_embedder(), ...): a model that declares a task in its
+// interfaces reached through accessors (as_embedder(), as_speech_to_text()): a model that declares a task in its
 // ModelInfo must return a non-null interface for it (checked at load by the registry).
 #include <cstddef>
 #include <cstdint>
@@ -65,6 +65,68 @@ class Embedder {
   virtual Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) = 0;
 };
 
+// Speech-to-text capability (Whisper family). A request becomes a SpeechJob; the device worker advances
+// all running jobs together with step(), so requests join and leave the running batch at any step
+// (encoder windows batched, one batched decoder call per step).
+struct SpeechOptions {
+  bool translate = false;            // translate into English instead of transcribing
+  std::string language;              // source language code ("en"); empty: detect
+  std::string prompt;                // text conditioning the decoder (<|startofprev|>)
+  bool timestamps = false;           // segment timestamps (verbose_json, srt, vtt); always on past 30 s
+  float temperature = 0.0f;          // 0: greedy (or beam search); > 0: sampling
+  float top_p = 1.0f;                // nucleus sampling mass
+  uint64_t seed = 0;                 // sampling seed
+  int beams = 1;                     // beam search width (temperature 0 only)
+  int max_new_tokens = 0;            // per 30 s window; 0: the model's default (max_target_positions / 2)
+};
+
+struct SpeechSegment {
+  int id = 0;
+  int seek = 0;                      // window start, in mel frames (10 ms) of the original audio
+  double start = 0, end = 0;         // seconds from the start of the original audio
+  std::string text;
+  std::vector<int32_t> tokens;       // text and timestamp tokens of the segment
+  float temperature = 0;
+  double avg_logprob = 0;
+  double compression_ratio = 0;      // of the window's text, zlib (as Whisper)
+  double no_speech_prob = 0;
+};
+
+struct Transcription {
+  std::string text;                  // the tokenizer's decode of all text tokens
+  std::string language;              // code ("en"); empty for English-only models
+  double language_prob = 1.0;
+  double duration = 0;               // seconds of input audio
+  std::vector<SpeechSegment> segments;
+  std::vector<int32_t> tokens;       // all generated tokens, window after window (no prompt, no EOS)
+};
+
+class SpeechJob {
+ public:
+  virtual ~SpeechJob() = default;
+  virtual bool done() const = 0;
+  // Text decoded so far (complete UTF-8 only), growing monotonically; for streamed deltas.
+  virtual std::string text_so_far() const = 0;
+  // The outcome once done(): the transcription, or the error that failed this job alone.
+  virtual Result<Transcription> result() const = 0;
+};
+
+class SpeechToText {
+ public:
+  virtual ~SpeechToText() = default;
+  virtual const formats::Tokenizer& tokenizer() const = 0;
+  virtual int num_mel_bins() const = 0;                 // log-mel rows expected by start()
+  virtual std::vector<std::string> languages() const = 0;  // accepted codes; empty: English-only
+  // Validates `options` (language, lengths) and creates a job over a Whisper log-mel spectrogram
+  // `mel` [num_mel_bins(), frames] row-major (10 ms frames, the extractor's normalisation; audio up to 30 s
+  // padded to 3000 frames). Cheap: no device work. Thread-safe.
+  virtual Result<std::unique_ptr<SpeechJob>> start(std::vector<float> mel, int frames, double duration_s,
+                                                   const SpeechOptions& options) = 0;
+  // Advances every job by one step. Device worker thread only. Never throws for a request's fault: a
+  // failure ends only the jobs it concerns (their result() holds the error).
+  virtual void step(const std::vector<SpeechJob*>& jobs) = 0;
+};
+
 // A loaded model.
 class Model {
  public:
@@ -75,6 +137,7 @@ class Model {
   virtual Device device() const = 0;
   virtual std::size_t memory_bytes() const = 0;  // weights + persistent workspaces
   virtual Embedder* as_embedder() { return nullptr; }
+  virtual SpeechToText* as_speech_to_text() { return nullptr; }
 };
 
 }  // namespace fathom::models

@@ -1,0 +1,195 @@
+#include "models/whisper/transcription.h"
+
+#include <algorithm>
+
+
+namespace fathom::models::whisper {
+namespace {
+
+// Drops a trailing U+FFFD produced by a token sequence cut inside a UTF-8 character.
+void trim_replacement(std::string& s) {
+  static const std::string kFffd = "\xEF\xBF\xBD";
+  while (s.size() >= 3 && s.compare(s.size() - 3, 3, kFffd) == 0) s.resize(s.size() - 3);
+}
+
+
+}  // namespace
+
+std::string TranscriptionJob::text_of(const std::vector<int32_t>& tokens) const {
+  std::vector<int32_t> text;
+  for (auto t : tokens)
+    if (t < gen_.eos_token_id) text.push_back(t);
+  return text.empty() ? std::string() : decode_(text);
+}
+
+TranscriptionJob::TranscriptionJob(TextDecoder decode, const GenerationConfig& gen,
+                                   int vocab_size, int max_positions, int n_mels, std::vector<float> mel, int frames,
+                                   double duration_s, JobSetup setup)
+    : decode_(std::move(decode)), gen_(gen), vocab_(vocab_size), max_positions_(max_positions), n_mels_(n_mels),
+      mel_(std::move(mel)), frames_(frames), max_frames_(std::max(frames, kWindowFrames)), setup_(std::move(setup)) {
+  out_.duration = duration_s;
+  if (frames_ > kWindowFrames) setup_.window.timestamps = true;  // long audio is cut at timestamps
+  if (setup_.window.language) {
+    out_.language = *setup_.window.language;
+    out_.language_prob = 1.0;
+  }
+}
+
+std::vector<float> TranscriptionJob::window_mel() const {
+  std::vector<float> w(static_cast<std::size_t>(n_mels_) * kWindowFrames, setup_.window_pad_value);
+  const int n = std::max(0, std::min(kWindowFrames, frames_ - seek_));
+  for (int m = 0; m < n_mels_; ++m) {
+    const float* src = mel_.data() + static_cast<std::size_t>(m) * frames_ + seek_;
+    std::copy(src, src + n, w.data() + static_cast<std::size_t>(m) * kWindowFrames);
+  }
+  return w;
+}
+
+void TranscriptionJob::start_window(std::vector<int> slots) {
+  slots_ = std::move(slots);
+  window_frames_ = std::min(kWindowFrames, max_frames_ - seek_);
+  decoder_.emplace(gen_, vocab_, max_positions_, setup_.window, slots_);
+}
+
+std::vector<int> TranscriptionJob::finish_window() {
+  const WindowResult& r = decoder_->result();
+  if (!r.language.empty() && !setup_.window.language) {
+    setup_.window.language = r.language;  // detected once, on the first window
+    out_.language = r.language;
+    out_.language_prob = r.language_prob;
+  }
+  WindowSplit split = split_window(r.tokens, gen_.timestamp_begin(), seek_, window_frames_);
+  std::vector<int32_t> window_tokens;
+  for (const auto& s : split.segments) window_tokens.insert(window_tokens.end(), s.tokens.begin(), s.tokens.end());
+  const double ratio = compression_ratio(text_of(window_tokens));
+  for (auto& s : split.segments) {
+    SpeechSegment seg;
+    seg.id = static_cast<int>(out_.segments.size());
+    seg.seek = seek_;
+    seg.start = s.start;
+    seg.end = std::min(s.end, std::max(out_.duration, s.start));
+    if (!setup_.window.timestamps) seg.end = std::min(out_.duration, (seek_ + window_frames_) * kFrameSeconds);
+    seg.text = text_of(s.tokens);
+    seg.tokens = s.tokens;
+    seg.temperature = setup_.window.temperature;
+    seg.avg_logprob = r.avg_logprob;
+    seg.compression_ratio = ratio;
+    seg.no_speech_prob = r.no_speech_prob;
+    out_.segments.push_back(std::move(seg));
+  }
+  out_.tokens.insert(out_.tokens.end(), window_tokens.begin(), window_tokens.end());
+  for (auto t : window_tokens)
+    if (t < gen_.eos_token_id) text_tokens_.push_back(t);
+  seek_ += split.advance_frames;
+  decoder_.reset();
+  auto slots = std::move(slots_);
+  slots_.clear();
+  if (seek_ >= max_frames_) {
+    out_.text = text_of(text_tokens_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      text_ = out_.text;
+    }
+    done_.store(true);
+  } else {
+    refresh_text();
+  }
+  return slots;
+}
+
+std::vector<int> TranscriptionJob::fail(Error error) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    error_ = std::move(error);
+  }
+  decoder_.reset();
+  auto slots = std::move(slots_);
+  slots_.clear();
+  done_.store(true);
+  return slots;
+}
+
+void TranscriptionJob::refresh_text() {
+  std::vector<int32_t> toks = text_tokens_;
+  // Partial text of the running window only when it cannot be taken back: without timestamps (a window's
+  // tail after its last timestamp pair may be dropped) and without beams (the leader may change).
+  if (decoder_ && !setup_.window.timestamps && setup_.window.beams <= 1)
+    for (auto t : decoder_->partial_tokens())
+      if (t < gen_.eos_token_id) toks.push_back(t);
+  std::string text = text_of(toks);
+  trim_replacement(text);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (text.size() > text_.size() && text.compare(0, text_.size(), text_) == 0) text_ = std::move(text);
+}
+
+std::string TranscriptionJob::text_so_far() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return text_;
+}
+
+Result<Transcription> TranscriptionJob::result() const {
+  if (!done()) return make_error(ErrorCode::kInternal, "transcription is not finished");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_) return *error_;
+  return out_;
+}
+
+void step_jobs(WhisperBackend& backend, const std::vector<TranscriptionJob*>& jobs) {
+  // 1. Start windows while cache slots last; encode them in one batch.
+  std::vector<TranscriptionJob*> starting;
+  std::vector<std::vector<float>> mels;
+  std::vector<std::vector<int>> slots;
+  for (auto* job : jobs) {
+    if (!job->needs_window() || backend.free_slots() < job->beams()) continue;
+    auto s = backend.acquire_slots(job->beams());
+    if (!s.ok()) continue;
+    starting.push_back(job);
+    mels.push_back(job->window_mel());
+    slots.push_back(std::move(s).value());
+  }
+  if (!starting.empty()) {
+    std::vector<std::span<const float>> views(mels.begin(), mels.end());
+    Status st = backend.encode(views, slots);
+    for (std::size_t i = 0; i < starting.size(); ++i) {
+      if (st.ok()) {
+        starting[i]->start_window(std::move(slots[i]));
+      } else {
+        backend.release_slots(slots[i]);
+        starting[i]->fail(st.error());
+      }
+    }
+  }
+  // 2. One batched decoder call over every running window.
+  std::vector<TranscriptionJob*> running;
+  std::vector<DecodeRow> rows;
+  std::vector<std::size_t> first_row;
+  for (auto* job : jobs) {
+    if (job->done() || !job->decoder()) continue;
+    auto r = job->decoder()->rows();
+    running.push_back(job);
+    first_row.push_back(rows.size());
+    for (auto& row : r) rows.push_back(std::move(row));
+  }
+  if (rows.empty()) return;
+  auto logits = backend.decode(rows);
+  const std::size_t vocab = static_cast<std::size_t>(backend.vocab_size());
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    TranscriptionJob* job = running[i];
+    if (!logits.ok()) {
+      backend.release_slots(job->fail(logits.error()));
+      continue;
+    }
+    const std::size_t end = i + 1 < running.size() ? first_row[i + 1] : rows.size();
+    std::span<const float> mine(logits.value().data() + first_row[i] * vocab, (end - first_row[i]) * vocab);
+    Status st = job->decoder()->advance(mine);
+    if (!st.ok()) {
+      backend.release_slots(job->fail(st.error()));
+    } else if (job->decoder()->done()) {
+      backend.release_slots(job->finish_window());
+    } else {
+      job->refresh_text();
+    }
+  }
+}
+
+}  // namespace fathom::models::whisper

@@ -1,0 +1,82 @@
+#pragma once
+// One speech request over the whole audio: 30 s windows decoded one after another (the next window starts
+// at the last complete timestamp pair, as transformers' long-form generate does), segments with times
+// relative to the original audio, and the scheduling step that advances many jobs in one batch.
+//
+// Thread-safety: the device worker drives jobs (step_jobs); done(), text_so_far() and result() may be
+// called from any thread.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "models/model.h"
+#include "models/whisper/backend.h"
+#include "models/whisper/config.h"
+#include "models/whisper/decoding.h"
+#include "models/whisper/segments.h"
+
+namespace fathom::models::whisper {
+
+struct JobSetup {
+  WindowOptions window;          // per-window decoding options (language may be empty: detect once)
+  float window_pad_value = 0.0f; // mel value past the audio inside the last window (transformers pads 0)
+};
+
+// Text of text-only token ids (the tokenizer's decode; never fails: invalid pieces become U+FFFD).
+using TextDecoder = std::function<std::string(const std::vector<int32_t>&)>;
+
+class TranscriptionJob final : public SpeechJob {
+ public:
+  // `mel` [n_mels, frames] row-major; `frames` >= 1.
+  TranscriptionJob(TextDecoder decode, const GenerationConfig& gen, int vocab_size,
+                   int max_positions, int n_mels, std::vector<float> mel, int frames, double duration_s,
+                   JobSetup setup);
+
+  bool done() const override { return done_.load(); }
+  std::string text_so_far() const override;
+  Result<Transcription> result() const override;
+
+  // --- driven by step_jobs() on the device worker ---
+  bool needs_window() const { return !done() && !decoder_; }
+  int beams() const { return setup_.window.beams; }
+  std::vector<float> window_mel() const;      // [n_mels, 3000] at the current seek
+  void start_window(std::vector<int> slots);  // the window is encoded into `slots`
+  WindowDecoder* decoder() { return decoder_ ? &*decoder_ : nullptr; }
+  // Called when decoder() is done: records its segments, moves the seek; returns the slots to release.
+  std::vector<int> finish_window();
+  // Ends the job with `error`; returns the slots to release.
+  std::vector<int> fail(Error error);
+  void refresh_text();                        // recompute text_so_far() after a step
+
+ private:
+  std::string text_of(const std::vector<int32_t>& tokens) const;
+
+  TextDecoder decode_;
+  GenerationConfig gen_;
+  int vocab_, max_positions_, n_mels_;
+  std::vector<float> mel_;
+  int frames_;
+  int max_frames_;
+  JobSetup setup_;
+  int seek_ = 0;
+  int window_frames_ = 0;
+  std::optional<WindowDecoder> decoder_;
+  std::vector<int> slots_;
+  Transcription out_;
+  std::vector<int32_t> text_tokens_;  // text tokens of finished windows
+
+  mutable std::mutex mu_;
+  std::string text_;
+  std::optional<Error> error_;
+  std::atomic<bool> done_{false};
+};
+
+// One scheduling step: starts windows for jobs that need one (while slots last; all of them encoded in one
+// batch), then runs one batched decoder call over every job's rows and advances them. Jobs that are done
+// are skipped; a failure fails only the jobs it concerns.
+void step_jobs(WhisperBackend& backend, const std::vector<TranscriptionJob*>& jobs);
+
+}  // namespace fathom::models::whisper
