@@ -182,6 +182,23 @@ void check_against_fixture(const std::string& model, int n_mels) {
 TEST(LogMel, MatchesFeatureExtractor80) { check_against_fixture("whisper-tiny-random-f32", 80); }
 TEST(LogMel, MatchesFeatureExtractor128) { check_against_fixture("whisper-v3-random-f16", 128); }
 
+TEST(LogMel, Speed) {
+  auto samples = jfk_samples();
+  for (int n_mels : {80, 128}) {
+    for (int threads : {1, 2}) {
+      LogMelOptions o;
+      o.n_mels = n_mels;
+      o.threads = threads;
+      ASSERT_TRUE(whisper_log_mel(samples, o).ok());  // warm-up (filter bank cache)
+      const int reps = 5;
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < reps; ++i) ASSERT_TRUE(whisper_log_mel(samples, o).ok());
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+      std::printf("log-mel %d mels, %d thread(s): %.2f ms per 30 s window\n", n_mels, threads, ms);
+    }
+  }
+}
+
 TEST(LogMel, PadsAndTrimsTo30Seconds) {
   auto samples = jfk_samples();
   auto a = whisper_log_mel_30s(samples, 80);

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "base/log.h"
 #include "formats/audio/audio.h"
 #include "formats/audio/limits.h"
 
@@ -47,8 +48,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kIoBufferSize = 64 * 1024;
 
-// FFmpeg's log goes nowhere by default; the last error-level line of the calling thread is kept so that
-// error messages can quote FFmpeg's explanation.
+// FFmpeg's own log is off stderr: error-level lines go to fathom's log at debug level, and the last one
+// of the calling thread is kept so that error messages can quote FFmpeg's explanation.
 thread_local std::string t_last_ffmpeg_error;
 
 void ffmpeg_log_callback(void* avcl, int level, const char* fmt, va_list vl) {
@@ -58,6 +59,7 @@ void ffmpeg_log_callback(void* avcl, int level, const char* fmt, va_list vl) {
   av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &print_prefix);
   std::string s(line);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  FATHOM_LOG(kDebug) << "ffmpeg: " << s;  // errors reach the caller through the returned message
   t_last_ffmpeg_error = std::move(s);
 }
 
