@@ -86,6 +86,8 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
   }
   entry->model_ = std::move(model);
   if (entry->embed_scheduler) worker(entry->device).attach(entry->embed_scheduler);
+  entry->created = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
   entry->state = ModelState::kReady;
   return Status::Ok();
 }

@@ -54,6 +54,7 @@ struct LoadedModel {
   DType dtype = DType::kF32;
   models::Device device;
   std::size_t memory_bytes = 0;
+  int64_t created = 0;                              // unix seconds when it became ready
   std::optional<EmbedderFacts> embedder;            // set when the model embeds
   std::shared_ptr<EmbedScheduler> embed_scheduler;  // set when the model embeds
 

@@ -1,0 +1,132 @@
+#include "server/routes_embeddings.h"
+
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include <httplib.h>
+
+#include "engine/embedding_postprocess.h"
+#include "server/embeddings_request.h"
+
+namespace fathom::server {
+
+static_assert(std::endian::native == std::endian::little, "base64 embeddings are little-endian float32 bytes");
+
+std::string base64_encode(const unsigned char* bytes, std::size_t size) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((size + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < size; i += 3) {
+    uint32_t n = (uint32_t{bytes[i]} << 16) | (uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i + 1 == size) {
+    uint32_t n = uint32_t{bytes[i]} << 16;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == size) {
+    uint32_t n = (uint32_t{bytes[i]} << 16) | (uint32_t{bytes[i + 1]} << 8);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+void append_float_array(std::string& out, const std::vector<float>& v) {
+  char buf[32];
+  out += '[';
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v[i]);
+    out.append(buf, ec == std::errc() ? end : buf);
+  }
+  out += ']';
+}
+
+namespace {
+
+void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  const nlohmann::json body = parse_json_body(req);
+  auto parsed = parse_embeddings_request(body, ctx.options.max_inputs);
+  if (!parsed.ok()) {
+    // Name the model in the access log even when the request is refused.
+    if (auto m = body.find("model"); m != body.end() && m->is_string()) resolve_model(ctx, *m, models::Task::kEmbed, "/v1/embeddings");
+    fail(parsed.error());
+  }
+  const EmbeddingsRequest& request = parsed.value();
+  auto model = resolve_model(ctx, request.model, models::Task::kEmbed, "/v1/embeddings");
+  if (!model->embedder || !model->embed_scheduler) {
+    fail(500, "model '" + request.model + "' declares the embed task but has no embedding queue", "model", "internal");
+  }
+  auto tokenized = tokenize_inputs(request, *model->embedder);
+  if (!tokenized.ok()) fail(tokenized.error());
+
+  auto futures = model->embed_scheduler->submit(tokenized.value().sequences);
+  if (!futures.ok()) fail(futures.error());
+  std::vector<engine::Embedding> vectors;
+  vectors.reserve(futures.value().size());
+  std::optional<Error> first_error;
+  for (auto& f : futures.value()) {
+    auto r = f.get();  // wait for every one, even after a failure, so nothing outlives the request
+    if (!r.ok()) {
+      if (!first_error) first_error = r.error();
+      vectors.emplace_back();
+    } else {
+      vectors.push_back(std::move(r).value());
+    }
+  }
+  if (first_error) fail(*first_error);
+
+  const bool normalize = request.normalize.value_or(model->embedder->normalizes_by_default);
+  std::string out;
+  out.reserve(64 + vectors.size() * (request.base64 ? 48 : 12) * (vectors.empty() ? 0 : vectors[0].size()));
+  out += R"({"object":"list","data":[)";
+  for (std::size_t i = 0; i < vectors.size(); ++i) {
+    auto& v = vectors[i];
+    engine::finish_embedding(v, request.dimensions, normalize);
+    for (float x : v) {
+      if (!std::isfinite(x)) {
+        fail(500, "model '" + request.model + "' produced a non-finite value for input " + std::to_string(i), {},
+             "internal");
+      }
+    }
+    if (i) out += ',';
+    out += R"({"object":"embedding","index":)";
+    out += std::to_string(i);
+    out += R"(,"embedding":)";
+    if (request.base64) {
+      out += '"';
+      out += base64_encode(reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(float));
+      out += '"';
+    } else {
+      append_float_array(out, v);
+    }
+    out += '}';
+  }
+  const std::size_t tokens = tokenized.value().prompt_tokens;
+  out += R"(],"model":)";
+  out += nlohmann::json(request.model).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  out += R"(,"usage":{"prompt_tokens":)" + std::to_string(tokens) + R"(,"total_tokens":)" + std::to_string(tokens) +
+         "}}";
+  res.status = 200;
+  res.set_content(out, "application/json");
+}
+
+}  // namespace
+
+void register_embedding_routes(RouteContext& ctx) {
+  ctx.router.post("/v1/embeddings", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    handle_embeddings(ctx, req, res);
+  });
+}
+
+}  // namespace fathom::server

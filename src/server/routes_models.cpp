@@ -1,0 +1,62 @@
+#include "server/routes_models.h"
+
+#include <set>
+
+#include <httplib.h>
+
+namespace fathom::server {
+
+nlohmann::json model_json(const engine::LoadedModel& m) {
+  nlohmann::json tasks = nlohmann::json::array();
+  nlohmann::json endpoints = nlohmann::json::array();
+  std::set<std::string> seen;
+  for (auto task : m.info.tasks) {
+    tasks.push_back(models::task_name(task));
+    for (const auto& e : models::task_endpoints(task)) {
+      if (seen.insert(e).second) endpoints.push_back(e);
+    }
+  }
+  nlohmann::json j{{"id", m.name},
+                   {"object", "model"},
+                   {"created", m.created},
+                   {"owned_by", "fathom"},
+                   {"tasks", tasks},
+                   {"endpoints", endpoints},
+                   {"architecture", m.architecture},
+                   {"device", m.device.to_string()},
+                   {"dtype", dtype_name(m.dtype)},
+                   {"state", engine::model_state_name(m.state.load())},
+                   {"memory_bytes", m.memory_bytes}};
+  if (m.embedder) {
+    j["embedding_dim"] = m.embedder->embedding_dim;
+    j["max_input_tokens"] = m.embedder->max_input_tokens;
+    j["normalize"] = m.embedder->normalizes_by_default;
+    if (m.embedder->supports_matryoshka) j["dimensions"] = m.embedder->matryoshka_dimensions;
+  }
+  return j;
+}
+
+void register_model_routes(RouteContext& ctx) {
+  ctx.router.get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json data = nlohmann::json::array();
+    for (const auto& m : ctx.models.list()) data.push_back(model_json(*m));
+    res.set_content(nlohmann::json{{"object", "list"}, {"data", data}}.dump(), "application/json");
+  });
+  ctx.router.get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
+    bool ready = !ctx.models.shutting_down();
+    nlohmann::json models = nlohmann::json::object();
+    for (const auto& m : ctx.models.list()) {
+      models[m->name] = engine::model_state_name(m->state.load());
+      ready = ready && m->state.load() == engine::ModelState::kReady;
+    }
+    res.status = ready ? 200 : 503;
+    res.set_content(nlohmann::json{{"status", ready ? "ok" : "unavailable"}, {"models", models}}.dump(),
+                    "application/json");
+  });
+  ctx.router.get("/version", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(nlohmann::json{{"name", "fathom"}, {"version", FATHOM_VERSION}, {"cuda", FATHOM_WITH_CUDA != 0}}.dump(),
+                    "application/json");
+  });
+}
+
+}  // namespace fathom::server

@@ -1,0 +1,134 @@
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include "base/log.h"
+#include "server/access_log.h"
+#include "server/connection_queue.h"
+#include "server/routes_embeddings.h"
+#include "server/routes_models.h"
+
+namespace fathom::server {
+
+void mount_routes(RouteContext& ctx) {
+  register_model_routes(ctx);  // /v1/models, /health, /version: always
+  if (ctx.serves(models::Task::kEmbed)) register_embedding_routes(ctx);
+}
+
+namespace {
+
+std::string status_message(int status) {
+  switch (status) {
+    case 400: return "malformed HTTP request";
+    case 413: return "request body too large";
+    case 414: return "request URI too long";
+    case 416: return "range not satisfiable";
+    case 503: return "service unavailable";
+    default: return "HTTP error " + std::to_string(status);
+  }
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, engine::ModelManager& models)
+    : options_(std::move(options)), models_(models), http_(std::make_unique<httplib::Server>()) {
+  router_ = std::make_unique<Router>(*http_);
+  std::set<models::Task> tasks;
+  for (const auto& m : models_.list()) tasks.insert(m->info.tasks.begin(), m->info.tasks.end());
+  ctx_ = std::make_unique<RouteContext>(RouteContext{*router_, models_, options_, std::move(tasks)});
+  install_handlers();
+  mount_routes(*ctx_);
+}
+
+Server::~Server() { stop(); }
+
+void Server::install_handlers() {
+  const std::size_t max_connections = options_.max_connections;
+  http_->new_task_queue = [max_connections] { return new ConnectionQueue(max_connections); };
+  http_->set_payload_max_length(options_.max_body_bytes);
+  http_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
+  http_->set_keep_alive_max_count(1000);
+  http_->set_read_timeout(60, 0);
+  http_->set_write_timeout(60, 0);
+
+  http_->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    access_begin();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http_->set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                        httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler's own error
+    Router::guarded([this](const httplib::Request& rq, httplib::Response& rs) { handle_unrouted(rq, rs); }, req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, api_error(500, "internal error: " + what, {}, "internal"));
+  });
+  if (options_.access_log) {
+    http_->set_logger([](const httplib::Request& req, const httplib::Response& res) { access_end(req, res); });
+  }
+}
+
+void Server::handle_unrouted(const httplib::Request& req, httplib::Response& res) {
+  if (res.status == 404) {
+    auto methods = router_->methods(req.path);
+    if (!methods.empty()) {
+      std::string allow;
+      for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
+      res.set_header("Allow", allow);
+      fail(405, req.method + " is not allowed on " + req.path + "; use " + allow, {}, "method_not_allowed");
+    }
+    for (auto task : {models::Task::kEmbed, models::Task::kTranscribe, models::Task::kTranslate, models::Task::kScore,
+                      models::Task::kClassify}) {
+      for (const auto& endpoint : models::task_endpoints(task)) {
+        if (endpoint == req.path) {
+          fail(404,
+               "no loaded model serves " + req.path + " (" + models::task_name(task) +
+                   "); loaded models: " + describe_loaded_models(models_),
+               {}, "endpoint_not_served");
+        }
+      }
+    }
+    std::string known;
+    for (const auto& r : router_->routes()) known += (known.empty() ? "" : ", ") + r;
+    fail(404, "unknown route " + req.method + " " + req.path + "; available: " + known, {}, "not_found");
+  }
+  if (res.status == 413) {
+    fail(413,
+         "request body too large: the limit is " + std::to_string(options_.max_body_bytes) +
+             " bytes (--max-body-bytes)",
+         {}, "body_too_large");
+  }
+  fail(res.status, status_message(res.status));
+}
+
+Result<int> Server::bind() {
+  int port = options_.port;
+  if (port == 0) {
+    port = http_->bind_to_any_port(options_.host);
+    if (port < 0) return make_error(ErrorCode::kUnavailable, "cannot bind to " + options_.host + " (any port)");
+  } else if (!http_->bind_to_port(options_.host, port)) {
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot listen on " + options_.host + ":" + std::to_string(port) +
+                          " (address in use or not available)");
+  }
+  port_ = port;
+  return port;
+}
+
+void Server::run() { http_->listen_after_bind(); }
+
+void Server::stop() {
+  if (http_) http_->stop();
+}
+
+std::vector<std::string> Server::routes() const { return router_->routes(); }
+
+}  // namespace fathom::server

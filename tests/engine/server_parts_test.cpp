@@ -1,0 +1,155 @@
+// Server pieces that need no model: request parsing, base64, error shapes, the connection queue.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "server/connection_queue.h"
+#include "server/embeddings_request.h"
+#include "server/http_errors.h"
+#include "server/routes_embeddings.h"
+
+namespace fathom::server {
+namespace {
+
+using nlohmann::json;
+
+Error parse_error(const json& body, std::size_t max_inputs = 2048) {
+  auto r = parse_embeddings_request(body, max_inputs);
+  EXPECT_FALSE(r.ok()) << body.dump();
+  return r.ok() ? Error{} : r.error();
+}
+
+TEST(EmbeddingsRequest, AcceptsTheFourInputShapes) {
+  auto a = parse_embeddings_request(json{{"model", "m"}, {"input", "hi"}}, 10);
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(a->single);
+  EXPECT_EQ(a->texts, (std::vector<std::string>{"hi"}));
+  auto b = parse_embeddings_request(json{{"model", "m"}, {"input", {"a", "b"}}}, 10);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->texts.size(), 2u);
+  EXPECT_FALSE(b->single);
+  auto c = parse_embeddings_request(json{{"model", "m"}, {"input", {101, 7592, 102}}}, 10);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->token_input);
+  EXPECT_EQ(c->token_ids, (std::vector<std::vector<int64_t>>{{101, 7592, 102}}));
+  auto d = parse_embeddings_request(json::parse(R"({"model":"m","input":[[1,2],[3]],"encoding_format":"base64",
+      "dimensions":8,"truncate_prompt_tokens":-1,"normalize":false,"user":"u"})"), 10);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->token_ids.size(), 2u);
+  EXPECT_TRUE(d->base64);
+  EXPECT_EQ(d->dimensions, 8);
+  EXPECT_EQ(d->truncate_prompt_tokens, -1);
+  EXPECT_EQ(d->normalize, false);
+}
+
+TEST(EmbeddingsRequest, RejectsBadInputsNamingTheParameter) {
+  EXPECT_EQ(parse_error(json{{"input", "x"}}).param, "model");
+  EXPECT_EQ(parse_error(json{{"model", 3}, {"input", "x"}}).param, "model");
+  auto empty = parse_error(json{{"model", "m"}, {"input", ""}});
+  EXPECT_EQ(empty.param, "input");
+  EXPECT_NE(empty.message.find("empty string"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"model", "m"}, {"input", json::array()}}).message.find("empty array"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"model", "m"}, {"input", {"a", ""}}}).message.find("input[1]"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"model", "m"}, {"input", {"a", 1}}}).message.find("input[1]"), std::string::npos);
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", 5}}).param, "input");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", {1.5, 2}}}).param, "input");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", {json::array(), {1}}}}).param, "input");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", {{1}, "a"}}}).param, "input");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", {true}}}).param, "input");
+  auto many = parse_error(json{{"model", "m"}, {"input", {"a", "b", "c"}}}, 2);
+  EXPECT_NE(many.message.find("at most 2"), std::string::npos) << many.message;
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"encoding_format", "hex"}}).param, "encoding_format");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"dimensions", "8"}}).param, "dimensions");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"dimensions", 0}}).param, "dimensions");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"truncate_prompt_tokens", 0}}).param,
+            "truncate_prompt_tokens");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"normalize", "yes"}}).param, "normalize");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"user", 3}}).param, "user");
+}
+
+TEST(Base64, MatchesKnownEncodings) {
+  auto enc = [](const std::string& s) { return base64_encode(reinterpret_cast<const unsigned char*>(s.data()), s.size()); };
+  EXPECT_EQ(enc(""), "");
+  EXPECT_EQ(enc("f"), "Zg==");
+  EXPECT_EQ(enc("fo"), "Zm8=");
+  EXPECT_EQ(enc("foo"), "Zm9v");
+  EXPECT_EQ(enc("foobar"), "Zm9vYmFy");
+  float one = 1.0f;  // 0x3f800000 little-endian: 00 00 80 3f
+  EXPECT_EQ(base64_encode(reinterpret_cast<const unsigned char*>(&one), 4), "AACAPw==");
+}
+
+TEST(FloatArray, RoundTripsShortest) {
+  std::string out;
+  append_float_array(out, {0.1f, -2.0f, 1e-8f});
+  EXPECT_EQ(out, "[0.1,-2,1e-08]");
+}
+
+TEST(HttpErrors, OpenAiShape) {
+  auto e = to_api_error(make_error(ErrorCode::kOverloaded, "busy", "input"));
+  EXPECT_EQ(e.status, 429);
+  auto j = error_json(api_error(400, "bad", "input", "x"));
+  EXPECT_EQ(j["error"]["message"], "bad");
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(j["error"]["param"], "input");
+  EXPECT_EQ(j["error"]["code"], "x");
+  auto k = error_json(api_error(500, "boom"));
+  EXPECT_TRUE(k["error"]["param"].is_null());
+  EXPECT_EQ(k["error"]["type"], "server_error");
+}
+
+// Many connections must be able to wait at once: far more than any fixed pool would hold.
+TEST(ConnectionQueue, RunsManyBlockedTasksAtOnce) {
+  ConnectionQueue queue(1024, 100);
+  constexpr int kTasks = 300;
+  std::mutex mu;
+  std::condition_variable cv;
+  int started = 0;
+  bool release = false;
+  std::atomic<int> done{0};
+  for (int i = 0; i < kTasks; ++i) {
+    queue.enqueue([&] {
+      std::unique_lock lock(mu);
+      started++;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+      done++;
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return started == kTasks; }))
+        << "only " << started << " of " << kTasks << " tasks ran concurrently";
+    release = true;
+  }
+  cv.notify_all();
+  queue.shutdown();
+  EXPECT_EQ(done.load(), kTasks);
+  EXPECT_GE(queue.peak_threads(), static_cast<std::size_t>(kTasks));
+}
+
+TEST(ConnectionQueue, QueuesBeyondTheLimitAndReusesThreads) {
+  ConnectionQueue queue(4, 50);
+  std::atomic<int> running{0}, most{0}, done{0};
+  for (int i = 0; i < 40; ++i) {
+    queue.enqueue([&] {
+      int now = ++running;
+      int prev = most.load();
+      while (now > prev && !most.compare_exchange_weak(prev, now)) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      --running;
+      ++done;
+    });
+  }
+  queue.shutdown();
+  EXPECT_EQ(done.load(), 40);
+  EXPECT_LE(most.load(), 4);
+  EXPECT_LE(queue.peak_threads(), 4u);
+}
+
+}  // namespace
+}  // namespace fathom::server
