@@ -5,7 +5,7 @@
 namespace fathom::ops {
 
 // out = LayerNorm(x + residual) * gamma + beta over the last dimension H (residual optional, same shape
-// as x). gamma, beta: [H]. out has x's shape and may alias x (not residual).
+// as x). gamma, beta: [H]. out has x's shape and may alias x or residual.
 Status layer_norm(ExecContext& ctx, const TensorView& x, const TensorView* residual, const TensorView& gamma,
                   const TensorView& beta, float eps, const TensorView& out);
 

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace fathom {
 namespace {
@@ -74,6 +76,32 @@ Status CpuAllocator::copy_to_host(void* dst, const void* src, std::size_t bytes)
 CpuAllocator& cpu_allocator() {
   static CpuAllocator allocator;
   return allocator;
+}
+
+namespace {
+std::mutex g_registry_mutex;
+std::vector<std::pair<Device, Allocator*>>& registered() {
+  static std::vector<std::pair<Device, Allocator*>> v;
+  return v;
+}
+}  // namespace
+
+void register_allocator(const Device& device, Allocator* allocator) {
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  for (auto& [d, a] : registered())
+    if (d == device) {
+      a = allocator;
+      return;
+    }
+  registered().emplace_back(device, allocator);
+}
+
+Allocator* allocator_for(const Device& device) {
+  if (device.kind == DeviceKind::kCpu) return &cpu_allocator();
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  for (auto& [d, a] : registered())
+    if (d == device) return a;
+  return nullptr;
 }
 
 Result<Buffer> Buffer::allocate(Allocator& allocator, std::size_t bytes, MemoryAccount* account) {

@@ -75,6 +75,11 @@ class CpuAllocator final : public Allocator {
 // The process-wide CPU allocator.
 CpuAllocator& cpu_allocator();
 
+// Allocators per device: the CPU allocator is always there; a device backend (CUDA) registers its own
+// at start-up. allocator_for() returns nullptr for a device without one. Thread-safe.
+void register_allocator(const Device& device, Allocator* allocator);
+Allocator* allocator_for(const Device& device);
+
 // Owning, move-only device memory from an Allocator, charged to an account while alive.
 class Buffer {
  public:

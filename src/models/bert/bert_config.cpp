@@ -1,0 +1,63 @@
+#include "models/bert/bert_config.h"
+
+#include "formats/json_file.h"
+
+namespace fathom::models::bert {
+
+Result<BertConfig> parse_bert_config(const nlohmann::json& j, const std::filesystem::path& file, bool roberta) {
+  using namespace formats;
+  BertConfig c;
+  c.roberta_positions = roberta;
+  FATHOM_ASSIGN_OR_RETURN(auto type, json_string(j, "model_type", file));
+  c.model_type = type.value_or(roberta ? "roberta" : "bert");
+  FATHOM_ASSIGN_OR_RETURN(c.hidden_size, json_positive_int(j, "hidden_size", file));
+  FATHOM_ASSIGN_OR_RETURN(c.num_layers, json_positive_int(j, "num_hidden_layers", file));
+  FATHOM_ASSIGN_OR_RETURN(c.num_heads, json_positive_int(j, "num_attention_heads", file));
+  FATHOM_ASSIGN_OR_RETURN(c.intermediate_size, json_positive_int(j, "intermediate_size", file));
+  FATHOM_ASSIGN_OR_RETURN(c.vocab_size, json_positive_int(j, "vocab_size", file));
+  FATHOM_ASSIGN_OR_RETURN(c.max_position_embeddings, json_positive_int(j, "max_position_embeddings", file));
+  FATHOM_ASSIGN_OR_RETURN(auto types, json_int(j, "type_vocab_size", file));
+  c.type_vocab_size = static_cast<int>(types.value_or(2));
+  FATHOM_ASSIGN_OR_RETURN(auto pad, json_int(j, "pad_token_id", file));
+  c.pad_token_id = static_cast<int>(pad.value_or(roberta ? 1 : 0));
+  FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "layer_norm_eps", file));
+  c.layer_norm_eps = static_cast<float>(eps.value_or(1e-12));
+  if (c.hidden_size % c.num_heads != 0)
+    return make_error(ErrorCode::kLoadFailed, file.string() + ": hidden_size " + std::to_string(c.hidden_size) +
+                                                  " is not divisible by num_attention_heads " + std::to_string(c.num_heads));
+  if (c.type_vocab_size < 0 || c.pad_token_id < 0)
+    return make_error(ErrorCode::kLoadFailed, file.string() + ": type_vocab_size and pad_token_id must be >= 0");
+  if (c.position_limit() < 1)
+    return make_error(ErrorCode::kLoadFailed, file.string() + ": max_position_embeddings " +
+                                                  std::to_string(c.max_position_embeddings) + " leaves no positions after the offset " +
+                                                  std::to_string(c.position_offset()));
+  FATHOM_ASSIGN_OR_RETURN(auto act, json_string(j, "hidden_act", file));
+  const std::string a = act.value_or("gelu");
+  if (a == "gelu") c.gelu = ops::GeluMode::kErf;
+  else if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") c.gelu = ops::GeluMode::kTanh;
+  else
+    return make_error(ErrorCode::kUnsupported, file.string() + ": hidden_act '" + a +
+                                                   "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast)");
+  FATHOM_ASSIGN_OR_RETURN(auto pos_type, json_string(j, "position_embedding_type", file));
+  if (pos_type && *pos_type != "absolute")
+    return make_error(ErrorCode::kUnsupported,
+                      file.string() + ": position_embedding_type '" + *pos_type + "' is not supported (supported: absolute)");
+  FATHOM_ASSIGN_OR_RETURN(auto is_decoder, json_bool(j, "is_decoder", file));
+  if (is_decoder.value_or(false))
+    return make_error(ErrorCode::kUnsupported, file.string() + ": is_decoder = true (causal BERT) is not supported");
+  FATHOM_ASSIGN_OR_RETURN(auto mat, json_bool(j, "is_matryoshka", file));
+  c.is_matryoshka = mat.value_or(false);
+  if (auto it = j.find("matryoshka_dimensions"); it != j.end() && !it->is_null()) {
+    if (!it->is_array())
+      return make_error(ErrorCode::kLoadFailed, file.string() + ": `matryoshka_dimensions` should be a list of integers");
+    for (const auto& d : *it) {
+      if (!d.is_number_integer() || d.get<int64_t>() <= 0 || d.get<int64_t>() > c.hidden_size)
+        return make_error(ErrorCode::kLoadFailed, file.string() + ": `matryoshka_dimensions` entries must be integers in [1, " +
+                                                      std::to_string(c.hidden_size) + "], got " + d.dump());
+      c.matryoshka_dimensions.push_back(d.get<int>());
+    }
+  }
+  return c;
+}
+
+}  // namespace fathom::models::bert

@@ -1,0 +1,145 @@
+#include "models/registry.h"
+
+#include "formats/json_file.h"
+#include "models/bert/bert_model.h"
+
+namespace fathom::models {
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// The built-in architectures: one explicit table. Adding an architecture = one entry here, one folder
+// under models/, one fixture under tests/fixtures/models/.
+std::vector<Architecture> builtin_architectures() {
+  std::vector<Architecture> out;
+  auto bert_like = [&](std::string name, std::vector<std::string> archs, std::vector<std::string> types, bool roberta) {
+    Architecture a;
+    a.info.name = std::move(name);
+    a.info.hf_architectures = std::move(archs);
+    a.info.model_types = std::move(types);
+    a.info.tasks = {Task::kEmbed};
+    a.info.devices = {DeviceKind::kCpu};
+    a.info.compute_dtypes = {DType::kF32};
+    a.info.cuda_graphs = false;
+    ModelInfo info = a.info;
+    a.load = [info, roberta](const std::filesystem::path& dir, const nlohmann::json& config, const LoadOptions& options) {
+      return bert::load_bert_family(dir, config, options, info, roberta);
+    };
+    out.push_back(std::move(a));
+  };
+  // Checkpoints saved from task heads carry the same encoder; only the encoder is used.
+  bert_like("bert",
+            {"BertModel", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
+             "BertForTokenClassification", "BertForQuestionAnswering", "BertForMultipleChoice", "BertForNextSentencePrediction"},
+            {"bert"}, false);
+  bert_like("roberta",
+            {"RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification", "RobertaForTokenClassification",
+             "RobertaForQuestionAnswering", "RobertaForMultipleChoice"},
+            {"roberta"}, true);
+  bert_like("xlm-roberta",
+            {"XLMRobertaModel", "XLMRobertaForMaskedLM", "XLMRobertaForSequenceClassification",
+             "XLMRobertaForTokenClassification", "XLMRobertaForQuestionAnswering", "XLMRobertaForMultipleChoice"},
+            {"xlm-roberta"}, true);
+  return out;
+}
+
+}  // namespace
+
+Registry& Registry::global() {
+  static Registry* registry = [] {
+    auto* r = new Registry();
+    for (auto& a : builtin_architectures()) (void)r->add(std::move(a));
+    return r;
+  }();
+  return *registry;
+}
+
+Status Registry::add(Architecture architecture) {
+  for (const auto& existing : architectures_)
+    for (const auto& name : architecture.info.hf_architectures)
+      for (const auto& taken : existing->info.hf_architectures)
+        if (name == taken)
+          return make_error(ErrorCode::kInvalidArgument, "architecture '" + name + "' is already registered by '" +
+                                                             existing->info.name + "' (" + existing->info.source + ")");
+  architectures_.push_back(std::make_unique<Architecture>(std::move(architecture)));
+  return Status::Ok();
+}
+
+Result<MatchResult> Registry::match(const std::filesystem::path& dir) const {
+  const auto path = dir / "config.json";
+  auto config = formats::read_json_file(path);
+  if (!config.ok()) {
+    Error e = config.error();
+    e.message = "cannot load model from " + dir.string() + ": " + e.message;
+    if (e.code == ErrorCode::kNotFound) e.message += " (a Hugging Face model directory needs config.json)";
+    return e;
+  }
+  const nlohmann::json& j = config.value();
+  if (!j.is_object()) return make_error(ErrorCode::kLoadFailed, path.string() + ": expected a JSON object");
+  std::string arch, type;
+  if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
+    arch = (*it)[0].get<std::string>();
+  if (auto it = j.find("model_type"); it != j.end() && it->is_string()) type = it->get<std::string>();
+
+  MatchResult m;
+  m.config = j;
+  if (!arch.empty())
+    for (const auto& a : architectures_)
+      for (const auto& name : a->info.hf_architectures)
+        if (name == arch) {
+          m.architecture = a.get();
+          m.matched_on = "architectures[0] = " + arch;
+          return m;
+        }
+  if (!type.empty())
+    for (const auto& a : architectures_)
+      for (const auto& name : a->info.model_types)
+        if (name == type) {
+          m.architecture = a.get();
+          m.matched_on = "model_type = " + type;
+          return m;
+        }
+  std::vector<std::string> archs, types;
+  for (const auto& a : architectures_) {
+    archs.insert(archs.end(), a->info.hf_architectures.begin(), a->info.hf_architectures.end());
+    types.insert(types.end(), a->info.model_types.begin(), a->info.model_types.end());
+  }
+  std::string found = "architectures[0] = " + (arch.empty() ? std::string("(none)") : arch) +
+                      ", model_type = " + (type.empty() ? std::string("(none)") : type);
+  return make_error(ErrorCode::kUnsupported, path.string() + ": unsupported model (" + found +
+                                                 "). Supported architectures: " + join(archs) +
+                                                 "; supported model_type values: " + join(types));
+}
+
+Result<std::unique_ptr<Model>> Registry::load(const std::filesystem::path& dir, const LoadOptions& options) const {
+  FATHOM_ASSIGN_OR_RETURN(MatchResult m, match(dir));
+  const ModelInfo& info = m.architecture->info;
+  bool device_ok = false;
+  std::vector<std::string> devices;
+  for (DeviceKind k : info.devices) {
+    device_ok = device_ok || k == options.device.kind;
+    devices.push_back(device_kind_name(k));
+  }
+  if (!device_ok)
+    return make_error(ErrorCode::kUnsupported, dir.string() + ": " + info.name + " (" + m.matched_on + ") does not run on " +
+                                                   options.device.to_string() + "; it runs on: " + join(devices));
+  FATHOM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, m.architecture->load(dir, m.config, options));
+  if (!model) return make_error(ErrorCode::kInternal, dir.string() + ": the " + info.name + " loader returned no model");
+  for (Task t : info.tasks) {
+    bool has = true;
+    switch (t) {
+      case Task::kEmbed: has = model->as_embedder() != nullptr; break;
+      default: break;  // checked where the interface for the task is declared
+    }
+    if (!has)
+      return make_error(ErrorCode::kInternal, dir.string() + ": " + info.name + " declares the task '" + task_name(t) +
+                                                  "' but the loaded model does not implement its interface");
+  }
+  return model;
+}
+
+}  // namespace fathom::models
