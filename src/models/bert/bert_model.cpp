@@ -192,6 +192,8 @@ Status BertEmbedder::load_weights(const formats::Checkpoint& ckpt) {
 Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int32_t>>& sequences) {
   const int64_t batch = static_cast<int64_t>(sequences.size());
   if (batch == 0) return std::vector<float>();
+  if (dtype_ != DType::kF32)  // the pooled output is copied back as f32; a 16-bit device path converts first
+    return make_error(ErrorCode::kUnsupported, "bert: returning " + std::string(dtype_name(dtype_)) + " embeddings is not implemented");
   std::vector<int> lengths;
   lengths.reserve(sequences.size());
   for (std::size_t s = 0; s < sequences.size(); ++s) {
@@ -260,8 +262,6 @@ Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int
   }
   FATHOM_TRY(ops::pool(ctx, hidden, vb, pooling_, pooled));
   std::vector<float> out(static_cast<std::size_t>(batch * h));
-  if (dtype_ != DType::kF32)
-    return make_error(ErrorCode::kUnsupported, "bert: returning " + std::string(dtype_name(dtype_)) + " embeddings is not implemented");
   FATHOM_TRY(allocator_->copy_to_host(out.data(), pooled.data, out.size() * sizeof(float)));
   return out;
 }
