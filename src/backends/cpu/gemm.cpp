@@ -72,6 +72,13 @@ void gemm_rows(bool trans_a, bool trans_b, int row0, int row1, int n, int k, flo
 
 }  // namespace
 
+void sgemm_serial(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+                  const float* b, int ldb, float beta, float* c, int ldc) {
+  if (m <= 0 || n <= 0) return;
+  thread_local std::vector<float> packed;
+  gemm_rows(trans_a, trans_b, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, packed);
+}
+
 void sgemm_portable(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
                     const float* b, int ldb, float beta, float* c, int ldc) {
   if (m <= 0 || n <= 0) return;

@@ -12,6 +12,10 @@ void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
 // it). Always compiled, so it is tested in every build.
 void sgemm_portable(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
                     const float* b, int ldb, float beta, float* c, int ldc);
+// The portable kernel on the calling thread only (for callers already running one task per thread,
+// e.g. attention per (sequence, head): a threaded BLAS called from several threads at once serialises).
+void sgemm_serial(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+                  const float* b, int ldb, float beta, float* c, int ldc);
 // True when sgemm() goes through a BLAS library.
 bool sgemm_uses_blas();
 
