@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 
 #include "base/log.h"
@@ -45,6 +47,13 @@ Server::~Server() { stop(); }
 void Server::install_handlers() {
   const std::size_t max_connections = options_.max_connections;
   http_->new_task_queue = [max_connections] { return new ConnectionQueue(max_connections); };
+  // httplib listens with a backlog of 5, so a burst of connections would be refused before the accept loop
+  // sees them. Remember the listening socket to raise its backlog after bind (see bind()).
+  http_->set_socket_options([this](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_socket_ = sock;
+  });
   http_->set_payload_max_length(options_.max_body_bytes);
   http_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
   http_->set_keep_alive_max_count(1000);
@@ -120,6 +129,8 @@ Result<int> Server::bind() {
                           " (address in use or not available)");
   }
   port_ = port;
+  // Linux lets listen() be called again on a listening socket to change its backlog.
+  if (listen_socket_ >= 0) ::listen(listen_socket_, static_cast<int>(std::max<std::size_t>(options_.max_connections, 128)));
   return port;
 }
 

@@ -52,6 +52,7 @@ class Server {
   std::unique_ptr<Router> router_;
   std::unique_ptr<RouteContext> ctx_;
   int port_ = 0;
+  int listen_socket_ = -1;
 };
 
 // Mounts every route family the loaded models need (one call per family) plus the always-present routes.

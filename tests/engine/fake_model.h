@@ -127,11 +127,12 @@ class FakeEmbedder final : public models::Embedder {
 class FakeModel final : public models::Model {
  public:
   FakeModel(std::string name, int dim = 8, std::shared_ptr<BatchLog> log = nullptr, std::shared_ptr<Gate> gate = nullptr,
-            std::shared_ptr<const formats::Tokenizer> tokenizer = nullptr)
+            std::shared_ptr<const formats::Tokenizer> tokenizer = nullptr,
+            std::vector<models::Task> tasks = {models::Task::kEmbed})
       : embedder_(name, dim, std::move(log), std::move(gate), std::move(tokenizer)) {
     info_.name = "fake";
     info_.hf_architectures = {"FakeModel"};
-    info_.tasks = {models::Task::kEmbed};
+    info_.tasks = std::move(tasks);
     info_.devices = {models::DeviceKind::kCpu};
     info_.compute_dtypes = {DType::kF32};
   }
@@ -140,8 +141,11 @@ class FakeModel final : public models::Model {
   DType dtype() const override { return DType::kF32; }
   models::Device device() const override { return {}; }
   std::size_t memory_bytes() const override { return 1234; }
-  models::Embedder* as_embedder() override { return &embedder_; }
+  models::Embedder* as_embedder() override { return has_embed() ? &embedder_ : nullptr; }
   FakeEmbedder& fake() { return embedder_; }
+  bool has_embed() const {
+    return std::find(info_.tasks.begin(), info_.tasks.end(), models::Task::kEmbed) != info_.tasks.end();
+  }
 
  private:
   models::ModelInfo info_;
