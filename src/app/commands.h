@@ -1,0 +1,46 @@
+#pragma once
+// The `fathom` subcommands. Each returns the process exit code: 0 ok, 1 failure (2, usage errors, is
+// decided by the command-line parser in main.cpp).
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/dtype.h"
+#include "models/model.h"
+#include "server/router.h"
+
+namespace fathom::app {
+
+// One --model argument.
+struct ModelSpec {
+  std::string name;             // served name (defaults to the directory's base name)
+  std::filesystem::path dir;    // Hugging Face model directory
+};
+
+// Everything `fathom serve` needs, filled from the command line.
+struct ServeConfig {
+  server::ServerOptions server;
+  std::vector<ModelSpec> models;      // empty: serve the bundled demo models
+  Device device;                      // where every model runs
+  std::optional<DType> dtype;         // nullopt = auto
+  int max_batch_tokens = 16384;       // token budget of one batch, per model
+  int max_batch_size = 256;           // sequences per batch, per model
+  std::string argv0;                  // to find the demo models beside the executable
+};
+
+// "[NAME=]DIR" -> spec. NAME may not contain '/'; without it the name is DIR's base name.
+ModelSpec parse_model_spec(const std::string& text);
+// Where the bundled random-weight demo checkpoints live (next to the executable's ../tests/fixtures, else the
+// source tree the binary was built from); empty when not found.
+std::vector<ModelSpec> find_demo_models(const std::string& argv0);
+
+int run_serve(ServeConfig config);
+int run_models();
+int run_inspect(const std::filesystem::path& dir);
+int run_version();
+
+// "12.3 MiB"
+std::string format_bytes(std::size_t bytes);
+
+}  // namespace fathom::app

@@ -1,0 +1,185 @@
+// `fathom inspect DIR`, `fathom models`, `fathom version`, and locating the demo models.
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "models/registry.h"
+
+namespace fathom::app {
+namespace {
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out.empty() ? "-" : out;
+}
+
+std::vector<std::string> task_names(const std::vector<models::Task>& tasks) {
+  std::vector<std::string> out;
+  for (auto t : tasks) out.push_back(models::task_name(t));
+  return out;
+}
+
+std::vector<std::string> endpoints_of(const std::vector<models::Task>& tasks) {
+  std::vector<std::string> out;
+  for (auto t : tasks)
+    for (const auto& e : models::task_endpoints(t)) out.push_back(e);
+  return out;
+}
+
+std::optional<nlohmann::json> read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
+// Prints what the sentence-transformers files say about pooling, normalisation and length.
+void describe_embedding(const std::filesystem::path& dir, const nlohmann::json& config) {
+  std::string pooling = "-", pooling_from = "no 1_Pooling module (the model's default applies)";
+  bool normalize = false;
+  if (auto modules = read_json(dir / "modules.json"); modules && modules->is_array()) {
+    for (const auto& m : *modules) {
+      std::string type = m.value("type", "");
+      std::string path = m.value("path", "");
+      if (type.find("Pooling") != std::string::npos) {
+        pooling_from = (std::filesystem::path(path) / "config.json").string();
+        if (auto pc = read_json(dir / path / "config.json"); pc && pc->is_object()) {
+          std::vector<std::string> modes;
+          for (auto& [key, value] : pc->items()) {
+            if (key.rfind("pooling_mode_", 0) == 0 && value.is_boolean() && value.get<bool>()) {
+              std::string mode = key.substr(13);
+              if (mode == "cls_token") mode = "cls";
+              if (mode == "mean_tokens") mode = "mean";
+              if (mode == "max_tokens") mode = "max";
+              modes.push_back(mode);
+            }
+          }
+          pooling = join(modes);
+        }
+      }
+      if (type.find("Normalize") != std::string::npos) normalize = true;
+    }
+  }
+  std::cout << "pooling:       " << pooling << "  (from " << pooling_from << ")\n";
+  std::cout << "normalize:     " << (normalize ? "yes (Normalize module in modules.json)" : "no (no Normalize module)")
+            << "; requests may override with \"normalize\"\n";
+  std::string max_tokens = "-", max_from;
+  if (auto st = read_json(dir / "sentence_bert_config.json"); st && st->contains("max_seq_length")) {
+    max_tokens = (*st)["max_seq_length"].dump();
+    max_from = "sentence_bert_config.json max_seq_length";
+  } else if (config.contains("max_position_embeddings")) {
+    max_tokens = config["max_position_embeddings"].dump();
+    max_from = "config.json max_position_embeddings";
+  }
+  std::cout << "max tokens:    " << max_tokens << (max_from.empty() ? "" : "  (from " + max_from + ")") << "\n";
+  if (config.contains("matryoshka_dimensions")) {
+    std::cout << "dimensions:    " << config["matryoshka_dimensions"].dump() << "  (Matryoshka: \"dimensions\" accepted)\n";
+  } else if (config.value("is_matryoshka", false)) {
+    std::cout << "dimensions:    any up to the hidden size (is_matryoshka)\n";
+  } else {
+    std::cout << "dimensions:    not supported (no matryoshka_dimensions in config.json)\n";
+  }
+}
+
+}  // namespace
+
+ModelSpec parse_model_spec(const std::string& text) {
+  ModelSpec spec;
+  auto eq = text.find('=');
+  if (eq != std::string::npos && text.substr(0, eq).find('/') == std::string::npos) {
+    spec.name = text.substr(0, eq);
+    spec.dir = text.substr(eq + 1);
+  } else {
+    spec.dir = text;
+  }
+  if (spec.name.empty() && !spec.dir.empty()) {
+    auto clean = spec.dir.lexically_normal();
+    if (clean.filename().empty()) clean = clean.parent_path();
+    spec.name = clean.filename().string();
+    if (spec.name.empty() || spec.name == "." || spec.name == "..") {
+      spec.name = std::filesystem::absolute(clean).lexically_normal().filename().string();
+    }
+  }
+  return spec;
+}
+
+std::vector<ModelSpec> find_demo_models(const std::string& argv0) {
+  std::vector<std::filesystem::path> roots;
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) exe = std::filesystem::absolute(argv0, ec);
+  if (!exe.empty()) roots.push_back(exe.parent_path() / ".." / "tests" / "fixtures" / "models");
+#ifdef FATHOM_SOURCE_DIR
+  roots.push_back(std::filesystem::path(FATHOM_SOURCE_DIR) / "tests" / "fixtures" / "models");
+#endif
+  for (const auto& root : roots) {
+    if (std::filesystem::exists(root / "bert-mean-norm" / "config.json", ec) &&
+        std::filesystem::exists(root / "roberta-cls" / "config.json", ec)) {
+      return {{"bert-mean-norm", (root / "bert-mean-norm").lexically_normal()},
+              {"roberta-cls", (root / "roberta-cls").lexically_normal()}};
+    }
+  }
+  return {};
+}
+
+int run_inspect(const std::filesystem::path& dir) {
+  std::cout << "directory:     " << dir.string() << "\n";
+  auto match = models::Registry::global().match(dir);
+  if (!match.ok()) {
+    std::cout << "result:        not servable\n";
+    std::cout << "reason:        " << match.error().message << "\n";
+    return 1;
+  }
+  const auto& arch = *match.value().architecture;
+  const auto& config = match.value().config;
+  std::cout << "architecture:  " << arch.info.name << "  (matched on " << match.value().matched_on << ")\n";
+  std::cout << "tasks:         " << join(task_names(arch.info.tasks)) << "\n";
+  std::cout << "endpoints:     " << join(endpoints_of(arch.info.tasks)) << "\n";
+  std::vector<std::string> devices, dtypes;
+  for (auto d : arch.info.devices) devices.push_back(device_kind_name(d));
+  for (auto d : arch.info.compute_dtypes) dtypes.push_back(std::string(dtype_name(d)));
+  std::cout << "devices:       " << join(devices) << "\n";
+  std::cout << "dtypes:        " << join(dtypes) << "\n";
+  std::string checkpoint = config.value("torch_dtype", config.value("dtype", std::string("-")));
+  std::cout << "checkpoint:    " << checkpoint << "\n";
+  for (auto t : arch.info.tasks) {
+    if (t == models::Task::kEmbed) describe_embedding(dir, config);
+  }
+  std::cout << "source:        " << arch.info.source << "\n";
+  return 0;
+}
+
+int run_models() {
+  const auto& archs = models::Registry::global().architectures();
+  if (archs.empty()) {
+    std::cout << "no architectures are registered\n";
+    return 1;
+  }
+  for (const auto& a : archs) {
+    std::vector<std::string> devices, dtypes;
+    for (auto d : a->info.devices) devices.push_back(device_kind_name(d));
+    for (auto d : a->info.compute_dtypes) dtypes.push_back(std::string(dtype_name(d)));
+    std::cout << a->info.name << "\n"
+              << "  matches:   " << join(a->info.hf_architectures)
+              << (a->info.model_types.empty() ? "" : "; model_type " + join(a->info.model_types)) << "\n"
+              << "  tasks:     " << join(task_names(a->info.tasks)) << "  (" << join(endpoints_of(a->info.tasks)) << ")\n"
+              << "  devices:   " << join(devices) << "\n"
+              << "  dtypes:    " << join(dtypes) << "\n"
+              << "  source:    " << a->info.source << "\n";
+  }
+  return 0;
+}
+
+int run_version() {
+  std::cout << "fathom " << FATHOM_VERSION << (FATHOM_WITH_CUDA ? " (CUDA)" : " (CPU only)") << "\n";
+  return 0;
+}
+
+}  // namespace fathom::app

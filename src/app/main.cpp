@@ -1,0 +1,109 @@
+// fathom: an OpenAI-compatible inference server for embedding and speech-to-text models.
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "app/commands.h"
+#include "base/log.h"
+#include "runtime/device.h"
+
+namespace {
+
+int usage_error(const std::string& message) {
+  std::cerr << "fathom: " << message << "\nRun 'fathom --help' for usage.\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace fathom;
+  CLI::App cli{"fathom: an OpenAI-compatible inference server for embedding and speech-to-text models", "fathom"};
+  cli.require_subcommand(1);
+  cli.set_version_flag("--version", std::string(FATHOM_VERSION));
+
+  app::ServeConfig config;
+  config.argv0 = argc > 0 ? argv[0] : "fathom";
+  std::vector<std::string> model_args;
+  std::string device_text = "cpu";
+  std::string dtype_text = "auto";
+  std::string log_level = "info";
+  bool no_access_log = false;
+
+  auto* serve = cli.add_subcommand("serve", "Serve models over an OpenAI-compatible HTTP API");
+  serve->add_option("--host", config.server.host, "Address to listen on")->capture_default_str();
+  serve->add_option("--port", config.server.port, "Port to listen on (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  serve->add_option("--model", model_args,
+                    "[NAME=]DIR: a Hugging Face model directory to serve (repeatable); NAME defaults to the "
+                    "directory's base name. Without --model, the bundled random-weight demo models are served");
+  serve->add_option("--device", device_text, "cpu, cuda or cuda:N")->capture_default_str();
+  serve->add_option("--dtype", dtype_text, "auto, float32, float16 or bfloat16 (auto: float32 on CPU, the "
+                                           "checkpoint's 16-bit type on CUDA)")
+      ->capture_default_str();
+  serve->add_option("--max-batch-tokens", config.max_batch_tokens, "Token budget of one batch (count x longest)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-batch-size", config.max_batch_size, "Most sequences in one batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-body-bytes", config.server.max_body_bytes, "Largest request body accepted (bytes)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-inputs", config.server.max_inputs, "Most inputs in one embeddings request")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-connections", config.server.max_connections,
+                    "Most connections served at once, one thread each (more wait for a free thread)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--log-level", log_level, "debug, info, warn, error or off")->capture_default_str();
+  serve->add_flag("--no-access-log", no_access_log, "Do not log one line per request");
+
+  cli.add_subcommand("models", "List the supported architectures with their tasks, devices and dtypes");
+  std::string inspect_dir;
+  auto* inspect = cli.add_subcommand("inspect", "Explain what fathom would do with a model directory, without serving it");
+  inspect->add_option("DIR", inspect_dir, "A Hugging Face model directory")->required();
+  cli.add_subcommand("version", "Print the version");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cli.exit(e);
+    return 2;
+  }
+
+  if (cli.got_subcommand("version")) return app::run_version();
+  if (cli.got_subcommand("models")) return app::run_models();
+  if (cli.got_subcommand("inspect")) return app::run_inspect(inspect_dir);
+
+  // serve
+  auto level = parse_log_level(log_level);
+  if (!level) return usage_error("--log-level must be debug, info, warn, error or off, got '" + log_level + "'");
+  set_log_level(*level);
+  auto device = parse_device(device_text);
+  if (!device) return usage_error("--device must be cpu, cuda or cuda:N, got '" + device_text + "'");
+  config.device = *device;
+  if (dtype_text != "auto") {
+    auto dtype = parse_dtype(dtype_text);
+    if (!dtype || !is_float(*dtype)) {
+      return usage_error("--dtype must be auto, float32, float16 or bfloat16, got '" + dtype_text + "'");
+    }
+    config.dtype = *dtype;
+  }
+  for (const auto& m : model_args) {
+    auto spec = app::parse_model_spec(m);
+    if (spec.name.empty() || spec.dir.empty()) return usage_error("--model must be [NAME=]DIR, got '" + m + "'");
+    config.models.push_back(spec);
+  }
+  config.server.access_log = !no_access_log;
+  return app::run_serve(std::move(config));
+}

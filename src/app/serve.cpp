@@ -1,0 +1,146 @@
+// `fathom serve`: load the models, print what is served where, run the HTTP server until SIGINT/SIGTERM.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "app/commands.h"
+#include "base/log.h"
+#include "engine/model_manager.h"
+#include "server/server.h"
+
+namespace fathom::app {
+namespace {
+
+std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+void print_table(const engine::ModelManager& manager) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "ARCHITECTURE", "DTYPE", "DEVICE", "MEMORY", "TASKS", "ENDPOINTS"}};
+  for (const auto& m : manager.list()) {
+    std::vector<std::string> tasks, endpoints;
+    for (auto t : m->info.tasks) {
+      tasks.push_back(models::task_name(t));
+      for (const auto& e : models::task_endpoints(t)) endpoints.push_back(e);
+    }
+    rows.push_back({m->name, m->architecture, std::string(dtype_name(m->dtype)), m->device.to_string(),
+                    format_bytes(m->memory_bytes), join(tasks), join(endpoints)});
+  }
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  for (const auto& r : rows) {
+    std::ostringstream line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line << std::left << std::setw(static_cast<int>(width[i] + (i + 1 < r.size() ? 2 : 0))) << r[i];
+    }
+    std::cout << line.str() << "\n";
+  }
+  std::cout.flush();
+}
+
+}  // namespace
+
+std::string format_bytes(std::size_t bytes) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(1);
+  if (bytes >= (1ull << 30)) s << static_cast<double>(bytes) / (1ull << 30) << " GiB";
+  else if (bytes >= (1ull << 20)) s << static_cast<double>(bytes) / (1ull << 20) << " MiB";
+  else if (bytes >= 1024) s << static_cast<double>(bytes) / 1024 << " KiB";
+  else s << bytes << " B";
+  return s.str();
+}
+
+int run_serve(ServeConfig config) {
+  // Block the shutdown signals in every thread; one watcher thread receives them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // internal: wakes the watcher when the server ends on its own
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> finished{false};
+  std::atomic<server::Server*> running{nullptr};
+  std::thread watcher([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGUSR1 && finished) return;
+    FATHOM_LOG(kInfo) << "received " << (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal")
+                      << ": no longer accepting connections, finishing requests in flight";
+    stop_requested = true;
+    while (!finished) {  // stop() is a no-op until the server listens, so repeat until it ends
+      if (auto* s = running.load()) s->stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  auto finish = [&](int code) {
+    finished = true;
+    pthread_kill(watcher.native_handle(), SIGUSR1);
+    watcher.join();
+    return code;
+  };
+
+  if (config.models.empty()) {
+    config.models = find_demo_models(config.argv0);
+    if (config.models.empty()) {
+      std::cerr << "fathom: no --model given and the bundled demo models were not found.\n"
+                   "Serve a model directory with: fathom serve --model NAME=/path/to/hf-model-dir\n";
+      return finish(1);
+    }
+    std::cout << "No --model given: serving the bundled RANDOM-WEIGHT demo models ("
+              << config.models[0].name << ", " << config.models[1].name
+              << "). Their embeddings are meaningless; they exist to try the API and for tests.\n"
+                 "Serve a real model with: fathom serve --model NAME=/path/to/hf-model-dir "
+                 "(a Hugging Face directory with config.json, *.safetensors and tokenizer.json)\n";
+  }
+
+  engine::ModelManager manager;
+  models::LoadOptions load;
+  load.device = config.device;
+  load.dtype = config.dtype;
+  load.max_batch_tokens = config.max_batch_tokens;
+  engine::ServeOptions serve_options;
+  serve_options.max_batch_size = config.max_batch_size;
+  for (const auto& spec : config.models) {
+    if (stop_requested) return finish(0);
+    FATHOM_LOG(kInfo) << "loading model '" << spec.name << "' from " << spec.dir.string();
+    auto status = manager.load(spec.name, spec.dir, load, serve_options);
+    if (!status.ok()) {
+      std::cerr << "fathom: " << status.error().message << "\n";
+      manager.shutdown();
+      return finish(1);
+    }
+  }
+
+  server::Server server(config.server, manager);
+  auto port = server.bind();
+  if (!port.ok()) {
+    std::cerr << "fathom: " << port.error().message << "\n";
+    manager.shutdown();
+    return finish(1);
+  }
+  print_table(manager);
+  std::cout << "fathom " << FATHOM_VERSION << " listening on http://" << config.server.host << ":" << port.value()
+            << " (routes: " << join(server.routes()) << ")" << std::endl;
+
+  running = &server;
+  if (!stop_requested) server.run();  // returns after stop() once in-flight requests are answered
+  running = nullptr;
+  manager.shutdown();  // finishes anything still queued, stops the device workers
+  FATHOM_LOG(kInfo) << "shut down cleanly";
+  return finish(0);
+}
+
+}  // namespace fathom::app
