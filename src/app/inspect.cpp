@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "formats/sentence_transformers.h"
+#include "models/bert/bert_config.h"
 #include "models/registry.h"
 
 namespace fathom::app {
@@ -32,53 +34,34 @@ std::vector<std::string> endpoints_of(const std::vector<models::Task>& tasks) {
   return out;
 }
 
-std::optional<nlohmann::json> read_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return std::nullopt;
-  return j;
-}
-
 // Prints what the sentence-transformers files say about pooling, normalisation and length.
-void describe_embedding(const std::filesystem::path& dir, const nlohmann::json& config) {
-  std::string pooling = "-", pooling_from = "no 1_Pooling module (the model's default applies)";
-  bool normalize = false;
-  if (auto modules = read_json(dir / "modules.json"); modules && modules->is_array()) {
-    for (const auto& m : *modules) {
-      std::string type = m.value("type", "");
-      std::string path = m.value("path", "");
-      if (type.find("Pooling") != std::string::npos) {
-        pooling_from = (std::filesystem::path(path) / "config.json").string();
-        if (auto pc = read_json(dir / path / "config.json"); pc && pc->is_object()) {
-          std::vector<std::string> modes;
-          for (auto& [key, value] : pc->items()) {
-            if (key.rfind("pooling_mode_", 0) == 0 && value.is_boolean() && value.get<bool>()) {
-              std::string mode = key.substr(13);
-              if (mode == "cls_token") mode = "cls";
-              if (mode == "mean_tokens") mode = "mean";
-              if (mode == "max_tokens") mode = "max";
-              modes.push_back(mode);
-            }
-          }
-          pooling = join(modes);
-        }
-      }
-      if (type.find("Normalize") != std::string::npos) normalize = true;
-    }
+void describe_embedding(const std::filesystem::path& dir, const std::string& family, const nlohmann::json& config) {
+  auto st = formats::read_sentence_transformers_config(dir);
+  if (!st.ok()) {
+    std::cout << "pooling:       cannot be served: " << st.error().message << "\n";
+    return;
   }
-  std::cout << "pooling:       " << pooling << "  (from " << pooling_from << ")\n";
-  std::cout << "normalize:     " << (normalize ? "yes (Normalize module in modules.json)" : "no (no Normalize module)")
+  std::cout << "pooling:       " << formats::pooling_kind_name(st->pooling) << "  (from " << st->pooling_source << ")\n";
+  std::cout << "normalize:     " << (st->normalize ? "yes (Normalize module in modules.json)" : "no (no Normalize module)")
             << "; requests may override with \"normalize\"\n";
-  std::string max_tokens = "-", max_from;
-  if (auto st = read_json(dir / "sentence_bert_config.json"); st && st->contains("max_seq_length")) {
-    max_tokens = (*st)["max_seq_length"].dump();
-    max_from = "sentence_bert_config.json max_seq_length";
-  } else if (config.contains("max_position_embeddings")) {
-    max_tokens = config["max_position_embeddings"].dump();
-    max_from = "config.json max_position_embeddings";
+  int position_limit = config.value("max_position_embeddings", 0);
+  std::string position_note = "config.json max_position_embeddings";
+  if (family == "bert" || family == "roberta" || family == "xlm-roberta") {
+    auto bert = models::bert::parse_bert_config(config, dir / "config.json", family != "bert");
+    if (!bert.ok()) {
+      std::cout << "max tokens:    cannot be served: " << bert.error().message << "\n";
+      return;
+    }
+    position_limit = bert->position_limit();
+    if (bert->position_offset() > 0) position_note += " minus the RoBERTa position offset";
   }
-  std::cout << "max tokens:    " << max_tokens << (max_from.empty() ? "" : "  (from " + max_from + ")") << "\n";
+  auto tok_max = formats::read_tokenizer_max_length(dir);
+  std::optional<int> tokenizer_max = tok_max.ok() ? tok_max.value() : std::nullopt;
+  int max_tokens = formats::resolve_max_input_tokens(st->max_seq_length, tokenizer_max, position_limit);
+  std::string from = st->max_seq_length ? "sentence_bert_config.json max_seq_length"
+                     : tokenizer_max    ? "tokenizer_config.json model_max_length"
+                                        : position_note;
+  std::cout << "max tokens:    " << max_tokens << "  (from " << from << "; positions: " << position_limit << ")\n";
   if (config.contains("matryoshka_dimensions")) {
     std::cout << "dimensions:    " << config["matryoshka_dimensions"].dump() << "  (Matryoshka: \"dimensions\" accepted)\n";
   } else if (config.value("is_matryoshka", false)) {
@@ -150,7 +133,7 @@ int run_inspect(const std::filesystem::path& dir) {
   std::string checkpoint = config.value("torch_dtype", config.value("dtype", std::string("-")));
   std::cout << "checkpoint:    " << checkpoint << "\n";
   for (auto t : arch.info.tasks) {
-    if (t == models::Task::kEmbed) describe_embedding(dir, config);
+    if (t == models::Task::kEmbed) describe_embedding(dir, arch.info.name, config);
   }
   std::cout << "source:        " << arch.info.source << "\n";
   return 0;

@@ -1,6 +1,8 @@
 // `fathom serve`: load the models, print what is served where, run the HTTP server until SIGINT/SIGTERM.
-#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +18,13 @@
 
 namespace fathom::app {
 namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int sig) {
+  unsigned char byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] auto n = write(g_signal_pipe[1], &byte, 1);
+}
 
 std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
   std::string out;
@@ -61,23 +70,29 @@ std::string format_bytes(std::size_t bytes) {
 }
 
 int run_serve(ServeConfig config) {
-  // Block the shutdown signals in every thread; one watcher thread receives them with sigwait.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGUSR1);  // internal: wakes the watcher when the server ends on its own
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGINT/SIGTERM are caught by a handler that only writes the signal number into a pipe (async-signal-safe);
+  // a watcher thread reads it and stops the server. A handler, unlike sigwait, works whichever thread the
+  // kernel picks, including threads that libraries (OpenBLAS) started before main.
+  if (pipe(g_signal_pipe) != 0) {
+    std::cerr << "fathom: cannot create the signal pipe\n";
+    return 1;
+  }
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> finished{false};
   std::atomic<server::Server*> running{nullptr};
   std::thread watcher([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (sig == SIGUSR1 && finished) return;
-    FATHOM_LOG(kInfo) << "received " << (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal")
+    unsigned char sig = 0;
+    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    if (sig == 0) return;  // woken by finish(): the server ended on its own
+    FATHOM_LOG(kInfo) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
                       << ": no longer accepting connections, finishing requests in flight";
     stop_requested = true;
     while (!finished) {  // stop() is a no-op until the server listens, so repeat until it ends
@@ -87,7 +102,8 @@ int run_serve(ServeConfig config) {
   });
   auto finish = [&](int code) {
     finished = true;
-    pthread_kill(watcher.native_handle(), SIGUSR1);
+    unsigned char zero = 0;
+    [[maybe_unused]] auto n = write(g_signal_pipe[1], &zero, 1);
     watcher.join();
     return code;
   };

@@ -21,7 +21,7 @@ namespace {
 
 std::string status_message(int status) {
   switch (status) {
-    case 400: return "malformed HTTP request";
+    case 400: return "malformed HTTP request (bad request line or headers, or a body without Content-Length)";
     case 413: return "request body too large";
     case 414: return "request URI too long";
     case 416: return "range not satisfiable";
