@@ -2,6 +2,7 @@
 
 #include "formats/json_file.h"
 #include "models/bert/bert_model.h"
+#include "models/whisper/whisper_model.h"
 
 namespace fathom::models {
 namespace {
@@ -44,6 +45,10 @@ std::vector<Architecture> builtin_architectures() {
             {"XLMRobertaModel", "XLMRobertaForMaskedLM", "XLMRobertaForSequenceClassification",
              "XLMRobertaForTokenClassification", "XLMRobertaForQuestionAnswering", "XLMRobertaForMultipleChoice"},
             {"xlm-roberta"}, true);
+  out.push_back({whisper::whisper_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
+                                                   const LoadOptions& options) {
+                   return whisper::load_whisper(dir, config, options, whisper::whisper_model_info());
+                 }});
   return out;
 }
 
@@ -133,6 +138,8 @@ Result<std::unique_ptr<Model>> Registry::load(const std::filesystem::path& dir, 
     bool has = true;
     switch (t) {
       case Task::kEmbed: has = model->as_embedder() != nullptr; break;
+      case Task::kTranscribe:
+      case Task::kTranslate: has = model->as_speech_to_text() != nullptr; break;
       default: break;  // checked where the interface for the task is declared
     }
     if (!has)

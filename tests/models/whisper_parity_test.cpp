@@ -13,6 +13,7 @@
 #include "formats/mel/log_mel.h"
 #include "formats/safetensors.h"
 #include "formats/safetensors_writer.h"
+#include "models/registry.h"
 #include "models/whisper/transcription.h"
 #include "models/whisper/whisper_model.h"
 #include "support/paths.h"
@@ -210,6 +211,19 @@ TEST(WhisperLoad, MissingTensorIsNamed) {
       << m.error().message;
   EXPECT_NE(m.error().message.find("missing"), std::string::npos) << m.error().message;
   std::filesystem::remove_all(dir);
+}
+
+TEST(WhisperLoad, RegistryServesSpeechToText) {
+  auto m = Registry::global().load(fathom::testing::fixture("models/whisper-v3-random-f16"), LoadOptions{});
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ((*m)->info().name, "whisper");
+  EXPECT_EQ((*m)->architecture(), "WhisperForConditionalGeneration");
+  EXPECT_EQ((*m)->as_embedder(), nullptr);
+  SpeechToText* stt = (*m)->as_speech_to_text();
+  ASSERT_NE(stt, nullptr);
+  EXPECT_EQ(stt->num_mel_bins(), 128);
+  EXPECT_GT(stt->languages().size(), 90u);
+  EXPECT_GT((*m)->memory_bytes(), 0u);
 }
 
 TEST(WhisperLoad, RefusesNonCpuDevice) {
