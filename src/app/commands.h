@@ -2,6 +2,7 @@
 // The `fathom` subcommands. Each returns the process exit code: 0 ok, 1 failure (2, usage errors, is
 // decided by the command-line parser in main.cpp).
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ struct ServeConfig {
   std::optional<DType> dtype;         // nullopt = auto
   int max_batch_tokens = 16384;       // token budget of one batch, per model
   int max_batch_size = 256;           // sequences per batch, per model
+  std::map<std::string, double> priorities;  // --priority NAME=WEIGHT: device share (default 1)
   std::string argv0;                  // to find the demo models beside the executable
 };
 

@@ -59,6 +59,10 @@ int main(int argc, char** argv) {
                     "Most connections served at once, one thread each (more wait for a free thread)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::vector<std::string> priority_args;
+  serve->add_option("--priority", priority_args,
+                    "NAME=WEIGHT: the model's share of its device when several models are busy (default 1; "
+                    "repeatable)");
   serve->add_option("--log-level", log_level, "debug, info, warn, error or off")->capture_default_str();
   serve->add_flag("--no-access-log", no_access_log, "Do not log one line per request");
 
@@ -103,6 +107,18 @@ int main(int argc, char** argv) {
     auto spec = app::parse_model_spec(m);
     if (spec.name.empty() || spec.dir.empty()) return usage_error("--model must be [NAME=]DIR, got '" + m + "'");
     config.models.push_back(spec);
+  }
+  for (const auto& p : priority_args) {
+    auto eq = p.find('=');
+    double weight = 0;
+    try {
+      if (eq != std::string::npos) weight = std::stod(p.substr(eq + 1));
+    } catch (...) {
+    }
+    if (eq == std::string::npos || eq == 0 || !(weight > 0)) {
+      return usage_error("--priority must be NAME=WEIGHT with a positive weight, got '" + p + "'");
+    }
+    config.priorities[p.substr(0, eq)] = weight;
   }
   config.server.access_log = !no_access_log;
   return app::run_serve(std::move(config));

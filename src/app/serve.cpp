@@ -129,8 +129,18 @@ int run_serve(ServeConfig config) {
   load.max_batch_tokens = config.max_batch_tokens;
   engine::ServeOptions serve_options;
   serve_options.max_batch_size = config.max_batch_size;
+  for (const auto& [name, weight] : config.priorities) {
+    bool known = false;
+    for (const auto& spec : config.models) known |= spec.name == name;
+    if (!known) {
+      std::cerr << "fathom: --priority names '" << name << "', which is not a served model\n";
+      return finish(2);
+    }
+  }
   for (const auto& spec : config.models) {
     if (stop_requested) return finish(0);
+    auto priority = config.priorities.find(spec.name);
+    serve_options.priority = priority == config.priorities.end() ? 1.0 : priority->second;
     FATHOM_LOG(kInfo) << "loading model '" << spec.name << "' from " << spec.dir.string();
     auto status = manager.load(spec.name, spec.dir, load, serve_options);
     if (!status.ok()) {

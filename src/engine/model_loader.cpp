@@ -13,7 +13,7 @@ Status ModelManager::load(const std::string& name, const std::filesystem::path& 
   forget(name);
   if (!model.ok()) {
     Error error = model.error();
-    error.message = "cannot load model '" + name + "' from " + dir.string() + ": " + error.message;
+    error.message = "cannot load model '" + name + "': " + error.message;
     return error;
   }
   return add(name, std::move(model).value(), load_options.max_batch_tokens, serve_options, dir);

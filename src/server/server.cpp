@@ -12,6 +12,7 @@
 
 namespace fathom::server {
 
+// One line per route family; a family registers only the endpoints of tasks in ctx.tasks.
 void mount_routes(RouteContext& ctx) {
   register_model_routes(ctx);  // /v1/models, /health, /version: always
   if (ctx.serves(models::Task::kEmbed)) register_embedding_routes(ctx);
@@ -97,7 +98,18 @@ void Server::handle_unrouted(const httplib::Request& req, httplib::Response& res
     for (auto task : {models::Task::kEmbed, models::Task::kTranscribe, models::Task::kTranslate, models::Task::kScore,
                       models::Task::kClassify}) {
       for (const auto& endpoint : models::task_endpoints(task)) {
-        if (endpoint == req.path) {
+        if (endpoint != req.path) continue;
+        std::string serving;
+        for (const auto& m : models_.list()) {
+          if (m->has_task(task)) serving += (serving.empty() ? "" : ", ") + m->name;
+        }
+        if (!serving.empty()) {
+          fail(404,
+               "model(s) " + serving + " can " + models::task_name(task) + ", but this server build has no handler for " +
+                   req.path,
+               {}, "endpoint_not_served");
+        }
+        {
           fail(404,
                "no loaded model serves " + req.path + " (" + models::task_name(task) +
                    "); loaded models: " + describe_loaded_models(models_),

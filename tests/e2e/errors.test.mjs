@@ -3,13 +3,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import { startServer, stopServer, reference } from './server.mjs';
+import { startServer, stopServer, reference, fixtureModels } from './server.mjs';
 
 const kMaxBody = 100_000;
 let server;
 
 before(async () => {
-  server = await startServer({ args: ['--max-body-bytes', String(kMaxBody)] });
+  server = await startServer({
+    models: [...fixtureModels, 'whisper-tiny-random-f32'],
+    args: ['--max-body-bytes', String(kMaxBody)],
+  });
 });
 
 after(async () => {
@@ -80,10 +83,21 @@ test('unknown routes are 404, wrong methods 405, unserved endpoints 404 naming t
   await expectError(fetch(`${server.baseURL}/v1/models`, { method: 'DELETE' }), 405);
   await expectError(post('/health', {}), 405);
   const models = await (await fetch(`${server.baseURL}/v1/models`)).json();
-  if (!models.data.some((m) => m.tasks.includes('transcribe'))) {
-    await expectError(post('/v1/audio/transcriptions', {}), 404, { message: /no loaded model serves \/v1\/audio\/transcriptions.*bert-mean-norm \(embed\)/ });
-  }
-  await expectError(post('/v1/score', {}), 404, { message: /roberta-cls \(embed\)/ });
+  assert.ok(models.data.some((m) => m.id === 'whisper-tiny-random-f32' && m.tasks.includes('transcribe')));
+  await expectError(post('/v1/score', {}), 404, {
+    code: 'endpoint_not_served',
+    message: /no loaded model serves \/v1\/score.*roberta-cls \(embed\).*whisper-tiny-random-f32 \(transcribe, translate\)/,
+  });
+  await expectError(post('/v1/classify', {}), 404, { code: 'endpoint_not_served' });
+});
+
+test('a model without the capability is 400 model_capability_mismatch naming what it supports', async () => {
+  await expectError(post('/v1/embeddings', { model: 'whisper-tiny-random-f32', input: 'x' }), 400, {
+    param: 'model',
+    code: 'model_capability_mismatch',
+    message: /model 'whisper-tiny-random-f32' does not support \/v1\/embeddings \(embed\); it supports: transcribe \(\/v1\/audio\/transcriptions\), translate \(\/v1\/audio\/translations\)/,
+  });
+  await stillServes();
 });
 
 test('model errors: missing, unknown (404 model_not_found listing the loaded models)', async () => {
