@@ -84,8 +84,15 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
     options.priority = serve_options.priority > 0 ? serve_options.priority : 1.0;
     entry->embed_scheduler = std::make_shared<EmbedScheduler>(name, *embedder, options);
   }
+  // Speech models get a speech queue (the registry already checked that declared speech tasks have one).
+  if (models::SpeechToText* stt = model->as_speech_to_text()) {
+    SpeechSchedulerOptions options;
+    options.priority = serve_options.priority > 0 ? serve_options.priority : 1.0;
+    entry->speech_scheduler = std::make_shared<SpeechScheduler>(name, *stt, options);
+  }
   entry->model_ = std::move(model);
   if (entry->embed_scheduler) worker(entry->device).attach(entry->embed_scheduler);
+  if (entry->speech_scheduler) worker(entry->device).attach(entry->speech_scheduler);
   entry->created = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
   entry->state = ModelState::kReady;
@@ -109,6 +116,12 @@ Status ModelManager::unload(const std::string& name) {
     while (entry->embed_scheduler->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     worker(entry->device).detach(entry->embed_scheduler.get());
     entry->embed_scheduler->close(
+        make_error(ErrorCode::kUnavailable, "model '" + name + "' was unloaded", "model"));
+  }
+  if (entry->speech_scheduler) {
+    while (entry->speech_scheduler->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    worker(entry->device).detach(entry->speech_scheduler.get());
+    entry->speech_scheduler->close(
         make_error(ErrorCode::kUnavailable, "model '" + name + "' was unloaded", "model"));
   }
   forget(name);
@@ -142,6 +155,9 @@ void ModelManager::shutdown() {
     e->state = ModelState::kUnloading;
     if (e->embed_scheduler) {
       e->embed_scheduler->close(make_error(ErrorCode::kUnavailable, "the server is shutting down"));
+    }
+    if (e->speech_scheduler) {
+      e->speech_scheduler->close(make_error(ErrorCode::kUnavailable, "the server is shutting down"));
     }
   }
 }

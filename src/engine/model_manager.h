@@ -19,6 +19,7 @@
 
 #include "engine/device_worker.h"
 #include "engine/embed_scheduler.h"
+#include "engine/speech_scheduler.h"
 #include "models/model.h"
 #include "models/registry.h"
 
@@ -57,6 +58,7 @@ struct LoadedModel {
   int64_t created = 0;                              // unix seconds when it became ready
   std::optional<EmbedderFacts> embedder;            // set when the model embeds
   std::shared_ptr<EmbedScheduler> embed_scheduler;  // set when the model embeds
+  std::shared_ptr<SpeechScheduler> speech_scheduler;  // set when the model transcribes / translates
 
   bool has_task(models::Task task) const;
 

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "server/access_log.h"
 #include "server/connection_queue.h"
+#include "server/routes_audio.h"
 #include "server/routes_embeddings.h"
 #include "server/routes_models.h"
 
@@ -16,6 +17,7 @@ namespace fathom::server {
 void mount_routes(RouteContext& ctx) {
   register_model_routes(ctx);  // /v1/models, /health, /version: always
   if (ctx.serves(models::Task::kEmbed)) register_embedding_routes(ctx);
+  if (ctx.serves(models::Task::kTranscribe) || ctx.serves(models::Task::kTranslate)) register_audio_routes(ctx);
 }
 
 namespace {
