@@ -93,14 +93,15 @@ std::size_t SpeechScheduler::step() {
     failure = make_error(ErrorCode::kInternal, "transcription step failed");
   }
   const std::size_t cost = running_.size();
+  // Book-keeping first, then wake the waiters: a woken waiter sees the stats of the step that finished it.
+  std::vector<std::shared_ptr<SpeechRequest>> still_running, touched;
   std::size_t finished = 0;
   for (auto& r : running_) {
-    if (failure) r->fail(*failure);  // the job's state is unknown after an exception: end all of them
-    else r->notify();
+    if (failure || r->job_->done()) ++finished;
+    else still_running.push_back(r);
   }
-  auto done = [](const std::shared_ptr<SpeechRequest>& r) { return r->done(); };
-  finished = static_cast<std::size_t>(std::count_if(running_.begin(), running_.end(), done));
-  running_.erase(std::remove_if(running_.begin(), running_.end(), done), running_.end());
+  touched.swap(running_);
+  running_ = std::move(still_running);
   {
     std::lock_guard lock(mu_);
     in_flight_ -= finished;
@@ -108,6 +109,10 @@ std::size_t SpeechScheduler::step() {
     stats_.completed += finished;
     stats_.largest_batch = std::max(stats_.largest_batch, cost);
     stats_.running = running_.size();
+  }
+  for (auto& r : touched) {
+    if (failure) r->fail(*failure);  // the job's state is unknown after an exception: end all of them
+    else r->notify();
   }
   return cost;
 }
