@@ -37,7 +37,20 @@ ModelSpec parse_model_spec(const std::string& text);
 // source tree the binary was built from); empty when not found.
 std::vector<ModelSpec> find_demo_models(const std::string& argv0);
 
+// Everything `fathom transcribe` needs.
+struct TranscribeConfig {
+  std::vector<std::filesystem::path> files;  // audio files (any format decode_audio accepts)
+  std::filesystem::path model_dir;           // a speech-to-text model directory
+  std::string format = "text";               // text, json, verbose_json, srt or vtt
+  std::string language;                      // source language; empty: detect
+  bool translate = false;                    // translate into English
+  std::string prompt;                        // decoder prompt
+  int max_tokens = 0;                        // per 30 s window; 0: the model's default
+  Device device;
+};
+
 int run_serve(ServeConfig config);
+int run_transcribe(const TranscribeConfig& config);
 int run_models();
 int run_inspect(const std::filesystem::path& dir);
 int run_version();

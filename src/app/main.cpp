@@ -71,6 +71,19 @@ int main(int argc, char** argv) {
   auto* inspect = cli.add_subcommand("inspect", "Explain what fathom would do with a model directory, without serving it");
   inspect->add_option("DIR", inspect_dir, "A Hugging Face model directory")->required();
   cli.add_subcommand("version", "Print the version");
+  app::TranscribeConfig tconfig;
+  std::vector<std::string> tfiles;
+  std::string tmodel, tdevice = "cpu";
+  auto* transcribe = cli.add_subcommand("transcribe", "Transcribe (or translate) audio files offline with a speech model");
+  transcribe->add_option("FILE", tfiles, "Audio files (wav, flac, mp3, m4a, ogg, webm, ...)")->required();
+  transcribe->add_option("--model", tmodel, "A speech-to-text model directory (Whisper)")->required();
+  transcribe->add_option("--format", tconfig.format, "text, json, verbose_json, srt or vtt")->capture_default_str();
+  transcribe->add_option("--language", tconfig.language, "Source language code (default: detect)");
+  transcribe->add_flag("--translate", tconfig.translate, "Translate into English");
+  transcribe->add_option("--prompt", tconfig.prompt, "Text that conditions the decoder");
+  transcribe->add_option("--max-tokens", tconfig.max_tokens, "Tokens per 30 s window (0: the model's default)")
+      ->check(CLI::NonNegativeNumber);
+  transcribe->add_option("--device", tdevice, "cpu, cuda or cuda:N")->capture_default_str();
 
   try {
     cli.parse(argc, argv);
@@ -88,6 +101,15 @@ int main(int argc, char** argv) {
   if (cli.got_subcommand("version")) return app::run_version();
   if (cli.got_subcommand("models")) return app::run_models();
   if (cli.got_subcommand("inspect")) return app::run_inspect(inspect_dir);
+  if (cli.got_subcommand("transcribe")) {
+    auto device = parse_device(tdevice);
+    if (!device) return usage_error("--device must be cpu, cuda or cuda:N, got '" + tdevice + "'");
+    tconfig.device = *device;
+    tconfig.model_dir = tmodel;
+    for (const auto& f : tfiles) tconfig.files.emplace_back(f);
+    set_log_level(LogLevel::kWarn);
+    return app::run_transcribe(tconfig);
+  }
 
   // serve
   auto level = parse_log_level(log_level);
