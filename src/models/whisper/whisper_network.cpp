@@ -186,6 +186,27 @@ Result<std::vector<float>> WhisperNetwork::encoder_states(const std::vector<std:
 
 Status WhisperNetwork::encode(const std::vector<std::span<const float>>& windows,
                               const std::vector<std::vector<int>>& slots) {
+  try {
+    return encode_impl(windows, slots);
+  } catch (const Exception& e) {
+    return make_error(e.code(), std::string("whisper encoder: ") + e.what());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, std::string("whisper encoder: ") + e.what());
+  }
+}
+
+Result<std::vector<float>> WhisperNetwork::decode(const std::vector<DecodeRow>& rows) {
+  try {
+    return decode_impl(rows);
+  } catch (const Exception& e) {
+    return make_error(e.code(), std::string("whisper decoder: ") + e.what());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, std::string("whisper decoder: ") + e.what());
+  }
+}
+
+Status WhisperNetwork::encode_impl(const std::vector<std::span<const float>>& windows,
+                                   const std::vector<std::vector<int>>& slots) {
   if (windows.size() != slots.size())
     return make_error(ErrorCode::kInvalidArgument, "whisper encode: " + std::to_string(windows.size()) +
                                                        " windows but " + std::to_string(slots.size()) + " slot lists");
@@ -221,7 +242,7 @@ Status WhisperNetwork::encode(const std::vector<std::span<const float>>& windows
   return Status::Ok();
 }
 
-Result<std::vector<float>> WhisperNetwork::decode(const std::vector<DecodeRow>& rows) {
+Result<std::vector<float>> WhisperNetwork::decode_impl(const std::vector<DecodeRow>& rows) {
   const int64_t d = cfg_.d_model;
   const int P = cfg_.max_target_positions;
   const int R = static_cast<int>(rows.size());

@@ -9,7 +9,8 @@
 //
 // Written once against ops/ (device-agnostic): every tensor lives in memory of the model's allocator.
 // Slot caches are allocated when a slot is first used and kept; window entries are freed when no slot
-// refers to them. Not thread-safe: the device worker is the only caller.
+// refers to them. encode() and decode() never throw (failures are errors for the jobs concerned).
+// Not thread-safe: the device worker is the only caller.
 #include <map>
 #include <memory>
 #include <vector>
@@ -54,6 +55,9 @@ class WhisperNetwork final : public WhisperBackend {
     int refs = 0;
   };
 
+  // encode() / decode() without the exception guard (they turn any exception into an error).
+  Status encode_impl(const std::vector<std::span<const float>>& windows, const std::vector<std::vector<int>>& slots);
+  Result<std::vector<float>> decode_impl(const std::vector<DecodeRow>& rows);
   Result<Buffer> alloc(std::size_t floats);
   TensorView self_kv(int slot, int layer, int which, int rows);  // which: 0 = keys, 1 = values
   TensorView cross_kv(int window, int layer, int which);
