@@ -6,6 +6,7 @@
 
 #include "app/commands.h"
 #include "base/log.h"
+#include "models/plugin_loader.h"
 #include "runtime/device.h"
 
 namespace {
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
   std::string dtype_text = "auto";
   std::string log_level = "info";
   bool no_access_log = false;
+  std::vector<std::string> plugin_args;
+  const char* plugin_help =
+      "PATH: a model plugin (shared library, see docs/adding-a-model.md) whose architectures are registered "
+      "before anything else (repeatable)";
 
   auto* serve = cli.add_subcommand("serve", "Serve models over an OpenAI-compatible HTTP API");
   serve->add_option("--host", config.server.host, "Address to listen on")->capture_default_str();
@@ -65,11 +70,14 @@ int main(int argc, char** argv) {
                     "repeatable)");
   serve->add_option("--log-level", log_level, "debug, info, warn, error or off")->capture_default_str();
   serve->add_flag("--no-access-log", no_access_log, "Do not log one line per request");
+  serve->add_option("--plugin", plugin_args, plugin_help);
 
-  cli.add_subcommand("models", "List the supported architectures with their tasks, devices and dtypes");
+  auto* models_cmd = cli.add_subcommand("models", "List the supported architectures with their tasks, devices and dtypes");
+  models_cmd->add_option("--plugin", plugin_args, plugin_help);
   std::string inspect_dir;
   auto* inspect = cli.add_subcommand("inspect", "Explain what fathom would do with a model directory, without serving it");
   inspect->add_option("DIR", inspect_dir, "A Hugging Face model directory")->required();
+  inspect->add_option("--plugin", plugin_args, plugin_help);
   cli.add_subcommand("version", "Print the version");
   app::TranscribeConfig tconfig;
   std::vector<std::string> tfiles;
@@ -99,6 +107,14 @@ int main(int argc, char** argv) {
   }
 
   if (cli.got_subcommand("version")) return app::run_version();
+  if (!plugin_args.empty()) {
+    std::vector<std::filesystem::path> paths(plugin_args.begin(), plugin_args.end());
+    auto plugins = models::load_plugins(paths);
+    if (!plugins.ok()) {
+      std::cerr << "fathom: " << plugins.error().message << "\n";
+      return 1;
+    }
+  }
   if (cli.got_subcommand("models")) return app::run_models();
   if (cli.got_subcommand("inspect")) return app::run_inspect(inspect_dir);
   if (cli.got_subcommand("transcribe")) {
