@@ -81,10 +81,13 @@ std::size_t SpeechScheduler::step() {
   if (running_.empty()) return 0;
   std::vector<models::SpeechJob*> jobs;
   jobs.reserve(running_.size());
-  for (auto& r : running_) jobs.push_back(r->job_.get());
   std::optional<Error> failure;
   try {
-    stt_.step(jobs);
+    for (auto& r : running_) {
+      if (r->cancelled_.load()) stt_.cancel(r->job_.get());
+      if (!r->job_->done()) jobs.push_back(r->job_.get());
+    }
+    if (!jobs.empty()) stt_.step(jobs);
   } catch (const Exception& e) {
     failure = make_error(e.code(), std::string("transcription step failed: ") + e.what());
   } catch (const std::exception& e) {

@@ -4,11 +4,12 @@
 // start() validates a request and creates its job (SpeechToText::start: cheap, thread-safe) and queues it.
 // Every step() on the device worker advances ALL running jobs by one SpeechToText::step (encoder windows
 // batched, one batched decoder call), so requests join and leave the running batch at any decoder step.
-// Finished jobs leave the batch; their waiters are woken. Jobs always run to completion (a waiter that
-// goes away does not cancel its job; decoding is bounded by the audio's length).
+// Finished jobs leave the batch; their waiters are woken. A cancelled request (SpeechRequest::cancel, e.g.
+// a streaming client that went away) is ended at the next step and its device state freed.
 //
 // Thread-safety: start(), has_work(), close(), stats() and every SpeechRequest method may be called from
 // any thread; step() from the device worker only.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -35,6 +36,8 @@ class SpeechRequest {
   std::string text_so_far() const { return job_->text_so_far(); }
   // The outcome once done(); an error while not done.
   Result<models::Transcription> result() const;
+  // Asks the scheduler to end the job at its next step (the client went away); frees its device state.
+  void cancel() { cancelled_.store(true); }
 
  private:
   friend class SpeechScheduler;
@@ -42,6 +45,7 @@ class SpeechRequest {
   void fail(const Error& error);  // ends it with `error` (the job is abandoned)
 
   std::unique_ptr<models::SpeechJob> job_;
+  std::atomic<bool> cancelled_{false};
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::optional<Error> error_;  // set when the scheduler failed it

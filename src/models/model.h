@@ -125,6 +125,9 @@ class SpeechToText {
   // Advances every job by one step. Device worker thread only. Never throws for a request's fault: a
   // failure ends only the jobs it concerns (their result() holds the error).
   virtual void step(const std::vector<SpeechJob*>& jobs) = 0;
+  // Ends `job` now (a client went away): frees what it holds on the device; its result() becomes a
+  // kUnavailable "cancelled" error. No-op for a finished job. Device worker thread only.
+  virtual void cancel(SpeechJob* job) = 0;
 };
 
 // A loaded model.

@@ -163,7 +163,10 @@ void stream_response(httplib::Response& res, std::shared_ptr<engine::SpeechReque
             if (text.size() > sent->size() && text.compare(0, sent->size(), *sent) == 0) {
               const std::string ev =
                   sse_event({{"type", "transcript.text.delta"}, {"delta", text.substr(sent->size())}});
-              if (!sink.write(ev.data(), ev.size())) return false;
+              if (!sink.write(ev.data(), ev.size())) {
+                request->cancel();
+                return false;
+              }
               *sent = text;
             }
             if (done) {
@@ -172,9 +175,13 @@ void stream_response(httplib::Response& res, std::shared_ptr<engine::SpeechReque
               sink.done();
               return true;
             }
-            if (sink.is_writable && !sink.is_writable()) return false;
+            if (sink.is_writable && !sink.is_writable()) {
+              request->cancel();
+              return false;
+            }
           }
         } catch (...) {
+          request->cancel();
           return false;
         }
       });

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/speech_scheduler.h"
 #include "formats/audio/audio.h"
 #include "formats/mel/log_mel.h"
 #include "formats/safetensors.h"
@@ -184,6 +185,40 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, WhisperParity,
                              if (ch == '-') ch = '_';
                            return s;
                          });
+
+TEST(WhisperCancel, CancelledJobsFreeTheirSlots) {
+  Loaded l = load("whisper-tiny-random-f32");
+  ASSERT_TRUE(l.model);
+  SpeechOptions o;
+  o.language = "en";
+  o.beams = 4;
+  // Directly: a running beam-search job holds 4 slots until cancelled.
+  auto job = l.model->speech().start(l.mel.data, 3000, l.duration, o);
+  ASSERT_TRUE(job.ok());
+  std::vector<SpeechJob*> jobs{job.value().get()};
+  for (int i = 0; i < 3; ++i) l.model->speech().step(jobs);
+  EXPECT_EQ(l.model->network().free_slots(), WhisperModel::kDefaultSlots - 4);
+  l.model->speech().cancel(job.value().get());
+  EXPECT_TRUE(job.value()->done());
+  EXPECT_FALSE(job.value()->result().ok());
+  EXPECT_EQ(l.model->network().free_slots(), WhisperModel::kDefaultSlots);
+  // Through the scheduler: a cancelled request ends at the next step, the other one finishes.
+  engine::SpeechScheduler sched("tiny", l.model->speech(), {});
+  auto a = sched.start(l.mel.data, 3000, l.duration, o);
+  o.beams = 1;
+  o.max_new_tokens = 24;
+  auto b = sched.start(l.mel.data, 3000, l.duration, o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  sched.step();
+  a.value()->cancel();
+  for (int guard = 0; sched.has_work() && guard < 10000; ++guard) sched.step();
+  EXPECT_FALSE(sched.has_work());
+  ASSERT_TRUE(a.value()->done() && b.value()->done());
+  EXPECT_EQ(a.value()->result().error().code, ErrorCode::kUnavailable);
+  ASSERT_TRUE(b.value()->result().ok());
+  EXPECT_EQ(b.value()->result()->tokens, l.reference["generate"]["transcribe_en"]["tokens"].get<std::vector<int32_t>>());
+  EXPECT_EQ(l.model->network().free_slots(), WhisperModel::kDefaultSlots);
+}
 
 TEST(WhisperLoad, MissingTensorIsNamed) {
   const auto src = fathom::testing::fixture("models/whisper-tiny-random-f32");

@@ -103,6 +103,12 @@ void WhisperSpeech::step(const std::vector<SpeechJob*>& jobs) {
   step_jobs(backend_, mine);
 }
 
+void WhisperSpeech::cancel(SpeechJob* job) {
+  auto* t = dynamic_cast<TranscriptionJob*>(job);
+  if (!t || t->done()) return;
+  backend_.release_slots(t->fail(make_error(ErrorCode::kUnavailable, "the transcription was cancelled")));
+}
+
 Result<Transcription> WhisperSpeech::transcribe(std::vector<float> mel, int frames, double duration_s,
                                                 const SpeechOptions& options) {
   FATHOM_ASSIGN_OR_RETURN(auto job, start(std::move(mel), frames, duration_s, options));

@@ -20,6 +20,7 @@ class WhisperSpeech final : public SpeechToText {
   Result<std::unique_ptr<SpeechJob>> start(std::vector<float> mel, int frames, double duration_s,
                                            const SpeechOptions& options) override;
   void step(const std::vector<SpeechJob*>& jobs) override;
+  void cancel(SpeechJob* job) override;
 
   const GenerationConfig& generation_config() const { return gen_; }
   // Convenience for tests and the offline CLI: start() then step() until done.
