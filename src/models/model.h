@@ -126,8 +126,9 @@ class SpeechToText {
   // failure ends only the jobs it concerns (their result() holds the error).
   virtual void step(const std::vector<SpeechJob*>& jobs) = 0;
   // Ends `job` now (a client went away): frees what it holds on the device; its result() becomes a
-  // kUnavailable "cancelled" error. No-op for a finished job. Device worker thread only.
-  virtual void cancel(SpeechJob* job) = 0;
+  // kUnavailable "cancelled" error. No-op for a finished job. Device worker thread only. The default
+  // does nothing (the job then runs to completion): models whose jobs hold device state override it.
+  virtual void cancel(SpeechJob* job) { (void)job; }
 };
 
 // A loaded model.

@@ -35,12 +35,12 @@
 // Thread-safety: plugins are loaded at start-up, before models are loaded or requests served; loading
 // mutates the registry and must not run concurrently with anything that reads it.
 //
-// Version history: 1 = first version (SpeechToText::start takes a Whisper log-mel).
+// Version history: 1 = first version (SpeechToText::start takes a Whisper log-mel); 2 = SpeechToText::cancel.
 #include "models/registry.h"
 
 // Bumped whenever this header, ModelInfo/Architecture/LoadFn (models/registry.h) or the capability
 // interfaces (models/model.h) change incompatibly.
-#define FATHOM_PLUGIN_API_VERSION 1
+#define FATHOM_PLUGIN_API_VERSION 2
 
 #define FATHOM_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
 
