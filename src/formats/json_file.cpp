@@ -38,7 +38,8 @@ Result<std::optional<int64_t>> json_int(const nlohmann::json& j, std::string_vie
   if (v->is_number_integer()) return std::optional<int64_t>(v->get<int64_t>());
   if (v->is_number_float()) {
     double d = v->get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d)) && std::abs(d) < 9e18)
+    // Range first: converting an out-of-range double to int64_t is undefined behaviour.
+    if (std::abs(d) < 9e18 && d == std::trunc(d))
       return std::optional<int64_t>(static_cast<int64_t>(d));
   }
   return type_error(file, key, "an integer", *v);

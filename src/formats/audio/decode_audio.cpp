@@ -398,8 +398,7 @@ Result<AudioBuffer> decode_audio(std::span<const uint8_t> bytes, const AudioLimi
       return invalid("the audio file is truncated: it declares " + fmt_double(declared, 2) + " s but holds " +
                      fmt_double(got, 2) + " s");
   }
-  for (float& s : out.samples)
-    if (!std::isfinite(s)) s = 0.0f;
+  audio_detail::sanitize_samples(out.samples);
   return out;
 }
 

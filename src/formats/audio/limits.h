@@ -1,10 +1,12 @@
 #pragma once
 // Shared validation of decoder inputs (private to formats/audio).
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "formats/audio/audio.h"
@@ -53,6 +55,19 @@ inline Status check_format(int channels, int sample_rate) {
                           std::to_string(kMinSampleRate) + " to " + std::to_string(kMaxSampleRate) + " Hz",
                       "file");
   return Status::Ok();
+}
+
+// Largest sample magnitude kept in decoded audio (float sources may exceed [-1, 1]; this also covers float
+// files written in the 16-bit integer scale). Larger values are clipped and NaN / infinity become 0, so the
+// log-mel spectrogram stays finite whatever the file holds.
+inline constexpr float kMaxSampleMagnitude = 65536.0f;
+
+inline void sanitize_samples(std::vector<float>& samples) {
+  for (float& s : samples) {
+    if (!std::isfinite(s)) s = 0.0f;
+    else if (s > kMaxSampleMagnitude) s = kMaxSampleMagnitude;
+    else if (s < -kMaxSampleMagnitude) s = -kMaxSampleMagnitude;
+  }
 }
 
 // `at_least`: the duration is a lower bound (decoding stopped at the limit).

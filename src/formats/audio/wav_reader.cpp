@@ -135,6 +135,11 @@ Result<AudioBuffer> decode_wav(std::span<const uint8_t> bytes, const AudioLimits
   }
   AudioBuffer out;
   out.samples = resample_mono(mono, static_cast<int>(rate), kWhisperSampleRate);
+  // Huge finite float samples can overflow in the downmix or the resampler.
+  audio_detail::sanitize_samples(out.samples);
+  if (out.samples.empty())
+    return invalid(std::to_string(frames) + " sample frame(s) at " + std::to_string(rate) +
+                   " Hz are too short to give any sample at 16 kHz");
   out.source_format = "wav";
   out.source_codec = is_float ? "pcm_f" + std::to_string(bits) + "le"
                               : (bits == 8 ? std::string("pcm_u8") : "pcm_s" + std::to_string(bits) + "le");
