@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the whole test suite with AddressSanitizer + UndefinedBehaviorSanitizer (CUDA off) in build-asan
+# and runs it with ctest. Any sanitizer report fails the test that triggered it, so the run passes only with
+# zero reports.
+#
+#   scripts/sanitize.sh [extra ctest args...]     e.g. scripts/sanitize.sh -L unit
+#
+# Environment: CXX/CC (default clang++/clang when installed, else g++/gcc), JOBS (default 2),
+# BUILD_DIR (default build-asan), LABEL_EXCLUDE (ctest -LE regex, default "gpu").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${CXX:-}" ]; then
+  if command -v clang++ >/dev/null 2>&1; then export CXX=clang++ CC=clang; else export CXX=g++ CC=gcc; fi
+fi
+JOBS=${JOBS:-2}
+BUILD_DIR=${BUILD_DIR:-build-asan}
+LABEL_EXCLUDE=${LABEL_EXCLUDE:-gpu}
+
+san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+start=$(date +%s)
+cmake -S . -B "$BUILD_DIR" -G Ninja \
+  -DFATHOM_WITH_CUDA=OFF -DFATHOM_BUILD_TESTS=ON -DFATHOM_BUILD_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DCMAKE_CXX_FLAGS="$san" -DCMAKE_C_FLAGS="$san" \
+  -DCMAKE_EXE_LINKER_FLAGS="$san" -DCMAKE_SHARED_LINKER_FLAGS="$san" >/dev/null
+cmake --build "$BUILD_DIR" -j"$JOBS"
+built=$(date +%s)
+
+# halt_on_error makes every report fatal, so a report always fails its test.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+status=0
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS" -LE "$LABEL_EXCLUDE" "$@" || status=$?
+end=$(date +%s)
+echo "sanitize.sh: build $((built - start)) s, tests $((end - built)) s, total $((end - start)) s (compiler $CXX)" >&2
+exit $status
