@@ -185,3 +185,25 @@ if shutil.which("ffmpeg"):
                 shutil.copy(dst, os.path.join(CORPUS, "audio_decode", "clip." + ext))
             else:
                 print("ffmpeg could not make", ext, r.stderr.decode()[-200:])
+
+# --- embeddings_request: [facts] body ----------------------------------------------------------------------
+reset("embeddings_request")
+bodies = [{"model": "m", "input": "Hello world"},
+          {"model": "m", "input": ["a b c", "naïve café 東京", "[CLS] x [SEP]"], "encoding_format": "base64", "dimensions": 16},
+          {"model": "m", "input": [101, 7592, 102], "truncate_prompt_tokens": 2, "normalize": False},
+          {"model": "m", "input": [[0, 1, 2], [3, 4]], "truncate_prompt_tokens": -1, "user": "u"},
+          {"model": "m", "input": "x " * 40, "truncate_prompt_tokens": 4, "encoding_format": "float", "dimensions": None},
+          {"model": "", "input": []}, {"input": [1.5]}, {"model": "m", "input": [[]], "dimensions": 2147483648}]
+for i, b in enumerate(bodies):
+    out("embeddings_request", f"body{i}", bytes([i * 2 + (16 if i % 3 == 0 else 0) + (32 if i % 2 else 0)]) + json.dumps(b, ensure_ascii=False).encode())
+out("embeddings_request", "not_object", b"\x00[1, 2]")
+out("embeddings_request", "bad_json", b"\x10{\"model\": \"m\", \"input\": \"a\"")
+
+# --- transcription_format: [format] (start u16, length u16, count, ids u16...)* ------------------------------
+reset("transcription_format")
+for f in range(5):
+    seg = b""
+    for k in range(3):
+        ids = [(50258 + 3 * k + f) % 51865, 440 + k * 97, 1002 + k, 13, 50365 + k * 10]
+        seg += struct.pack("<HHB", k * 250, 180 + k, len(ids)) + b"".join(struct.pack("<H", v) for v in ids)
+    out("transcription_format", f"fmt{f}", bytes([f + 8 * (f % 2)]) + seg)

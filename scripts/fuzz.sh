@@ -17,6 +17,7 @@ export CXX=${CXX:-clang++} CC=${CC:-clang}
 JOBS=${JOBS:-2}
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 
+scripts/install-deps.sh --fuzz
 start=$(date +%s)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFATHOM_WITH_CUDA=OFF \
   -DFATHOM_BUILD_FUZZERS=ON -DFATHOM_BUILD_TESTS=OFF -DFATHOM_BUILD_BENCH=OFF >/dev/null

@@ -5,6 +5,8 @@
 #
 #   scripts/sanitize.sh [extra ctest args...]     e.g. scripts/sanitize.sh -L unit
 #
+# The e2e tests (Node's test runner + the openai client) drive the sanitized fathom binary, so server code
+# reached over real sockets is checked too; they need node (npm ci runs in tests/e2e as ./dev test does).
 # Environment: CXX/CC (default clang++/clang when installed, else g++/gcc), JOBS (default 2),
 # BUILD_DIR (default build-asan), LABEL_EXCLUDE (ctest -LE regex, default "gpu").
 set -euo pipefail
@@ -26,6 +28,9 @@ cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_CXX_FLAGS="$san" -DCMAKE_C_FLAGS="$san" \
   -DCMAKE_EXE_LINKER_FLAGS="$san" -DCMAKE_SHARED_LINKER_FLAGS="$san" >/dev/null
 cmake --build "$BUILD_DIR" -j"$JOBS"
+if [ -f tests/e2e/package.json ] && command -v npm >/dev/null 2>&1; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
 built=$(date +%s)
 
 # halt_on_error makes every report fatal, so a report always fails its test.
