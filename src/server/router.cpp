@@ -115,7 +115,7 @@ nlohmann::json parse_json_body(const httplib::Request& req) {
   nlohmann::json body;
   try {
     body = nlohmann::json::parse(req.body);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     fail(400, std::string("malformed JSON in the request body: ") + e.what(), {}, "invalid_json");
   }
   if (!body.is_object()) {
