@@ -20,7 +20,7 @@ BUILD_DIR=${BUILD_DIR:-build-fuzz}
 scripts/install-deps.sh --fuzz
 start=$(date +%s)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFATHOM_WITH_CUDA=OFF \
-  -DFATHOM_BUILD_FUZZERS=ON -DFATHOM_BUILD_TESTS=OFF -DFATHOM_BUILD_BENCH=OFF >/dev/null
+  -DFATHOM_BUILD_FUZZERS=ON -DFATHOM_BUILD_TESTS=OFF -DFATHOM_BUILD_BENCH=OFF -DFATHOM_BUILD_EXAMPLES=OFF >/dev/null
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in fuzz/*_fuzzer.cpp; do t=$(basename "$f" _fuzzer.cpp); targets+=("$t"); done
