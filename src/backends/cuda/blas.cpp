@@ -1,0 +1,113 @@
+#include "backends/cuda/blas.h"
+
+#include <string>
+
+#include "backends/cuda/check.h"
+
+namespace fathom::cuda {
+
+namespace {
+
+cudaDataType_t cuda_type(DType d) {
+  switch (d) {
+    case DType::kF32: return CUDA_R_32F;
+    case DType::kF16: return CUDA_R_16F;
+    case DType::kBF16: return CUDA_R_16BF;
+    default: throw Exception(ErrorCode::kUnsupported, "gemm: dtype " + std::string(dtype_name(d)) + " not supported");
+  }
+}
+
+}  // namespace
+
+BlasLt::BlasLt(int device, std::size_t workspace_bytes) : device_(device), workspace_bytes_(workspace_bytes) {
+  FATHOM_CUDA_CHECK(cudaSetDevice(device));
+  FATHOM_CUBLAS_CHECK(cublasLtCreate(&handle_));
+  if (workspace_bytes_) FATHOM_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+}
+
+BlasLt::~BlasLt() {
+  for (auto& [k, p] : plans_) {
+    cublasLtMatrixLayoutDestroy(p.a);
+    cublasLtMatrixLayoutDestroy(p.b);
+    cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatrixLayoutDestroy(p.d);
+    cublasLtMatmulDescDestroy(p.desc);
+  }
+  if (workspace_) cudaFree(workspace_);
+  if (handle_) cublasLtDestroy(handle_);
+}
+
+BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual) {
+  Key key{p.m, p.n, p.k, static_cast<int>(p.dtype), p.ldx, p.ldw, p.ldy, has_residual ? p.ldr : -1,
+          static_cast<int>(p.act), has_bias, has_residual, p.allow_tf32};
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second;
+
+  Plan plan;
+  const cudaDataType_t t = cuda_type(p.dtype);
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  if (p.dtype == DType::kF32 && p.allow_tf32) compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+  FATHOM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan.desc, compute, CUDA_R_32F));
+  // Column-major view: Y^T[N,M] = W[N,K] (stored as col-major KxN, transposed) * X^T (col-major KxM).
+  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  FATHOM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  FATHOM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
+  if (p.act == Activation::kGeluTanh) epi = has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  else if (has_bias) epi = CUBLASLT_EPILOGUE_BIAS;
+  FATHOM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+  if (has_bias) {
+    cudaDataType_t bt = t;
+    FATHOM_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+  }
+  FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, t, p.k, p.n, p.ldw));
+  FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, t, p.k, p.m, p.ldx));
+  FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, t, p.n, p.m, has_residual ? p.ldr : p.ldy));
+  FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.d, t, p.n, p.m, p.ldy));
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  FATHOM_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  FATHOM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                           &workspace_bytes_, sizeof workspace_bytes_));
+  cublasLtMatmulHeuristicResult_t res{};
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, plan.desc, plan.a, plan.b, plan.c, plan.d, pref, 1,
+                                                     &res, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
+    cublasLtMatrixLayoutDestroy(plan.a);
+    cublasLtMatrixLayoutDestroy(plan.b);
+    cublasLtMatrixLayoutDestroy(plan.c);
+    cublasLtMatrixLayoutDestroy(plan.d);
+    cublasLtMatmulDescDestroy(plan.desc);
+    throw Exception(ErrorCode::kInternal, "cuBLASLt found no algorithm for gemm m=" + std::to_string(p.m) +
+                                              " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) + " " +
+                                              std::string(dtype_name(p.dtype)));
+  }
+  plan.algo = res.algo;
+  return plans_.emplace(key, plan).first->second;
+}
+
+void BlasLt::gemm(const GemmParams& p, cudaStream_t stream) {
+  if (p.m <= 0 || p.n <= 0 || p.k <= 0 || p.ldx < p.k || p.ldw < p.k || p.ldy < p.n ||
+      (p.residual && p.ldr < p.n) || !p.x || !p.w || !p.y)
+    throw Exception(ErrorCode::kInvalidArgument, "gemm: bad shape m=" + std::to_string(p.m) +
+                                                     " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k));
+  if (p.residual && p.act != Activation::kNone)
+    throw Exception(ErrorCode::kInvalidArgument, "gemm: a residual cannot be combined with an activation");
+  if (p.residual == p.y && p.residual)
+    throw Exception(ErrorCode::kInvalidArgument, "gemm: residual must not alias the output");
+  const bool has_bias = p.bias != nullptr, has_res = p.residual != nullptr;
+  Plan& pl = plan(p, has_bias, has_res);
+  if (has_bias)
+    FATHOM_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(pl.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias));
+  const float alpha = 1.0f, beta = has_res ? 1.0f : 0.0f;
+  FATHOM_CUBLAS_CHECK(cublasLtMatmul(handle_, pl.desc, &alpha, p.w, pl.a, p.x, pl.b, &beta,
+                                     has_res ? p.residual : p.y, pl.c, p.y, pl.d, &pl.algo, workspace_,
+                                     workspace_bytes_, stream));
+  if (p.act == Activation::kGeluErf) gelu_erf_inplace(p.dtype, p.y, p.m, p.n, p.ldy, stream);
+}
+
+}  // namespace fathom::cuda

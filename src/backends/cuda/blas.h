@@ -1,0 +1,76 @@
+#pragma once
+// Matrix products through cuBLASLt.
+//
+// Layout (row-major, PyTorch Linear convention):  Y[M,N] = act(X[M,K] · W[N,K]^T + bias[N]) + beta·R[M,N]
+//   X: activations, ld = lda (elements, >= K);   W: weight rows, ld = ldw (>= K)
+//   Y: output, ld = ldy (>= N);                  R: optional residual (may equal Y only when beta=0... use a
+//      separate buffer), ld = ldr;  bias: optional, N elements, same dtype as W.
+// All of X, W, Y, R, bias share one dtype (f32, f16 or bf16); accumulation is f32. f32 products use
+// full-precision f32 arithmetic unless GemmParams::allow_tf32 is set.
+// Activation: kGeluErf is exact GELU (BERT's "gelu"), applied by a separate pass after the bias
+// epilogue; kGeluTanh ("gelu_new", "gelu_pytorch_tanh") is fused in the cuBLASLt epilogue.
+// Capturable in a CUDA graph (the workspace is preallocated; plans are cached per shape on the host, so
+// capture the first use of a shape only after it ran once eagerly, or accept the host-side planning
+// inside capture, which performs no device allocation or sync).
+//
+// BlasLt: one cuBLASLt handle, its workspace and a plan cache. Not thread-safe: one per device worker.
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <map>
+#include <tuple>
+
+#include "base/dtype.h"
+
+namespace fathom::cuda {
+
+enum class Activation { kNone, kGeluErf, kGeluTanh };
+
+struct GemmParams {
+  DType dtype = DType::kF32;
+  int m = 0, n = 0, k = 0;
+  const void* x = nullptr;
+  int ldx = 0;
+  const void* w = nullptr;
+  int ldw = 0;
+  const void* bias = nullptr;  // [n] or nullptr
+  const void* residual = nullptr;  // [m, ldr] or nullptr; must not alias y
+  int ldr = 0;
+  void* y = nullptr;
+  int ldy = 0;
+  Activation act = Activation::kNone;
+  bool allow_tf32 = false;  // f32 only: use TF32 tensor cores
+};
+
+class BlasLt {
+ public:
+  explicit BlasLt(int device, std::size_t workspace_bytes = 32u << 20);
+  ~BlasLt();
+  BlasLt(const BlasLt&) = delete;
+  BlasLt& operator=(const BlasLt&) = delete;
+
+  // Queues the product on `stream`. Throws fathom::Exception (kInvalidArgument for bad shapes, kInternal
+  // for cuBLAS failures or when no algorithm exists).
+  void gemm(const GemmParams& p, cudaStream_t stream);
+
+ private:
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool>;
+  Plan& plan(const GemmParams& p, bool has_bias, bool has_residual);
+
+  int device_;
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  std::size_t workspace_bytes_;
+  std::map<Key, Plan> plans_;
+};
+
+// In-place exact GELU on a [rows, cols] matrix with leading dimension ld (elements).
+void gelu_erf_inplace(DType dtype, void* data, int rows, int cols, int ld, cudaStream_t stream);
+
+}  // namespace fathom::cuda

@@ -1,0 +1,39 @@
+#pragma once
+// CUDA devices and streams.
+//
+// Stream: an owning, move-only wrapper of a non-blocking cudaStream_t created on a given device.
+// Not thread-safe: one device worker thread owns a stream.
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <string>
+
+namespace fathom::cuda {
+
+// Number of visible CUDA devices; 0 when there is no driver or no device (never throws).
+int device_count();
+// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)". Throws fathom::Exception on a bad ordinal.
+std::string device_description(int device);
+// Makes `device` current for the calling thread. Throws on failure.
+void set_device(int device);
+
+class Stream {
+ public:
+  explicit Stream(int device = 0);
+  ~Stream();
+  Stream(Stream&& other) noexcept;
+  Stream& operator=(Stream&& other) noexcept;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  cudaStream_t get() const { return stream_; }
+  int device() const { return device_; }
+  // Blocks the host until all work queued on the stream finished. Throws on a device error.
+  void synchronize() const;
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  int device_ = 0;
+};
+
+}  // namespace fathom::cuda

@@ -1,0 +1,57 @@
+#include "backends/cuda/graph.h"
+
+#include <string>
+
+#include "backends/cuda/check.h"
+
+namespace fathom::cuda {
+
+std::vector<int> token_buckets(int max_tokens, int min_bucket) {
+  std::vector<int> b;
+  for (int p = min_bucket; p < max_tokens; p *= 2) {
+    b.push_back(p);
+    const int mid = p + p / 2;
+    if (mid < max_tokens) b.push_back(mid);
+  }
+  b.push_back(max_tokens);
+  return b;
+}
+
+int bucket_for(const std::vector<int>& buckets, int tokens) {
+  for (int b : buckets)
+    if (b >= tokens) return b;
+  return -1;
+}
+
+GraphCache::~GraphCache() { clear(); }
+
+void GraphCache::clear() {
+  for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
+  graphs_.clear();
+}
+
+void GraphCache::run(int bucket, cudaStream_t stream, const std::function<void(cudaStream_t)>& body) {
+  auto it = graphs_.find(bucket);
+  if (it == graphs_.end()) {
+    FATHOM_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    try {
+      body(stream);
+    } catch (...) {
+      cudaGraph_t broken = nullptr;
+      cudaStreamEndCapture(stream, &broken);
+      if (broken) cudaGraphDestroy(broken);
+      (void)cudaGetLastError();
+      throw;
+    }
+    cudaGraph_t graph = nullptr;
+    FATHOM_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    cudaGraphExec_t exec = nullptr;
+    cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    FATHOM_CUDA_CHECK(err);
+    it = graphs_.emplace(bucket, exec).first;
+  }
+  FATHOM_CUDA_CHECK(cudaGraphLaunch(it->second, stream));
+}
+
+}  // namespace fathom::cuda

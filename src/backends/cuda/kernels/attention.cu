@@ -1,0 +1,200 @@
+// Varlen multi-head self-attention: flash-attention-style tiling with online softmax, f32 accumulation.
+//
+// One block per (query tile of kAttnTileRows rows of one sequence, head). The head dim D is padded to a
+// compiled width DP in {8, 16, 32, 64, 128}. Each query row is owned by TPR = DP/min(DP,32) adjacent
+// threads; each thread holds min(DP,32) of the row's dims of q and of the output accumulator in registers (dims interleaved in 4-wide chunks so the TPR threads read distinct shared
+// memory banks). K and V tiles of kKeys rows are staged in shared memory as f32; scores are processed
+// in groups of 8 keys with one running-max rescale per group.
+#include <cmath>
+
+#include "backends/cuda/kernels.h"
+#include "backends/cuda/kernels/common.cuh"
+
+namespace fathom::cuda {
+namespace {
+using namespace detail;
+
+constexpr int kKeys = 32;
+constexpr int kGroup = 8;
+
+__device__ __forceinline__ float4 load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ float4 load4(const __half* p) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&u.x));
+  const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&u.y));
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
+  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+__device__ __forceinline__ void store4(__half* p, float4 v) {
+  __half2 a = __floats2half2_rn(v.x, v.y), b = __floats2half2_rn(v.z, v.w);
+  uint2 u;
+  u.x = *reinterpret_cast<uint32_t*>(&a);
+  u.y = *reinterpret_cast<uint32_t*>(&b);
+  *reinterpret_cast<uint2*>(p) = u;
+}
+__device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
+  __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
+  uint2 u;
+  u.x = *reinterpret_cast<uint32_t*>(&a);
+  u.y = *reinterpret_cast<uint32_t*>(&b);
+  *reinterpret_cast<uint2*>(p) = u;
+}
+
+template <int DP> constexpr int threads_per_row() { return DP > 32 ? DP / 32 : 1; }
+
+template <typename T, int DP>
+__global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
+    attention_kernel(AttentionParams p, float scale_log2) {
+  constexpr int TPR = threads_per_row<DP>();
+  constexpr int kThreads = kAttnTileRows * TPR;
+  constexpr int kChunks = DP / TPR / 4;  // 4-wide chunks per thread
+  __shared__ __align__(16) float ks[kKeys][DP];
+  __shared__ __align__(16) float vs[kKeys][DP];
+  const int D = p.head_dim;  // <= DP, multiple of 4
+
+  const int tile = blockIdx.x, head = blockIdx.y;
+  if (tile >= p.batch.header[1]) return;
+  const int seq = p.batch.tile_seq[tile];
+  const int q0 = p.batch.tile_q0[tile];
+  const int tid = threadIdx.x, row = tid / TPR, part = tid % TPR;
+  const int qrow = q0 + row;
+  T* out = static_cast<T*>(p.out);
+
+  if (seq < 0) {  // masked tail: zeros
+    const int end = p.batch.header[3];
+    if (qrow < end) {
+#pragma unroll
+      for (int c = 0; c < kChunks; ++c)
+        if ((c * TPR + part) * 4 < D)
+          store4(out + static_cast<std::size_t>(qrow) * p.ld_out + head * D + (c * TPR + part) * 4,
+                 make_float4(0.f, 0.f, 0.f, 0.f));
+    }
+    return;
+  }
+  const int kbeg = p.batch.cu_seqlens[seq], kend = p.batch.cu_seqlens[seq + 1];
+  const bool valid = qrow < kend;
+
+  const T* qp = static_cast<const T*>(p.q) + head * D;
+  const T* kp = static_cast<const T*>(p.k) + head * D;
+  const T* vp = static_cast<const T*>(p.v) + head * D;
+
+  float q[kChunks * 4], acc[kChunks * 4];
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    float4 v = valid && (c * TPR + part) * 4 < D ? load4(qp + static_cast<std::size_t>(qrow) * p.ld_qkv + (c * TPR + part) * 4)
+                     : make_float4(0.f, 0.f, 0.f, 0.f);
+    q[c * 4 + 0] = v.x * scale_log2;
+    q[c * 4 + 1] = v.y * scale_log2;
+    q[c * 4 + 2] = v.z * scale_log2;
+    q[c * 4 + 3] = v.w * scale_log2;
+  }
+#pragma unroll
+  for (int i = 0; i < kChunks * 4; ++i) acc[i] = 0.f;
+  float m = -INFINITY, l = 0.f;
+
+  for (int k0 = kbeg; k0 < kend; k0 += kKeys) {
+    const int nk = min(kKeys, kend - k0);
+    __syncthreads();  // previous tile fully consumed
+    constexpr int kVecPerRow = DP / 4;
+    for (int idx = tid; idx < kKeys * kVecPerRow; idx += kThreads) {
+      const int j = idx / kVecPerRow, c4 = idx % kVecPerRow;
+      float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
+      if (j < nk && c4 * 4 < D) {
+        const std::size_t off = static_cast<std::size_t>(k0 + j) * p.ld_qkv + c4 * 4;
+        kv = load4(kp + off);
+        vv = load4(vp + off);
+      }
+      *reinterpret_cast<float4*>(&ks[j][c4 * 4]) = kv;
+      *reinterpret_cast<float4*>(&vs[j][c4 * 4]) = vv;
+    }
+    __syncthreads();
+
+    for (int j0 = 0; j0 < nk; j0 += kGroup) {
+      float s[kGroup];
+#pragma unroll
+      for (int u = 0; u < kGroup; ++u) {
+        const int j = j0 + u;
+        float d = 0.f;
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+          const float4 kv = *reinterpret_cast<const float4*>(&ks[j][(c * TPR + part) * 4]);
+          d = fmaf(q[c * 4 + 0], kv.x, d);
+          d = fmaf(q[c * 4 + 1], kv.y, d);
+          d = fmaf(q[c * 4 + 2], kv.z, d);
+          d = fmaf(q[c * 4 + 3], kv.w, d);
+        }
+#pragma unroll
+        for (int o = 1; o < TPR; o <<= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+        s[u] = j < nk ? d : -INFINITY;
+      }
+      float mx = s[0];
+#pragma unroll
+      for (int u = 1; u < kGroup; ++u) mx = fmaxf(mx, s[u]);
+      const float m_new = fmaxf(m, mx);
+      const float corr = exp2f(m - m_new);
+      l *= corr;
+#pragma unroll
+      for (int i = 0; i < kChunks * 4; ++i) acc[i] *= corr;
+#pragma unroll
+      for (int u = 0; u < kGroup; ++u) {
+        const float pu = exp2f(s[u] - m_new);
+        l += pu;
+        const int j = j0 + u;
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+          const float4 vv = *reinterpret_cast<const float4*>(&vs[j][(c * TPR + part) * 4]);
+          acc[c * 4 + 0] = fmaf(pu, vv.x, acc[c * 4 + 0]);
+          acc[c * 4 + 1] = fmaf(pu, vv.y, acc[c * 4 + 1]);
+          acc[c * 4 + 2] = fmaf(pu, vv.z, acc[c * 4 + 2]);
+          acc[c * 4 + 3] = fmaf(pu, vv.w, acc[c * 4 + 3]);
+        }
+      }
+      m = m_new;
+    }
+  }
+  if (!valid) return;
+  const float inv = 1.f / l;
+  T* op = out + static_cast<std::size_t>(qrow) * p.ld_out + head * D;
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c)
+    if ((c * TPR + part) * 4 < D)
+      store4(op + (c * TPR + part) * 4,
+           make_float4(acc[c * 4] * inv, acc[c * 4 + 1] * inv, acc[c * 4 + 2] * inv, acc[c * 4 + 3] * inv));
+}
+
+template <typename T, int DP>
+void launch(const AttentionParams& p, float scale_log2, cudaStream_t stream) {
+  dim3 grid(p.batch.max_tiles, p.num_heads);
+  attention_kernel<T, DP><<<grid, kAttnTileRows * threads_per_row<DP>(), 0, stream>>>(p, scale_log2);
+}
+
+}  // namespace
+
+void attention_varlen(const AttentionParams& p, cudaStream_t stream) {
+  require(p.head_dim >= 4 && p.head_dim <= 128 && p.head_dim % 4 == 0, "attention",
+          "head_dim must be a multiple of 4 in 4..128, got " + std::to_string(p.head_dim));
+  require(p.num_heads > 0 && p.q && p.k && p.v && p.out && p.batch.header && p.batch.max_tiles > 0, "attention",
+          "null pointer or empty batch");
+  require(p.ld_qkv >= p.num_heads * p.head_dim && p.ld_out >= p.num_heads * p.head_dim && p.ld_qkv % 4 == 0 &&
+              p.ld_out % 4 == 0,
+          "attention", "leading dimensions must cover all heads and be multiples of 4");
+  const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(static_cast<float>(p.head_dim));
+  const float scale_log2 = scale * 1.4426950408889634f;
+  dispatch_float(p.dtype, "attention", [&](auto t) {
+    using T = decltype(t);
+    if (p.head_dim <= 8) launch<T, 8>(p, scale_log2, stream);
+    else if (p.head_dim <= 16) launch<T, 16>(p, scale_log2, stream);
+    else if (p.head_dim <= 32) launch<T, 32>(p, scale_log2, stream);
+    else if (p.head_dim <= 64) launch<T, 64>(p, scale_log2, stream);
+    else launch<T, 128>(p, scale_log2, stream);
+  });
+  FATHOM_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace fathom::cuda

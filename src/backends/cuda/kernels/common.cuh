@@ -1,0 +1,62 @@
+#pragma once
+// Shared device helpers: f32 <-> element conversions, warp/block reductions and the dtype switch.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <string>
+
+#include "backends/cuda/check.h"
+#include "base/dtype.h"
+
+namespace fathom::cuda::detail {
+
+__device__ __forceinline__ float to_f32(float x) { return x; }
+__device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ __forceinline__ T from_f32(float x);
+template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
+template <> __device__ __forceinline__ __half from_f32<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, <= 1024). `scratch` holds 32 floats. All threads
+// receive the result.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < nwarps ? scratch[lane] : 0.f;
+  return warp_sum(t);
+}
+
+// Calls f(T{}) with T the element type of `d`.
+template <typename F>
+void dispatch_float(DType d, const char* op, F&& f) {
+  switch (d) {
+    case DType::kF32: f(float{}); break;
+    case DType::kF16: f(__half{}); break;
+    case DType::kBF16: f(__nv_bfloat16{}); break;
+    default:
+      throw Exception(ErrorCode::kUnsupported,
+                      std::string(op) + ": dtype " + std::string(dtype_name(d)) + " is not supported on CUDA");
+  }
+}
+
+inline void require(bool cond, const char* op, const std::string& what) {
+  if (!cond) throw Exception(ErrorCode::kInvalidArgument, std::string(op) + ": " + what);
+}
+
+}  // namespace fathom::cuda::detail
