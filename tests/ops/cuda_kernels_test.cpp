@@ -126,14 +126,15 @@ TEST(CudaGemm, MatchesReferenceForEveryDtypeAndEpilogue) {
   }
 }
 
-TEST(CudaGemm, RejectsResidualAliasingOutput) {
+TEST(CudaGemm, RejectsInPlaceResidualWithOtherStride) {
   FATHOM_REQUIRE_CUDA();
   BlasLt blas(0);
   DevMem a(64 * 64 * 4);
   GemmParams p;
   p.m = p.n = p.k = 64;
   p.x = p.w = a.get();
-  p.ldx = p.ldw = p.ldy = p.ldr = 64;
+  p.ldx = p.ldw = p.ldy = 64;
+  p.ldr = 128;
   p.y = a.get();
   p.residual = a.get();
   EXPECT_THROW(blas.gemm(p, nullptr), Exception);

@@ -39,7 +39,7 @@ BlasLt::~BlasLt() {
 
 BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual) {
   Key key{p.m, p.n, p.k, static_cast<int>(p.dtype), p.ldx, p.ldw, p.ldy, has_residual ? p.ldr : -1,
-          static_cast<int>(p.act), has_bias, has_residual, p.allow_tf32};
+          static_cast<int>(p.act), has_bias, has_residual, p.allow_tf32, p.x_trans, p.w_trans};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
 
@@ -49,7 +49,7 @@ BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual
   if (p.dtype == DType::kF32 && p.allow_tf32) compute = CUBLAS_COMPUTE_32F_FAST_TF32;
   FATHOM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan.desc, compute, CUDA_R_32F));
   // Column-major view: Y^T[N,M] = W[N,K] (stored as col-major KxN, transposed) * X^T (col-major KxM).
-  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  cublasOperation_t ta = p.w_trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p.x_trans ? CUBLAS_OP_T : CUBLAS_OP_N;
   FATHOM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   FATHOM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
   cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
@@ -61,8 +61,10 @@ BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual
     FATHOM_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
   }
-  FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, t, p.k, p.n, p.ldw));
-  FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, t, p.k, p.m, p.ldx));
+  if (p.w_trans) FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, t, p.k, p.n, p.ldw));
+  else FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, t, p.n, p.k, p.ldw));
+  if (p.x_trans) FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, t, p.m, p.k, p.ldx));
+  else FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, t, p.k, p.m, p.ldx));
   FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, t, p.n, p.m, has_residual ? p.ldr : p.ldy));
   FATHOM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.d, t, p.n, p.m, p.ldy));
 
@@ -90,20 +92,22 @@ BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual
 }
 
 void BlasLt::gemm(const GemmParams& p, cudaStream_t stream) {
-  if (p.m <= 0 || p.n <= 0 || p.k <= 0 || p.ldx < p.k || p.ldw < p.k || p.ldy < p.n ||
+  if (p.m <= 0 || p.n <= 0 || p.k <= 0 || p.ldx < (p.x_trans ? p.m : p.k) || p.ldw < (p.w_trans ? p.k : p.n) ||
+      p.ldy < p.n ||
       (p.residual && p.ldr < p.n) || !p.x || !p.w || !p.y)
     throw Exception(ErrorCode::kInvalidArgument, "gemm: bad shape m=" + std::to_string(p.m) +
                                                      " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k));
   if (p.residual && p.act != Activation::kNone)
     throw Exception(ErrorCode::kInvalidArgument, "gemm: a residual cannot be combined with an activation");
-  if (p.residual == p.y && p.residual)
-    throw Exception(ErrorCode::kInvalidArgument, "gemm: residual must not alias the output");
+  if (p.residual == p.y && p.residual && p.ldr != p.ldy)
+    throw Exception(ErrorCode::kInvalidArgument, "gemm: an in-place residual needs ldr == ldy");
   const bool has_bias = p.bias != nullptr, has_res = p.residual != nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
   Plan& pl = plan(p, has_bias, has_res);
   if (has_bias)
     FATHOM_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(pl.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias));
-  const float alpha = 1.0f, beta = has_res ? 1.0f : 0.0f;
+  const float alpha = p.alpha, beta = has_res ? p.beta : 0.0f;
   FATHOM_CUBLAS_CHECK(cublasLtMatmul(handle_, pl.desc, &alpha, p.w, pl.a, p.x, pl.b, &beta,
                                      has_res ? p.residual : p.y, pl.c, p.y, pl.d, &pl.algo, workspace_,
                                      workspace_bytes_, stream));

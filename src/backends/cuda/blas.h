@@ -1,10 +1,12 @@
 #pragma once
 // Matrix products through cuBLASLt.
 //
-// Layout (row-major, PyTorch Linear convention):  Y[M,N] = act(X[M,K] · W[N,K]^T + bias[N]) + beta·R[M,N]
-//   X: activations, ld = lda (elements, >= K);   W: weight rows, ld = ldw (>= K)
-//   Y: output, ld = ldy (>= N);                  R: optional residual (may equal Y only when beta=0... use a
-//      separate buffer), ld = ldr;  bias: optional, N elements, same dtype as W.
+// Layout (row-major, PyTorch Linear convention by default):
+//   Y[M,N] = act(alpha · opX(X) · opW(W) + beta · R[M,N] + bias[N])
+//   opX(X) = X [M,K] (x_trans: X stored [K,M], transposed);  opW(W) = W^T with W stored [N,K] (w_trans, the
+//   default; otherwise W stored [K,N]).  ld* are row strides in elements.
+//   R: optional residual (beta defaults to 1 with R, 0 without); R may equal Y (in-place accumulate) only
+//   with ldr == ldy.  bias: optional, N elements, same dtype as W.
 // All of X, W, Y, R, bias share one dtype (f32, f16 or bf16); accumulation is f32. f32 products use
 // full-precision f32 arithmetic unless GemmParams::allow_tf32 is set.
 // Activation: kGeluErf is exact GELU (BERT's "gelu"), applied by a separate pass after the bias
@@ -13,12 +15,14 @@
 // capture the first use of a shape only after it ran once eagerly, or accept the host-side planning
 // inside capture, which performs no device allocation or sync).
 //
-// BlasLt: one cuBLASLt handle, its workspace and a plan cache. Not thread-safe: one per device worker.
+// BlasLt: one cuBLASLt handle, its workspace and a plan cache. gemm() is serialised by a mutex (the
+// shared workspace allows one product in flight per stream ordering; use one stream per device worker).
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <map>
+#include <mutex>
 #include <tuple>
 
 #include "base/dtype.h"
@@ -41,6 +45,10 @@ struct GemmParams {
   int ldy = 0;
   Activation act = Activation::kNone;
   bool allow_tf32 = false;  // f32 only: use TF32 tensor cores
+  bool x_trans = false;
+  bool w_trans = true;
+  float alpha = 1.0f;
+  float beta = 1.0f;  // applies only with a residual
 };
 
 class BlasLt {
@@ -60,7 +68,7 @@ class BlasLt {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool>;
+  using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool>;
   Plan& plan(const GemmParams& p, bool has_bias, bool has_residual);
 
   int device_;
@@ -68,6 +76,7 @@ class BlasLt {
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_;
   std::map<Key, Plan> plans_;
+  std::mutex mu_;
 };
 
 // In-place exact GELU on a [rows, cols] matrix with leading dimension ld (elements).

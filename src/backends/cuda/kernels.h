@@ -34,7 +34,8 @@ void layer_norm(const LayerNormParams& p, cudaStream_t stream);
 
 // BERT embeddings fused with their LayerNorm, for rows [0, tokens):
 //   out[t] = LN(word[ids[t]] + position[pos_ids[t]] + token_type[type_ids[t]]) * gamma + beta
-// Ids out of range are clamped (validated on the host before upload). `token_type` may be null.
+// Ids out of range are clamped (validated on the host before upload). `position` (with position_ids)
+// and `token_type` may be null; with gamma == nullptr no LayerNorm is applied (plain gather-sum).
 struct EmbeddingParams {
   DType dtype = DType::kF32;
   int tokens = 0, hidden = 0;
@@ -75,8 +76,8 @@ void attention_varlen(const AttentionParams& p, cudaStream_t stream);
 
 enum class PoolMode { kCls, kMean, kMax, kLast };
 
-// out[s, :] (f32, [batch.max_seqs, hidden], ld = hidden) pooled over sequence s's rows, for
-// s < num_seqs (read on the device); rows of out beyond num_seqs are left untouched.
+// out[s, :] ([batch.max_seqs, hidden], ld = hidden, dtype out_dtype: f32 or the input dtype) pooled
+// over sequence s's rows, for s < num_seqs (read on the device); rows beyond num_seqs are untouched.
 // If `normalize`, each pooled row is L2-normalised (x / max(||x||, 1e-12)).
 struct PoolParams {
   DType dtype = DType::kF32;
@@ -84,7 +85,8 @@ struct PoolParams {
   int hidden = 0;
   const void* in = nullptr;
   int ld_in = 0;
-  float* out = nullptr;
+  void* out = nullptr;
+  DType out_dtype = DType::kF32;
   bool normalize = false;
   VarlenView batch;
 };
@@ -92,6 +94,18 @@ void pool(const PoolParams& p, cudaStream_t stream);
 
 // In-place L2 normalisation of f32 rows: x / max(||x||_2, 1e-12).
 void l2_normalize(float* data, int rows, int cols, int ld, cudaStream_t stream);
+// out = in / max(||in||_2, eps) per contiguous row of `cols`; out may alias in.
+void l2_normalize_rows(DType dtype, const void* in, void* out, int rows, int cols, float eps, cudaStream_t stream);
+
+// Element-wise on contiguous data (outputs may alias inputs):
+// x[rows, cols] += bias[cols]
+void bias_add(DType dtype, void* x, const void* bias, std::size_t rows, int cols, cudaStream_t stream);
+// out = a + b over n elements
+void add(DType dtype, const void* a, const void* b, void* out, std::size_t n, cudaStream_t stream);
+// y = gelu(x) over n elements; tanh approximation when `tanh`, else exact erf.
+void gelu(DType dtype, const void* x, void* y, std::size_t n, bool tanh, cudaStream_t stream);
+// Softmax over each contiguous row of `cols`.
+void softmax_rows(DType dtype, const void* x, void* y, int rows, int cols, cudaStream_t stream);
 
 // Element-wise dtype conversion of n elements (f32/f16/bf16 both ways, round-to-nearest-even).
 void convert(DType src_dtype, const void* src, DType dst_dtype, void* dst, std::size_t n, cudaStream_t stream);

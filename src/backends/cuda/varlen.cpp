@@ -35,14 +35,11 @@ int fill_varlen(const VarlenLayout& l, const std::vector<std::vector<int32_t>>& 
   if (total > static_cast<std::size_t>(l.max_tokens))
     throw Exception(ErrorCode::kInvalidArgument, "varlen batch of " + std::to_string(total) +
                                                      " tokens exceeds the bucket of " + std::to_string(l.max_tokens));
-  int32_t* cu = h + l.off_cu_seqlens();
-  int32_t* tseq = h + l.off_tile_seq();
-  int32_t* tq0 = h + l.off_tile_q0();
   int32_t* ids = h + l.off_input_ids();
   int32_t* pos = h + l.off_position_ids();
   int32_t* typ = h + l.off_token_type_ids();
-  int tiles = 0, row = 0;
-  cu[0] = 0;
+  std::vector<int32_t> cu(seqs.size() + 1, 0);
+  int row = 0;
   for (std::size_t s = 0; s < seqs.size(); ++s) {
     const int n = static_cast<int>(seqs[s].size());
     for (int i = 0; i < n; ++i) {
@@ -50,31 +47,54 @@ int fill_varlen(const VarlenLayout& l, const std::vector<std::vector<int32_t>>& 
       pos[row + i] = position_offset + i;
       typ[row + i] = 0;
     }
-    for (int q = 0; q < n; q += kAttnTileRows) {
-      tseq[tiles] = static_cast<int32_t>(s);
-      tq0[tiles] = row + q;
-      ++tiles;
-    }
     row += n;
     cu[s + 1] = row;
-  }
-  for (std::size_t s = seqs.size() + 1; s <= static_cast<std::size_t>(l.max_seqs); ++s) cu[s] = row;
-  for (int r = row; r < l.max_tokens; r += kAttnTileRows) {  // masked tail: zero-writing tiles
-    tseq[tiles] = -1;
-    tq0[tiles] = r;
-    ++tiles;
   }
   for (int r = row; r < l.max_tokens; ++r) {
     ids[r] = pad_id;
     pos[r] = position_offset;
     typ[r] = 0;
   }
-  for (int t = tiles; t < l.max_tiles(); ++t) { tseq[t] = -1; tq0[t] = l.max_tokens; }
-  h[0] = static_cast<int32_t>(seqs.size());
+  fill_varlen_meta(l, cu.data(), static_cast<int>(seqs.size()), h);
+  return row;
+}
+
+void fill_varlen_meta(const VarlenLayout& l, const int32_t* cu_in, int batch, int32_t* h) {
+  if (batch > l.max_seqs || batch < 0)
+    throw Exception(ErrorCode::kInvalidArgument, "varlen batch of " + std::to_string(batch) +
+                                                     " sequences exceeds the limit of " + std::to_string(l.max_seqs));
+  if (cu_in[batch] > l.max_tokens)
+    throw Exception(ErrorCode::kInvalidArgument, "varlen batch of " + std::to_string(cu_in[batch]) +
+                                                     " tokens exceeds the bucket of " + std::to_string(l.max_tokens));
+  int32_t* cu = h + l.off_cu_seqlens();
+  int32_t* tseq = h + l.off_tile_seq();
+  int32_t* tq0 = h + l.off_tile_q0();
+  int tiles = 0;
+  cu[0] = 0;
+  for (int s = 0; s < batch; ++s) {
+    const int beg = cu_in[s], end = cu_in[s + 1];
+    for (int q = beg; q < end; q += kAttnTileRows) {
+      tseq[tiles] = s;
+      tq0[tiles] = q;
+      ++tiles;
+    }
+    cu[s + 1] = end;
+  }
+  const int row = cu_in[batch];
+  for (int s = batch + 1; s <= l.max_seqs; ++s) cu[s] = row;
+  for (int r = row; r < l.max_tokens; r += kAttnTileRows) {  // masked tail: zero-writing tiles
+    tseq[tiles] = -1;
+    tq0[tiles] = r;
+    ++tiles;
+  }
+  for (int t = tiles; t < l.max_tiles(); ++t) {
+    tseq[t] = -1;
+    tq0[t] = l.max_tokens;
+  }
+  h[0] = batch;
   h[1] = tiles;
   h[2] = row;
   h[3] = l.max_tokens;
-  return row;
 }
 
 }  // namespace fathom::cuda

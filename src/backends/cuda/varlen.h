@@ -57,4 +57,8 @@ VarlenView varlen_view(const VarlenLayout& layout, const int32_t* device_buffer)
 int fill_varlen(const VarlenLayout& layout, const std::vector<std::vector<int32_t>>& sequences, int position_offset,
                 int32_t pad_id, int32_t* host);
 
+// Fills only the header, cu_seqlens and tile tables (not the id arrays) from prefix sums `cu`
+// (batch + 1 entries, cu[0] = 0, non-decreasing, cu[batch] <= layout.max_tokens; empty sequences allowed).
+void fill_varlen_meta(const VarlenLayout& layout, const int32_t* cu, int batch, int32_t* host);
+
 }  // namespace fathom::cuda

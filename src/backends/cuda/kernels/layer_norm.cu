@@ -58,17 +58,26 @@ __global__ void __launch_bounds__(kThreads) embedding_kernel(EmbeddingParams p) 
   __shared__ float scratch[32];
   const int t = blockIdx.x;
   const int id = min(max(p.ids[t], 0), p.vocab - 1);
-  const int pos = min(max(p.position_ids[t], 0), p.max_positions - 1);
+  const int pos = p.position ? min(max(p.position_ids[t], 0), p.max_positions - 1) : 0;
   const int typ = p.token_type_ids ? min(max(p.token_type_ids[t], 0), p.type_vocab - 1) : 0;
   const T* w = static_cast<const T*>(p.word) + static_cast<std::size_t>(id) * p.hidden;
-  const T* ps = static_cast<const T*>(p.position) + static_cast<std::size_t>(pos) * p.hidden;
+  const T* ps = p.position ? static_cast<const T*>(p.position) + static_cast<std::size_t>(pos) * p.hidden : nullptr;
   const T* ty = p.token_type ? static_cast<const T*>(p.token_type) + static_cast<std::size_t>(typ) * p.hidden : nullptr;
   float v[N];
 #pragma unroll
   for (int i = 0; i < N; ++i) {
     const int c = i * kThreads + threadIdx.x;
     v[i] = 0.f;
-    if (c < p.hidden) v[i] = to_f32(w[c]) + to_f32(ps[c]) + (ty ? to_f32(ty[c]) : 0.f);
+    if (c < p.hidden) v[i] = to_f32(w[c]) + (ps ? to_f32(ps[c]) : 0.f) + (ty ? to_f32(ty[c]) : 0.f);
+  }
+  T* out = static_cast<T*>(p.out) + static_cast<std::size_t>(t) * p.hidden;
+  if (!p.gamma) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const int c = i * kThreads + threadIdx.x;
+      if (c < p.hidden) out[c] = from_f32<T>(v[i]);
+    }
+    return;
   }
   normalize_store<T, N>(v, p.hidden, static_cast<const T*>(p.gamma), static_cast<const T*>(p.beta), p.eps,
                         static_cast<T*>(p.out) + static_cast<std::size_t>(t) * p.hidden, scratch);
@@ -101,8 +110,8 @@ void layer_norm(const LayerNormParams& p, cudaStream_t stream) {
 void embedding_layer_norm(const EmbeddingParams& p, cudaStream_t stream) {
   require(p.tokens >= 0 && p.hidden > 0 && p.hidden <= kMaxPerThread * kThreads, "embedding",
           "hidden must be in 1..8192, got " + std::to_string(p.hidden));
-  require(p.ids && p.position_ids && p.word && p.position && p.gamma && p.beta && p.out && p.vocab > 0 &&
-              p.max_positions > 0 && (!p.token_type || p.type_vocab > 0),
+  require(p.ids && p.word && p.out && p.vocab > 0 && (!p.position || (p.position_ids && p.max_positions > 0)) &&
+              (!p.gamma || p.beta) && (!p.token_type || p.type_vocab > 0),
           "embedding", "null pointer or empty table");
   if (p.tokens == 0) return;
   dispatch_float(p.dtype, "embedding", [&](auto t) {

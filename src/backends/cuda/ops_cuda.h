@@ -1,0 +1,38 @@
+#pragma once
+// The CUDA side of the op dispatch in src/ops/*.cpp. Arguments were already validated by the op (devices,
+// dtypes, shapes); these map TensorViews onto the raw kernels on ctx.stream and turn exceptions into a
+// Status. Contiguous row-major tensors; f32, f16 and bf16.
+//
+// Packed batches: `cu` (host, batch + 1 prefix sums). When `desc` is non-null it is the device copy of
+// the batch description laid out as VarlenLayout{desc_max_seqs, total} (see varlen.h), which a model
+// uploads before a captured graph replays; otherwise the op builds it in ctx.workspace with a host->device
+// copy (eager execution only, not capturable).
+#include <cstdint>
+
+#include "base/error.h"
+#include "runtime/exec_context.h"
+#include "runtime/tensor.h"
+
+namespace fathom::cuda::ops {
+
+Status linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& y);
+Status matmul(ExecContext& ctx, const TensorView& a, bool trans_a, const TensorView& b, bool trans_b,
+              const TensorView& c, float alpha, float beta);
+Status bias_add(ExecContext& ctx, const TensorView& x, const TensorView& bias);
+Status add(ExecContext& ctx, const TensorView& a, const TensorView& b, const TensorView& out);
+Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, bool tanh);
+Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y);
+Status layer_norm(ExecContext& ctx, const TensorView& x, const TensorView* residual, const TensorView& gamma,
+                  const TensorView& beta, float eps, const TensorView& out);
+Status l2_normalize(ExecContext& ctx, const TensorView& x, const TensorView& out, float eps);
+Status embed_tokens(ExecContext& ctx, const TensorView& ids, const TensorView* positions, const TensorView* types,
+                    const TensorView& word, const TensorView* position, const TensorView* token_type,
+                    const TensorView& out);
+// mode: 0 cls, 1 mean, 2 max, 3 last token (ops::PoolingMode order).
+Status pool(ExecContext& ctx, const TensorView& hidden, const int32_t* cu, int batch, const int32_t* desc,
+            int desc_max_seqs, int mode, const TensorView& out);
+Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
+                        int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out);
+Status convert(ExecContext& ctx, const TensorView& src, const TensorView& dst);
+
+}  // namespace fathom::cuda::ops
