@@ -1,6 +1,9 @@
 #include "ops/activation.h"
 
 #include "backends/cpu/kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 namespace {
@@ -24,6 +27,10 @@ Status bias_add(ExecContext& ctx, const TensorView& x, const TensorView& bias) {
       if (x.dtype != DType::kF32) return make_error(ErrorCode::kUnsupported, "bias_add on cpu computes in float32 only");
       cpu::bias_add(x.ptr<float>(), bias.ptr<float>(), x.rows(), x.cols());
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::bias_add(ctx, x, bias);
+#endif
     default:
       return unsupported_device(ctx, "bias_add");
   }
@@ -36,6 +43,10 @@ Status add(ExecContext& ctx, const TensorView& a, const TensorView& b, const Ten
     case DeviceKind::kCpu:
       cpu::add(a.ptr<float>(), b.ptr<float>(), out.ptr<float>(), a.numel());
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::add(ctx, a, b, out);
+#endif
     default:
       return unsupported_device(ctx, "add");
   }
@@ -47,6 +58,10 @@ Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, GeluMode
     case DeviceKind::kCpu:
       cpu::gelu(x.ptr<float>(), y.ptr<float>(), x.numel(), mode == GeluMode::kTanh);
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::gelu(ctx, x, y, mode == GeluMode::kTanh);
+#endif
     default:
       return unsupported_device(ctx, "gelu");
   }
@@ -58,6 +73,10 @@ Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y) {
     case DeviceKind::kCpu:
       cpu::softmax_rows(x.ptr<float>(), y.ptr<float>(), x.rows(), x.cols());
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::softmax(ctx, x, y);
+#endif
     default:
       return unsupported_device(ctx, "softmax");
   }

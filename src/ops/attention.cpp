@@ -1,6 +1,9 @@
 #include "ops/attention.h"
 
 #include "backends/cpu/kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 
@@ -27,6 +30,11 @@ Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const VarlenBat
                             out.ptr<float>(), static_cast<float*>(scratch), batch.max_seqlen);
       return Status::Ok();
     }
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::attention_varlen(ctx, qkv, batch.cu_seqlens.data(), batch.batch(), batch.cuda_desc,
+                                         batch.cuda_max_seqs, heads, head_dim, scale, out);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }

@@ -5,7 +5,7 @@ namespace fathom::ops {
 bool compute_supported(DeviceKind kind, DType dtype) {
   switch (kind) {
     case DeviceKind::kCpu: return dtype == DType::kF32;
-    case DeviceKind::kCuda: return false;
+    case DeviceKind::kCuda: return FATHOM_WITH_CUDA && is_float(dtype);
   }
   return false;
 }

@@ -1,6 +1,9 @@
 #include "ops/convert.h"
 
 #include "backends/cpu/kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 
@@ -19,6 +22,10 @@ Status convert(ExecContext& ctx, const TensorView& src, const TensorView& dst) {
     case DeviceKind::kCpu:
       cpu::convert(src.data, src.dtype, dst.data, dst.dtype, src.numel());
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::convert(ctx, src, dst);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }

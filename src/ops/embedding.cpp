@@ -1,6 +1,9 @@
 #include "ops/embedding.h"
 
 #include "backends/cpu/kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 namespace {
@@ -54,6 +57,10 @@ Status embed_tokens(ExecContext& ctx, const TensorView& ids, const TensorView* p
                       tables.position ? tables.position->ptr<float>() : nullptr,
                       tables.token_type ? tables.token_type->ptr<float>() : nullptr, out.ptr<float>(), tokens, hidden);
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::embed_tokens(ctx, ids, positions, types, tables.word, tables.position, tables.token_type, out);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }

@@ -2,6 +2,9 @@
 
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 
@@ -25,6 +28,10 @@ Status linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const 
                  static_cast<int>(k), w.ptr<float>(), static_cast<int>(k), 0.0f, y.ptr<float>(), static_cast<int>(n));
       if (bias) cpu::bias_add(y.ptr<float>(), bias->ptr<float>(), m, n);
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::linear(ctx, x, w, bias, y);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }
@@ -51,6 +58,10 @@ Status matmul(ExecContext& ctx, const TensorView& a, bool trans_a, const TensorV
                  static_cast<int>(a.dim(1)), b.ptr<float>(), static_cast<int>(b.dim(1)), beta, c.ptr<float>(),
                  static_cast<int>(n));
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::matmul(ctx, a, trans_a, b, trans_b, c, alpha, beta);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }

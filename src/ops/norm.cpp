@@ -1,6 +1,9 @@
 #include "ops/norm.h"
 
 #include "backends/cpu/kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 
@@ -24,6 +27,10 @@ Status layer_norm(ExecContext& ctx, const TensorView& x, const TensorView* resid
       cpu::layer_norm(x.ptr<float>(), residual ? residual->ptr<float>() : nullptr, gamma.ptr<float>(), beta.ptr<float>(),
                       eps, out.ptr<float>(), x.rows(), x.cols());
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::layer_norm(ctx, x, residual, gamma, beta, eps, out);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }
@@ -39,6 +46,10 @@ Status l2_normalize(ExecContext& ctx, const TensorView& x, const TensorView& out
       if (x.dtype != DType::kF32) return make_error(ErrorCode::kUnsupported, "l2_normalize on cpu computes in float32 only");
       cpu::l2_normalize_rows(x.ptr<float>(), out.ptr<float>(), x.rows(), x.cols(), eps);
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::l2_normalize(ctx, x, out, eps);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }

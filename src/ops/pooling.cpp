@@ -1,6 +1,9 @@
 #include "ops/pooling.h"
 
 #include "backends/cpu/kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 
@@ -36,6 +39,11 @@ Status pool(ExecContext& ctx, const TensorView& hidden, const VarlenBatch& batch
       cpu::pool(hidden.ptr<float>(), batch.cu_seqlens.data(), batch.batch(), hidden.cols(),
                 static_cast<cpu::Pool>(static_cast<int>(mode)), out.ptr<float>());
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::pool(ctx, hidden, batch.cu_seqlens.data(), batch.batch(), batch.cuda_desc, batch.cuda_max_seqs,
+                             static_cast<int>(mode), out);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }

@@ -14,6 +14,12 @@ struct VarlenBatch {
   TensorView cu_seqlens_device;     // the same values on the compute device (int32 [batch + 1]); on CPU
                                     // ops read the host copy and this may be left empty
   int max_seqlen = 0;               // longest sequence
+  // CUDA only: device copy of the batch description the CUDA kernels read (int32, laid out as
+  // cuda::VarlenLayout{cuda_max_seqs, total()}, filled by cuda::fill_varlen / fill_varlen_meta). A model
+  // that replays CUDA graphs uploads it before each replay; when null, CUDA ops build it per call
+  // (eager only).
+  const int32_t* cuda_desc = nullptr;
+  int cuda_max_seqs = 0;
 
   int batch() const { return cu_seqlens.empty() ? 0 : static_cast<int>(cu_seqlens.size()) - 1; }
   int total() const { return cu_seqlens.empty() ? 0 : cu_seqlens.back(); }
