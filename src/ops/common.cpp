@@ -1,5 +1,10 @@
 #include "ops/common.h"
 
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/context.h"
+#include "backends/cuda/device.h"
+#endif
+
 namespace fathom::ops {
 
 bool compute_supported(DeviceKind kind, DType dtype) {
@@ -36,6 +41,20 @@ Status check_matrix(const TensorView& t, int64_t rows, int64_t cols, const char*
                       std::string(op) + ": `" + name + "` has shape " + t.shape.to_string() + ", expected " + want);
   }
   return Status::Ok();
+}
+
+Status prepare_device(const Device& device) {
+  if (device.kind == DeviceKind::kCpu) return Status::Ok();
+#if FATHOM_WITH_CUDA
+  const int n = cuda::device_count();
+  if (device.index < 0 || device.index >= n)
+    return make_error(ErrorCode::kUnsupported, "device " + device.to_string() + " does not exist (" +
+                                                   std::to_string(n) + " CUDA device(s) visible)");
+  register_allocator(device, &cuda::device_allocator(device.index));
+  return Status::Ok();
+#else
+  return make_error(ErrorCode::kUnsupported, device.to_string() + " is not available: built without CUDA");
+#endif
 }
 
 Error unsupported_device(const ExecContext& ctx, const char* op) {

@@ -12,6 +12,9 @@ namespace fathom::ops {
 
 // Whether the ops compute in `dtype` on `kind` (CPU: f32). Models check this at load time.
 bool compute_supported(DeviceKind kind, DType dtype);
+// Makes `device` usable by ops: checks that it exists in this build and process and registers its
+// allocator (see allocator_for()). Models call it at load; idempotent and thread-safe.
+Status prepare_device(const Device& device);
 
 // `t` is non-null, lives on ctx.device and has dtype `dtype`.
 Status check_tensor(const ExecContext& ctx, const TensorView& t, DType dtype, const char* op, const char* name);

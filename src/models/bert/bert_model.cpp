@@ -11,6 +11,7 @@
 #include "models/weights.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
+#include "ops/convert.h"
 #include "ops/embedding.h"
 #include "ops/pooling.h"
 
@@ -192,8 +193,6 @@ Status BertEmbedder::load_weights(const formats::Checkpoint& ckpt) {
 Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int32_t>>& sequences) {
   const int64_t batch = static_cast<int64_t>(sequences.size());
   if (batch == 0) return std::vector<float>();
-  if (dtype_ != DType::kF32)  // the pooled output is copied back as f32; a 16-bit device path converts first
-    return make_error(ErrorCode::kUnsupported, "bert: returning " + std::string(dtype_name(dtype_)) + " embeddings is not implemented");
   std::vector<int> lengths;
   lengths.reserve(sequences.size());
   for (std::size_t s = 0; s < sequences.size(); ++s) {
@@ -222,13 +221,13 @@ Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int
   const std::size_t es = dtype_size(dtype_);
   const std::size_t sizes[] = {align64(t * h * es), align64(t * 3 * h * es), align64(t * h * es), align64(t * h * es),
                                align64(t * inter * es), align64(batch * h * es), align64(t * 4), align64(t * 4),
-                               align64((batch + 1) * 4)};
+                               align64((batch + 1) * 4), align64(batch * h * 4)};
   std::size_t total = 0;
   for (std::size_t s : sizes) total += s;
   FATHOM_ASSIGN_OR_RETURN(void* arena, activations_->get(total));
   auto* p = static_cast<uint8_t*>(arena);
-  void* regions[9];
-  for (int i = 0; i < 9; ++i) {
+  void* regions[10];
+  for (int i = 0; i < 10; ++i) {
     regions[i] = p;
     p += sizes[i];
   }
@@ -262,6 +261,11 @@ Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int
   }
   FATHOM_TRY(ops::pool(ctx, hidden, vb, pooling_, pooled));
   std::vector<float> out(static_cast<std::size_t>(batch * h));
+  if (dtype_ != DType::kF32) {  // 16-bit compute: embeddings leave as f32
+    TensorView pooled32(regions[9], DType::kF32, Shape{batch, h}, device_);
+    FATHOM_TRY(ops::convert(ctx, pooled, pooled32));
+    pooled = pooled32;
+  }
   FATHOM_TRY(allocator_->copy_to_host(out.data(), pooled.data, out.size() * sizeof(float)));
   return out;
 }
@@ -287,6 +291,7 @@ Result<std::unique_ptr<Model>> load_bert_family(const std::filesystem::path& dir
     return make_error(ErrorCode::kUnsupported, dir.string() + ": " + info.name + " cannot compute in " +
                                                    std::string(dtype_name(dtype)) + " on " + options.device.to_string() +
                                                    " in this build");
+  if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
   auto model = std::make_unique<BertEmbedder>(info, arch, options.device, dtype, options.memory_budget);
   Status s = model->init(dir, config, roberta);
   if (!s.ok()) return s.error();
