@@ -3,6 +3,7 @@
 #include "formats/json_file.h"
 #include "models/bert/bert_model.h"
 #include "models/whisper/whisper_model.h"
+#include "ops/common.h"
 
 namespace fathom::models {
 namespace {
@@ -25,7 +26,11 @@ std::vector<Architecture> builtin_architectures() {
     a.info.tasks = {Task::kEmbed};
     a.info.devices = {DeviceKind::kCpu};
     a.info.compute_dtypes = {DType::kF32};
-    a.info.cuda_graphs = false;
+    if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {  // builds with the CUDA backend
+      a.info.devices.push_back(DeviceKind::kCuda);
+      a.info.compute_dtypes = {DType::kF32, DType::kF16, DType::kBF16};
+    }
+    a.info.cuda_graphs = false;  // the model runs its CUDA forward eagerly (graphs: bench/gpu harness only)
     ModelInfo info = a.info;
     a.load = [info, roberta](const std::filesystem::path& dir, const nlohmann::json& config, const LoadOptions& options) {
       return bert::load_bert_family(dir, config, options, info, roberta);
