@@ -10,6 +10,7 @@
 #include "base/dtype.h"
 #include "models/model.h"
 #include "server/router.h"
+#include "server/server_config.h"
 
 namespace fathom::app {
 
@@ -19,15 +20,9 @@ struct ModelSpec {
   std::filesystem::path dir;    // Hugging Face model directory
 };
 
-// Everything `fathom serve` needs, filled from the command line.
+// Everything `fathom serve` needs: the command line and --config merged into one ServerConfig.
 struct ServeConfig {
-  server::ServerOptions server;
-  std::vector<ModelSpec> models;      // empty: serve the bundled demo models
-  Device device;                      // where every model runs
-  std::optional<DType> dtype;         // nullopt = auto
-  int max_batch_tokens = 16384;       // token budget of one batch, per model
-  int max_batch_size = 256;           // sequences per batch, per model
-  std::map<std::string, double> priorities;  // --priority NAME=WEIGHT: device share (default 1)
+  server::ServerConfig config;        // no models: serve the bundled demo models
   std::string argv0;                  // to find the demo models beside the executable
 };
 

@@ -108,41 +108,34 @@ int run_serve(ServeConfig config) {
     return code;
   };
 
-  if (config.models.empty()) {
-    config.models = find_demo_models(config.argv0);
-    if (config.models.empty()) {
+  server::ServerConfig& cfg = config.config;
+  if (cfg.models.empty()) {
+    for (const auto& spec : find_demo_models(config.argv0)) {
+      server::ModelConfig m;
+      m.name = spec.name;
+      m.path = spec.dir;
+      cfg.models.push_back(std::move(m));
+    }
+    if (cfg.models.empty()) {
       std::cerr << "fathom: no --model given and the bundled demo models were not found.\n"
                    "Serve a model directory with: fathom serve --model NAME=/path/to/hf-model-dir\n";
       return finish(1);
     }
     std::cout << "No --model given: serving the bundled RANDOM-WEIGHT demo models ("
-              << config.models[0].name << ", " << config.models[1].name
+              << cfg.models[0].name << ", " << cfg.models[1].name
               << "). Their embeddings are meaningless; they exist to try the API and for tests.\n"
                  "Serve a real model with: fathom serve --model NAME=/path/to/hf-model-dir "
                  "(a Hugging Face directory with config.json, *.safetensors and tokenizer.json)\n";
   }
 
   engine::ModelManager manager;
-  models::LoadOptions load;
-  load.device = config.device;
-  load.dtype = config.dtype;
-  load.max_batch_tokens = config.max_batch_tokens;
-  engine::ServeOptions serve_options;
-  serve_options.max_batch_size = config.max_batch_size;
-  for (const auto& [name, weight] : config.priorities) {
-    bool known = false;
-    for (const auto& spec : config.models) known |= spec.name == name;
-    if (!known) {
-      std::cerr << "fathom: --priority names '" << name << "', which is not a served model\n";
-      return finish(2);
-    }
-  }
-  for (const auto& spec : config.models) {
+  for (const auto& spec : cfg.models) {
     if (stop_requested) return finish(0);
-    auto priority = config.priorities.find(spec.name);
-    serve_options.priority = priority == config.priorities.end() ? 1.0 : priority->second;
-    FATHOM_LOG(kInfo) << "loading model '" << spec.name << "' from " << spec.dir.string();
-    auto status = manager.load(spec.name, spec.dir, load, serve_options);
+    const models::LoadOptions load = server::model_load_options(cfg, spec);
+    FATHOM_LOG(kInfo) << "loading model '" << spec.name << "' from " << spec.path.string() << " on "
+                      << load.device.to_string()
+                      << (load.memory_budget ? " with a memory budget of " + format_bytes(load.memory_budget) : "");
+    auto status = manager.load(spec.name, spec.path, load, server::model_serve_options(cfg, spec));
     if (!status.ok()) {
       std::cerr << "fathom: " << status.error().message << "\n";
       manager.shutdown();
@@ -150,7 +143,10 @@ int run_serve(ServeConfig config) {
     }
   }
 
-  server::Server server(config.server, manager);
+  // Models loaded later through the admin API start from the same defaults.
+  cfg.server.default_load = server::model_load_options(cfg, server::ModelConfig{});
+  cfg.server.default_serve = server::model_serve_options(cfg, server::ModelConfig{});
+  server::Server server(cfg.server, manager);
   auto port = server.bind();
   if (!port.ok()) {
     std::cerr << "fathom: " << port.error().message << "\n";
@@ -158,7 +154,8 @@ int run_serve(ServeConfig config) {
     return finish(1);
   }
   print_table(manager);
-  std::cout << "fathom " << FATHOM_VERSION << " listening on http://" << config.server.host << ":" << port.value()
+  if (!cfg.server.admin_token.empty()) FATHOM_LOG(kInfo) << "admin API enabled at /v1/admin/models";
+  std::cout << "fathom " << FATHOM_VERSION << " listening on http://" << cfg.server.host << ":" << port.value()
             << " (routes: " << join(server.routes()) << ")" << std::endl;
 
   running = &server;

@@ -4,25 +4,29 @@
 #include <exception>
 #include <utility>
 
+#include "engine/metrics.h"
+
 namespace fathom::engine {
 
 EmbedScheduler::EmbedScheduler(std::string name, models::Embedder& embedder, EmbedSchedulerOptions options)
     : name_(std::move(name)), embedder_(embedder), options_(options), dim_(embedder.embedding_dim()) {}
 
-Result<std::vector<EmbeddingFuture>> EmbedScheduler::submit(std::vector<std::vector<int32_t>> sequences) {
+Result<std::vector<EmbeddingFuture>> EmbedScheduler::submit(std::vector<std::vector<int32_t>> sequences,
+                                                            CancelFlag cancel) {
   std::vector<EmbeddingFuture> futures;
   futures.reserve(sequences.size());
   {
     std::lock_guard lock(mu_);
     if (closed_) return close_error_;
-    if (queue_.size() + sequences.size() > options_.max_queued) {
+    if (!queue_.empty() && queue_.size() + sequences.size() > options_.max_queued) {
       return make_error(ErrorCode::kOverloaded,
-                        "model '" + name_ + "' has " + std::to_string(queue_.size()) +
-                            " sequences waiting; the queue holds at most " +
-                            std::to_string(options_.max_queued) + ", retry later");
+                        "model '" + name_ + "' is overloaded: " + std::to_string(queue_.size()) +
+                            " inputs are waiting and this request adds " + std::to_string(sequences.size()) +
+                            "; the queue holds at most " + std::to_string(options_.max_queued) +
+                            " (--max-queued-requests); retry later");
     }
     for (auto& tokens : sequences) {
-      Item item{std::move(tokens), {}};
+      Item item{std::move(tokens), {}, cancel};
       futures.push_back(item.promise.get_future());
       queue_.push_back(std::move(item));
     }
@@ -30,6 +34,27 @@ Result<std::vector<EmbeddingFuture>> EmbedScheduler::submit(std::vector<std::vec
   }
   wake();
   return futures;
+}
+
+std::size_t EmbedScheduler::cancel(const CancelFlag& cancel, const Error& error) {
+  if (!cancel) return 0;
+  cancel->store(true);
+  std::vector<Item> dropped;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->cancel == cancel) {
+        dropped.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    stats_.queued = queue_.size();
+    stats_.cancelled += dropped.size();
+  }
+  for (auto& item : dropped) item.promise.set_value(error);
+  return dropped.size();
 }
 
 bool EmbedScheduler::has_work() const {
@@ -100,6 +125,10 @@ std::size_t EmbedScheduler::step() {
     }
   }
   if (batch.empty()) return 0;
+
+  std::size_t tokens = 0;
+  for (const auto& item : batch) tokens += item.tokens.size();
+  Metrics::global().record_batch(name_, batch.size(), tokens);
 
   std::size_t failed = 0;
   auto result = run_batch(batch);

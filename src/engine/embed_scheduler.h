@@ -9,7 +9,9 @@
 //
 // Thread-safety: submit(), has_work(), close() and stats() may be called from any thread; step() from the
 // device worker only (the one thread that touches the model).
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <deque>
 #include <future>
@@ -25,10 +27,14 @@ namespace fathom::engine {
 
 using Embedding = std::vector<float>;
 using EmbeddingFuture = std::future<Result<Embedding>>;
+// Set by a request that gave up (deadline, client gone): its sequences still waiting are dropped.
+using CancelFlag = std::shared_ptr<std::atomic<bool>>;
 
 struct EmbedSchedulerOptions {
   BatchLimits limits;              // token budget and size cap of one batch
-  std::size_t max_queued = 1 << 20;  // sequences waiting at once; beyond: kOverloaded (HTTP 429)
+  // Sequences waiting at once; a request that would pass it gets kOverloaded (HTTP 429). An empty queue
+  // admits one request of any size, so a request larger than the bound is not refused forever.
+  std::size_t max_queued = 1024;
   double priority = 1.0;           // device share relative to other models on the same device
 };
 
@@ -39,6 +45,7 @@ struct EmbedStats {
   std::size_t failed = 0;           // sequences failed
   std::size_t largest_batch = 0;    // most sequences in one batch
   std::size_t max_batch_tokens = 0; // largest padded token count of a batch
+  std::size_t cancelled = 0;        // sequences dropped by cancel() before they ran
 };
 
 class EmbedScheduler final : public Scheduler {
@@ -47,8 +54,12 @@ class EmbedScheduler final : public Scheduler {
   EmbedScheduler(std::string name, models::Embedder& embedder, EmbedSchedulerOptions options);
 
   // Queues every sequence or none: fails with kOverloaded when the queue would exceed max_queued, and with
-  // kUnavailable after close(). Returns one future per sequence, in order.
-  Result<std::vector<EmbeddingFuture>> submit(std::vector<std::vector<int32_t>> sequences);
+  // kUnavailable after close(). Returns one future per sequence, in order. With `cancel`, cancel() can
+  // later drop whichever of these sequences are still waiting.
+  Result<std::vector<EmbeddingFuture>> submit(std::vector<std::vector<int32_t>> sequences, CancelFlag cancel = nullptr);
+  // Sets `cancel` and drops the sequences submitted with it that are still queued, fulfilling their promises
+  // with `error`. Sequences already in a running batch finish normally. Returns how many were dropped.
+  std::size_t cancel(const CancelFlag& cancel, const Error& error);
 
   const std::string& name() const override { return name_; }
   double priority() const override { return options_.priority; }
@@ -63,6 +74,7 @@ class EmbedScheduler final : public Scheduler {
   struct Item {
     std::vector<int32_t> tokens;
     std::promise<Result<Embedding>> promise;
+    CancelFlag cancel;
   };
   // Runs `items` as one batch; on failure returns the error without touching the promises.
   Result<std::vector<float>> run_batch(std::vector<Item>& items);

@@ -11,6 +11,7 @@ const char* model_state_name(ModelState state) {
     case ModelState::kLoading: return "loading";
     case ModelState::kReady: return "ready";
     case ModelState::kUnloading: return "unloading";
+    case ModelState::kFailed: return "failed";
   }
   return "unknown";
 }
@@ -34,7 +35,7 @@ Status ModelManager::reserve(const std::string& name, const std::filesystem::pat
   if (name.empty()) return make_error(ErrorCode::kInvalidArgument, "a model name must not be empty");
   std::lock_guard lock(mu_);
   if (shutting_down_) return make_error(ErrorCode::kUnavailable, "the server is shutting down");
-  if (models_.count(name)) {
+  if (auto it = models_.find(name); it != models_.end() && it->second->state.load() != ModelState::kFailed) {
     return make_error(ErrorCode::kInvalidArgument, "a model named '" + name + "' is already loaded");
   }
   auto entry = std::make_shared<LoadedModel>();
@@ -61,6 +62,7 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
   entry->dtype = model->dtype();
   entry->device = model->device();
   entry->memory_bytes = model->memory_bytes();
+  entry->memory_budget = serve_options.memory_budget;
   models::Embedder* embedder = model->as_embedder();
   if (entry->has_task(models::Task::kEmbed) && embedder == nullptr) {
     forget(name);
@@ -106,6 +108,10 @@ Status ModelManager::unload(const std::string& name) {
     auto it = models_.find(name);
     if (it == models_.end()) return make_error(ErrorCode::kNotFound, "no model named '" + name + "' is loaded");
     entry = it->second;
+    if (entry->state == ModelState::kFailed) {
+      models_.erase(it);
+      return Status::Ok();
+    }
     if (entry->state != ModelState::kReady) {
       return make_error(ErrorCode::kUnavailable, "model '" + name + "' is " + model_state_name(entry->state));
     }

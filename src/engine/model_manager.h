@@ -25,8 +25,9 @@
 
 namespace fathom::engine {
 
-enum class ModelState { kLoading, kReady, kUnloading };
-const char* model_state_name(ModelState state);  // "loading", "ready", "unloading"
+// kFailed: load() failed; the entry stays listed (with its error) until the name is loaded again or unloaded.
+enum class ModelState { kLoading, kReady, kUnloading, kFailed };
+const char* model_state_name(ModelState state);  // "loading", "ready", "unloading", "failed"
 
 // Embedding facts copied from the model's Embedder at load time.
 struct EmbedderFacts {
@@ -42,13 +43,16 @@ struct EmbedderFacts {
 struct ServeOptions {
   double priority = 1.0;               // share of its device relative to the other models there
   int max_batch_size = 256;            // sequences per batch (the token budget comes from LoadOptions)
-  std::size_t max_queued = 1 << 20;    // sequences waiting at once before requests get kOverloaded
+  std::size_t max_queued = 1024;       // sequences waiting at once before requests get kOverloaded
+  std::size_t memory_budget = 0;       // shown in listings: the budget the model was loaded with (0 = none)
 };
 
 struct LoadedModel {
   std::string name;
   std::filesystem::path dir;           // empty for models added in-process
   std::atomic<ModelState> state{ModelState::kLoading};
+  std::string error;                   // why loading failed; written before state becomes kFailed
+  std::size_t memory_budget = 0;       // bytes; 0 = none (as asked at load)
   // Filled once the model is ready:
   models::ModelInfo info;
   std::string architecture;
@@ -75,14 +79,17 @@ class ModelManager {
   ModelManager& operator=(const ModelManager&) = delete;
 
   // Loads DIR through the architecture registry and serves it as `name`. The model is listed in state
-  // kLoading while it loads. Fails if the name is taken or loading fails (the error names the directory).
+  // kLoading while it loads. Fails if the name is taken or loading fails (the error names the model and the
+  // directory; over its memory budget it also names the budget and the checkpoint's size); a failed load
+  // stays listed as kFailed with that error until the name is loaded again or unload()ed.
   // Defined in model_loader.cpp.
   Status load(const std::string& name, const std::filesystem::path& dir, const models::LoadOptions& load_options,
               const ServeOptions& serve_options = {});
   // Serves an already constructed model (tests, plugins). `max_batch_tokens` is the batch token budget.
   Status add(const std::string& name, std::unique_ptr<models::Model> model, int max_batch_tokens,
              const ServeOptions& serve_options = {}, std::filesystem::path dir = {});
-  // Stops serving `name`: refuses new requests, lets queued work finish, then releases the model.
+  // Stops serving `name`: refuses new requests, lets queued work finish, then releases the model (its memory
+  // returns once the last request holding it has answered). A kFailed entry is simply removed.
   Status unload(const std::string& name);
 
   std::shared_ptr<const LoadedModel> find(const std::string& name) const;

@@ -25,6 +25,12 @@ void access_begin() {
 
 void access_note_model(const std::string& model) { t_model = model; }
 
+const std::string& access_model() { return t_model; }
+
+double access_elapsed_s() {
+  return t_start ? std::chrono::duration<double>(Clock::now() - *t_start).count() : 0.0;
+}
+
 void access_end(const httplib::Request& req, const httplib::Response& res) {
   double latency_ms = 0.0;
   if (t_start) latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - *t_start).count();

@@ -16,6 +16,9 @@ namespace fathom::server {
 void access_begin();
 // Records which model the current request addressed (shown in the access line).
 void access_note_model(const std::string& model);
+// The model noted for the current request ("" when none) and the seconds since access_begin().
+const std::string& access_model();
+double access_elapsed_s();
 // Writes the line for the request just answered on this thread and resets the per-request fields.
 void access_end(const httplib::Request& req, const httplib::Response& res);
 

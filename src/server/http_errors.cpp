@@ -46,6 +46,8 @@ nlohmann::json error_json(const ApiError& error) {
 
 void send_error(httplib::Response& res, const ApiError& error) {
   res.status = error.status;
+  // Overload is temporary: tell clients when to come back (OpenAI's clients honour Retry-After).
+  if (error.status == 429 && !res.has_header("Retry-After")) res.set_header("Retry-After", "1");
   res.set_content(error_json(error).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                   "application/json");
 }

@@ -41,6 +41,13 @@ void Router::post(const std::string& path, Handler handler) {
   });
 }
 
+void Router::del(const std::string& pattern, Handler handler) {
+  methods_[pattern].insert("DELETE");
+  http_.Delete(pattern, [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    guarded(handler, req, res);
+  });
+}
+
 std::vector<std::string> Router::methods(const std::string& path) const {
   auto it = methods_.find(path);
   if (it == methods_.end()) return {};

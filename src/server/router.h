@@ -16,6 +16,7 @@
 
 #include "engine/model_manager.h"
 #include "models/model.h"
+#include "models/registry.h"
 #include "server/http_errors.h"
 
 namespace httplib {
@@ -26,7 +27,7 @@ struct Response;
 
 namespace fathom::server {
 
-// Server-wide limits and settings (filled by app/ from the command line).
+// Server-wide limits and settings (filled by app/ from the command line and the config file).
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;                              // 0 = any free port
@@ -35,6 +36,13 @@ struct ServerOptions {
   std::size_t max_connections = 1024;           // connection threads at once (beyond: they queue)
   int keep_alive_timeout_s = 5;                 // idle keep-alive connections close after this
   bool access_log = true;                       // one line per request at info level
+  std::size_t max_input_tokens = 0;             // tokens per input (0 = each model's own maximum)
+  std::size_t max_request_tokens = 0;           // tokens of all inputs of one request together (0 = no limit)
+  double request_timeout_s = 600;               // a request still waiting after this gets 504; its queued work is dropped
+  std::string admin_token;                      // Bearer token of /v1/admin/*; empty = the admin API is disabled
+  // Defaults for models loaded at run time through the admin API (serve fills them from its config).
+  models::LoadOptions default_load;
+  engine::ServeOptions default_serve;
 };
 
 class Router {
@@ -44,6 +52,8 @@ class Router {
 
   void get(const std::string& path, Handler handler);
   void post(const std::string& path, Handler handler);
+  // `pattern` may hold a regex group (httplib's req.matches), e.g. "/v1/admin/models/([^/]+)".
+  void del(const std::string& pattern, Handler handler);
   // Methods registered for `path`, e.g. {"GET"}; empty when the path is unknown.
   std::vector<std::string> methods(const std::string& path) const;
   // Every registered "METHOD path".
@@ -62,8 +72,11 @@ struct RouteContext {
   engine::ModelManager& models;
   const ServerOptions& options;
   std::set<models::Task> tasks;  // union of the loaded models' tasks: the routes to mount
+  // Mount every route family whatever is loaded now (models may be loaded at run time through the admin
+  // API); a request naming no loaded model still gets 404 model_not_found.
+  bool all_families = false;
 
-  bool serves(models::Task task) const { return tasks.count(task) > 0; }
+  bool serves(models::Task task) const { return all_families || tasks.count(task) > 0; }
 };
 
 // "a (embed), b (transcribe, translate)" or "none".

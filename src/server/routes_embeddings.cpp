@@ -1,6 +1,10 @@
 #include "server/routes_embeddings.h"
 
+#include <atomic>
 #include <bit>
+#include <chrono>
+#include <cstdio>
+#include <future>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -54,6 +58,45 @@ void append_float_array(std::string& out, const std::vector<float>& v) {
 
 namespace {
 
+std::string format_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", s);
+  return buf;
+}
+
+// The request as the server's per-input token limit allows: truncate_prompt_tokens -1 means the smaller of
+// the model's maximum and --max-input-tokens.
+EmbeddingsRequest server_capped(const EmbeddingsRequest& request, const ServerOptions& options,
+                                const engine::EmbedderFacts& facts) {
+  EmbeddingsRequest r = request;
+  if (options.max_input_tokens > 0 && r.truncate_prompt_tokens == -1 &&
+      options.max_input_tokens < static_cast<std::size_t>(facts.max_input_tokens)) {
+    r.truncate_prompt_tokens = static_cast<int>(options.max_input_tokens);
+  }
+  return r;
+}
+
+// The server-wide token limits (the model's own limit is checked by tokenize_inputs).
+void check_token_limits(const TokenizedInputs& inputs, const ServerOptions& options) {
+  if (options.max_input_tokens > 0) {
+    for (std::size_t i = 0; i < inputs.sequences.size(); ++i) {
+      if (inputs.sequences[i].size() > options.max_input_tokens) {
+        fail(400,
+             "input[" + std::to_string(i) + "] has " + std::to_string(inputs.sequences[i].size()) +
+                 " tokens; this server accepts at most " + std::to_string(options.max_input_tokens) +
+                 " tokens per input (--max-input-tokens); shorten it or pass truncate_prompt_tokens",
+             "input", "too_many_tokens");
+      }
+    }
+  }
+  if (options.max_request_tokens > 0 && inputs.prompt_tokens > options.max_request_tokens) {
+    fail(400,
+         "the request's inputs hold " + std::to_string(inputs.prompt_tokens) + " tokens together; this server accepts at most " +
+             std::to_string(options.max_request_tokens) + " tokens per request (--max-request-tokens)",
+         "input", "too_many_tokens");
+  }
+}
+
 void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const nlohmann::json body = parse_json_body(req);
   auto parsed = parse_embeddings_request(body, ctx.options.max_inputs);
@@ -67,15 +110,29 @@ void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, htt
   if (!model->embedder || !model->embed_scheduler) {
     fail(500, "model '" + request.model + "' declares the embed task but has no embedding queue", "model", "internal");
   }
-  auto tokenized = tokenize_inputs(request, *model->embedder);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(ctx.options.request_timeout_s));
+  auto tokenized = tokenize_inputs(server_capped(request, ctx.options, *model->embedder), *model->embedder);
   if (!tokenized.ok()) fail(tokenized.error());
+  check_token_limits(tokenized.value(), ctx.options);
 
-  auto futures = model->embed_scheduler->submit(tokenized.value().sequences);
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  auto futures = model->embed_scheduler->submit(tokenized.value().sequences, cancel);
   if (!futures.ok()) fail(futures.error());
   std::vector<engine::Embedding> vectors;
   vectors.reserve(futures.value().size());
   std::optional<Error> first_error;
   for (auto& f : futures.value()) {
+    if (f.wait_until(deadline) != std::future_status::ready) {
+      // Drop whatever of this request still waits; inputs already in a running batch finish unobserved.
+      const Error timeout = make_error(ErrorCode::kTimeout, "the request did not finish within the request timeout");
+      model->embed_scheduler->cancel(cancel, timeout);
+      fail(504,
+           "the request did not finish within " + format_seconds(ctx.options.request_timeout_s) +
+               " s (--request-timeout-seconds); its queued inputs were dropped",
+           {}, "timeout");
+    }
     auto r = f.get();  // wait for every one, even after a failure, so nothing outlives the request
     if (!r.ok()) {
       if (!first_error) first_error = r.error();

@@ -9,13 +9,18 @@
 #include "server/connection_queue.h"
 #include "server/routes_audio.h"
 #include "server/routes_embeddings.h"
+#include "engine/metrics.h"
+#include "server/routes_admin.h"
 #include "server/routes_models.h"
+#include "server/routes_ops.h"
 
 namespace fathom::server {
 
 // One line per route family; a family registers only the endpoints of tasks in ctx.tasks.
 void mount_routes(RouteContext& ctx) {
   register_model_routes(ctx);  // /v1/models, /health, /version: always
+  register_ops_routes(ctx);    // /metrics, /ready: always
+  register_admin_routes(ctx);  // /v1/admin/models: always (refuses unless --admin-token is set)
   if (ctx.serves(models::Task::kEmbed)) register_embedding_routes(ctx);
   if (ctx.serves(models::Task::kTranscribe) || ctx.serves(models::Task::kTranslate)) register_audio_routes(ctx);
 }
@@ -41,6 +46,7 @@ Server::Server(ServerOptions options, engine::ModelManager& models)
   std::set<models::Task> tasks;
   for (const auto& m : models_.list()) tasks.insert(m->info.tasks.begin(), m->info.tasks.end());
   ctx_ = std::make_unique<RouteContext>(RouteContext{*router_, models_, options_, std::move(tasks)});
+  ctx_->all_families = !options_.admin_token.empty();  // models of any task may arrive at run time
   install_handlers();
   mount_routes(*ctx_);
 }
@@ -83,9 +89,20 @@ void Server::install_handlers() {
     }
     send_error(res, api_error(500, "internal error: " + what, {}, "internal"));
   });
-  if (options_.access_log) {
-    http_->set_logger([](const httplib::Request& req, const httplib::Response& res) { access_end(req, res); });
-  }
+  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    record_request_metrics(req, res);
+    if (options_.access_log) access_end(req, res);
+  });
+}
+
+void Server::record_request_metrics(const httplib::Request& req, const httplib::Response& res) {
+  // Labels stay bounded: a registered route or "other"; a loaded model's name or "".
+  std::string route = "other";
+  if (!router_->methods(req.path).empty()) route = req.path;
+  else if (req.path.rfind("/v1/admin/models/", 0) == 0) route = "/v1/admin/models/{name}";
+  std::string model = access_model();
+  if (!model.empty() && !models_.find(model)) model.clear();
+  engine::Metrics::global().record_request(route, model, res.status, access_elapsed_s());
 }
 
 void Server::handle_unrouted(const httplib::Request& req, httplib::Response& res) {

@@ -45,6 +45,7 @@ class Server {
  private:
   void install_handlers();
   void handle_unrouted(const httplib::Request& req, httplib::Response& res);
+  void record_request_metrics(const httplib::Request& req, const httplib::Response& res);
 
   ServerOptions options_;
   engine::ModelManager& models_;
