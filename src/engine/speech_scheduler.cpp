@@ -1,5 +1,7 @@
 #include "engine/speech_scheduler.h"
 
+#include "engine/metrics.h"
+
 #include <algorithm>
 #include <exception>
 
@@ -102,7 +104,11 @@ std::size_t SpeechScheduler::step() {
   for (auto& r : running_) {
     if (failure || r->job_->done()) ++finished;
     else still_running.push_back(r);
+    if (!failure && r->job_->done()) {
+      if (auto result = r->job_->result(); result.ok()) Metrics::global().add_audio_seconds(name_, result->duration);
+    }
   }
+  if (!jobs.empty()) Metrics::global().record_batch(name_, jobs.size(), 0);
   touched.swap(running_);
   running_ = std::move(still_running);
   {

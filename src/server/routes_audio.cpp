@@ -1,7 +1,5 @@
 #include "server/routes_audio.h"
 
-#include "engine/metrics.h"
-
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -242,7 +240,6 @@ void handle_audio(const RouteContext& ctx, const httplib::Request& req, httplib:
   while (!handle->done()) handle->wait(std::numeric_limits<std::size_t>::max(), std::chrono::seconds(1));
   auto result = handle->result();
   if (!result.ok()) fail(result.error());
-  engine::Metrics::global().add_audio_seconds(model->name, duration);
   res.status = 200;
   res.set_content(format_transcription(result.value(), r.format, models::task_name(task)),
                   audio_format_content_type(r.format));

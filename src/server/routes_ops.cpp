@@ -14,6 +14,11 @@ std::string render_metrics(const engine::ModelManager& models) {
     gauges.push_back({"fathom_queue_depth", "Inputs waiting in a model's queue", {{"model", m->name}}, static_cast<double>(queued)});
   }
   for (const auto& m : list) {
+    if (!m->speech_scheduler) continue;
+    gauges.push_back({"fathom_speech_jobs_running", "Speech requests in a model's running batch",
+                      {{"model", m->name}}, static_cast<double>(m->speech_scheduler->stats().running)});
+  }
+  for (const auto& m : list) {
     gauges.push_back({"fathom_model_memory_bytes", "Device memory a model holds (weights and persistent workspaces)",
                       {{"model", m->name}, {"device", m->device.to_string()}}, static_cast<double>(m->memory_bytes)});
   }

@@ -3,9 +3,11 @@
 // token are refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import OpenAI, { toFile } from 'openai';
 
-import { startServer, stopServer, modelDir, reference, cosine } from './server.mjs';
+import { startServer, stopServer, modelDir, reference, cosine, sourceDir } from './server.mjs';
 
 const kToken = 'e2e-admin-token';
 let server;
@@ -159,4 +161,24 @@ test('a load over its memory budget is refused with the budget in the message an
   assert.equal((await admin('DELETE', '/v1/admin/models/squeezed')).status, 200);
   assert.equal((await fetch(`${server.baseURL}/ready`)).status, 200);
   assert.equal((await fetch(`${server.baseURL}/health`)).status, 200);
+});
+
+test('a speech model loaded at run time serves /v1/audio/transcriptions and counts audio seconds', async () => {
+  // The server started with an embedding model only; with the admin API on, the audio routes exist anyway.
+  const before = sample(await metrics(), 'fathom_audio_seconds_processed_total{model="whisper"}');
+  const loaded = await admin('POST', '/v1/admin/models', { body: { name: 'whisper', path: modelDir('whisper-tiny-random-f32') } });
+  assert.equal(loaded.status, 200, await loaded.clone().text());
+  assert.deepEqual((await loaded.json()).tasks, ['transcribe', 'translate']);
+  const audio = readFileSync(path.join(sourceDir, 'tests', 'fixtures', 'audio', 'jfk_2s5_16k.flac'));
+  const r = await client.audio.transcriptions.create({
+    file: await toFile(audio, 'jfk.flac', { type: 'audio/flac' }), model: 'whisper', language: 'en', max_completion_tokens: 8,
+  });
+  assert.equal(typeof r.text, 'string');
+  const after = sample(await metrics(), 'fathom_audio_seconds_processed_total{model="whisper"}');
+  assert.ok(after - before > 2.4 && after - before < 2.6, `audio seconds moved by ${after - before}`);
+  assert.equal((await admin('DELETE', '/v1/admin/models/whisper')).status, 200);
+  await assert.rejects(
+    client.audio.transcriptions.create({ file: await toFile(audio, 'jfk.flac', { type: 'audio/flac' }), model: 'whisper' }),
+    (e) => e.status === 404 && e.error?.code === 'model_not_found',
+  );
 });
