@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <optional>
@@ -188,6 +189,9 @@ void stream_response(httplib::Response& res, std::shared_ptr<engine::SpeechReque
 }
 
 void handle_audio(const RouteContext& ctx, const httplib::Request& req, httplib::Response& res, Task task) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(ctx.options.request_timeout_s));
   const std::string endpoint = task == Task::kTranslate ? "/v1/audio/translations" : "/v1/audio/transcriptions";
   if (!req.is_multipart_form_data())
     fail(400, endpoint + " expects a multipart/form-data body with `file` and `model` fields", {}, "invalid_content_type");
@@ -237,7 +241,18 @@ void handle_audio(const RouteContext& ctx, const httplib::Request& req, httplib:
     return;
   }
   auto& handle = request.value();
-  while (!handle->done()) handle->wait(std::numeric_limits<std::size_t>::max(), std::chrono::seconds(1));
+  while (!handle->done()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      handle->cancel();  // the job ends at its next step and frees its decoder slots
+      char limit[32];
+      std::snprintf(limit, sizeof(limit), "%g", ctx.options.request_timeout_s);
+      fail(504,
+           std::string("the transcription did not finish within ") + limit +
+               " s (--request-timeout-seconds); it was cancelled",
+           {}, "timeout");
+    }
+    handle->wait(std::numeric_limits<std::size_t>::max(), std::chrono::milliseconds(100));
+  }
   auto result = handle->result();
   if (!result.ok()) fail(result.error());
   res.status = 200;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <future>
 #include <thread>
 
@@ -279,6 +281,26 @@ TEST_F(OpsServerTest, MetricsCountRequestsBatchesTokensAndShowGauges) {
   EXPECT_NE(text.find("fathom_queue_depth{model=\"metrics-model\"} 0"), std::string::npos) << text;
   EXPECT_NE(text.find("fathom_model_memory_bytes{model=\"metrics-model\",device=\"cpu\"} 1234"), std::string::npos);
   EXPECT_NE(text.find("fathom_model_state{model=\"metrics-model\",state=\"ready\"} 1"), std::string::npos);
+}
+
+TEST_F(OpsServerTest, SpeechDeadlineIs504AndCancelsTheJob) {
+  ASSERT_TRUE(manager_.load("tiny", fathom::testing::fixture("models/whisper-tiny-random-f32"), models::LoadOptions{}).ok());
+  ServerOptions options;
+  options.request_timeout_s = 1e-6;  // expires before the first decoder step can finish
+  start(options);
+  std::ifstream f(fathom::testing::fixture("audio/jfk_2s5_16k.flac"), std::ios::binary);
+  std::string audio((std::istreambuf_iterator<char>(f)), {});
+  ASSERT_GT(audio.size(), 1000u);
+  httplib::MultipartFormDataItems form = {{"file", audio, "jfk.flac", "audio/flac"}, {"model", "tiny", "", ""}};
+  auto r = client().Post("/v1/audio/transcriptions", form);
+  auto e = error_of(r, 504);
+  EXPECT_EQ(e["code"], "timeout");
+  EXPECT_NE(e["message"].get<std::string>().find("1e-06 s (--request-timeout-seconds)"), std::string::npos) << e;
+  // The cancelled job leaves the running batch: the model drains to idle.
+  auto s = manager_.find("tiny")->speech_scheduler;
+  for (int i = 0; i < 5000 && s->has_work(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_FALSE(s->has_work());
+  EXPECT_EQ(s->stats().running, 0u);
 }
 
 TEST(Metrics, HistogramBucketsAreCumulativeAndLabelsEscaped) {
