@@ -177,19 +177,22 @@ class CtcModel final : public Model, public SpeechToText {
 
   // SpeechToText
   const fathom::formats::Tokenizer& tokenizer() const override { return *tokenizer_; }
-  int num_mel_bins() const override { return cfg_.fbank.num_mel_bins; }
   std::vector<std::string> languages() const override { return {}; }
-  Result<std::unique_ptr<SpeechJob>> start(std::vector<float> mel, int frames, double duration_s,
-                                           const SpeechOptions& options) override {
-    return make_error(ErrorCode::kUnsupported,
-                      arch_ + " computes its own Kaldi filterbank from 16 kHz samples and cannot start from a "
-                              "Whisper log-mel");
+  // Features are computed in step(), batched with the other jobs of the step.
+  Result<std::unique_ptr<SpeechJob>> start(std::vector<float> samples, const SpeechOptions& options) override {
+    if (options.translate)
+      return make_error(ErrorCode::kUnsupported, arch_ + " only transcribes; it cannot translate", "model");
+    if (!options.language.empty() && options.language != "en")
+      return make_error(ErrorCode::kInvalidArgument, arch_ + " has no language selection; got language '" +
+                                                         options.language + "'", "language");
+    const double duration = static_cast<double>(samples.size()) / cfg_.fbank.sample_rate;
+    return std::unique_ptr<SpeechJob>(std::make_unique<CtcJob>(std::move(samples), duration));
   }
   void step(const std::vector<SpeechJob*>& jobs) override {
     std::vector<CtcJob*> pending;
     for (auto* j : jobs) {
-      auto* job = static_cast<CtcJob*>(j);
-      if (!job->done_) pending.push_back(job);
+      auto* job = dynamic_cast<CtcJob*>(j);
+      if (job && !job->done_) pending.push_back(job);
     }
     if (pending.empty()) return;
     std::vector<const std::vector<float>*> inputs;
@@ -221,17 +224,6 @@ class CtcModel final : public Model, public SpeechToText {
       job->result_ = std::move(t);
       std::vector<float>().swap(job->samples_);
     }
-  }
-
-  // Creates a job over 16 kHz mono samples (the samples-based start()).
-  Result<std::unique_ptr<SpeechJob>> start_samples(std::vector<float> samples, double duration_s,
-                                                   const SpeechOptions& options) {
-    if (options.translate)
-      return make_error(ErrorCode::kUnsupported, arch_ + " only transcribes; it cannot translate", "model");
-    if (!options.language.empty() && options.language != "en")
-      return make_error(ErrorCode::kInvalidArgument, arch_ + " has no language selection; got language '" +
-                                                         options.language + "'", "language");
-    return std::unique_ptr<SpeechJob>(std::make_unique<CtcJob>(std::move(samples), duration_s));
   }
 
   // Runs the whole pipeline for several utterances in one packed batch.

@@ -20,13 +20,7 @@ Result<std::unique_ptr<models::SpeechJob>> start_file(models::SpeechToText& stt,
   if (!in) return make_error(ErrorCode::kNotFound, "cannot open " + file.string());
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
   FATHOM_ASSIGN_OR_RETURN(formats::AudioBuffer audio, formats::decode_audio(bytes));
-  const int n_mels = stt.num_mel_bins();
-  auto mel = static_cast<int64_t>(audio.samples.size()) <= formats::kWhisperChunkSamples
-                 ? formats::whisper_log_mel_30s(audio.samples, n_mels)
-                 : formats::whisper_log_mel_long(audio.samples, n_mels, 2);
-  if (!mel.ok()) return mel.error();
-  const int frames = static_cast<int>(mel->n_frames);
-  return stt.start(std::move(mel.value().data), frames, audio.duration_seconds(), options);
+  return stt.start(std::move(audio.samples), options);
 }
 
 }  // namespace

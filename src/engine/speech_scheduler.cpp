@@ -45,7 +45,7 @@ void SpeechRequest::fail(const Error& error) {
 SpeechScheduler::SpeechScheduler(std::string name, models::SpeechToText& stt, SpeechSchedulerOptions options)
     : name_(std::move(name)), stt_(stt), options_(options) {}
 
-Result<std::shared_ptr<SpeechRequest>> SpeechScheduler::start(std::vector<float> mel, int frames, double duration_s,
+Result<std::shared_ptr<SpeechRequest>> SpeechScheduler::start(std::vector<float> samples,
                                                               const models::SpeechOptions& options) {
   {
     std::lock_guard lock(mu_);
@@ -54,7 +54,7 @@ Result<std::shared_ptr<SpeechRequest>> SpeechScheduler::start(std::vector<float>
       return make_error(ErrorCode::kOverloaded, "model '" + name_ + "' is transcribing " + std::to_string(in_flight_) +
                                                     " requests, its limit; retry later");
   }
-  FATHOM_ASSIGN_OR_RETURN(auto job, stt_.start(std::move(mel), frames, duration_s, options));
+  FATHOM_ASSIGN_OR_RETURN(auto job, stt_.start(std::move(samples), options));
   auto request = std::make_shared<SpeechRequest>(std::move(job));
   {
     std::lock_guard lock(mu_);

@@ -71,8 +71,8 @@ class SpeechScheduler final : public Scheduler {
 
   // Creates the job (request errors come back here: kInvalidArgument, kTooLarge, kUnsupported) and queues
   // it; kOverloaded when max_jobs are in flight, kUnavailable after close().
-  Result<std::shared_ptr<SpeechRequest>> start(std::vector<float> mel, int frames, double duration_s,
-                                               const models::SpeechOptions& options);
+  // `samples`: 16 kHz mono audio (the model computes its own features).
+  Result<std::shared_ptr<SpeechRequest>> start(std::vector<float> samples, const models::SpeechOptions& options);
 
   const std::string& name() const override { return name_; }
   double priority() const override { return options_.priority; }

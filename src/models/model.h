@@ -115,13 +115,12 @@ class SpeechToText {
  public:
   virtual ~SpeechToText() = default;
   virtual const formats::Tokenizer& tokenizer() const = 0;
-  virtual int num_mel_bins() const = 0;                 // log-mel rows expected by start()
   virtual std::vector<std::string> languages() const = 0;  // accepted codes; empty: English-only
-  // Validates `options` (language, lengths) and creates a job over a Whisper log-mel spectrogram
-  // `mel` [num_mel_bins(), frames] row-major (10 ms frames, the extractor's normalisation; audio up to 30 s
-  // padded to 3000 frames). Cheap: no device work. Thread-safe.
-  virtual Result<std::unique_ptr<SpeechJob>> start(std::vector<float> mel, int frames, double duration_s,
-                                                   const SpeechOptions& options) = 0;
+  // Validates `options` (language, lengths) and creates a job over `samples`: 16 kHz mono float32 audio
+  // (formats::decode_audio's output; duration = samples.size() / 16000 s). Each model computes its own
+  // features from the samples (Whisper: its log-mel; a CTC model: its filterbank), here or in step().
+  // No device work. Thread-safe.
+  virtual Result<std::unique_ptr<SpeechJob>> start(std::vector<float> samples, const SpeechOptions& options) = 0;
   // Advances every job by one step. Device worker thread only. Never throws for a request's fault: a
   // failure ends only the jobs it concerns (their result() holds the error).
   virtual void step(const std::vector<SpeechJob*>& jobs) = 0;

@@ -35,12 +35,13 @@
 // Thread-safety: plugins are loaded at start-up, before models are loaded or requests served; loading
 // mutates the registry and must not run concurrently with anything that reads it.
 //
-// Version history: 1 = first version (SpeechToText::start takes a Whisper log-mel); 2 = SpeechToText::cancel.
+// Version history: 1 = first version (SpeechToText::start took a Whisper log-mel); 2 = SpeechToText::cancel;
+//                  3 = SpeechToText::start takes 16 kHz samples, num_mel_bins() removed.
 #include "models/registry.h"
 
 // Bumped whenever this header, ModelInfo/Architecture/LoadFn (models/registry.h) or the capability
 // interfaces (models/model.h) change incompatibly.
-#define FATHOM_PLUGIN_API_VERSION 2
+#define FATHOM_PLUGIN_API_VERSION 3
 
 #define FATHOM_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
 

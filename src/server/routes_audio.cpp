@@ -223,18 +223,7 @@ void handle_audio(const RouteContext& ctx, const httplib::Request& req, httplib:
                 ": " + e.message;
     fail(e);
   }
-  const double duration = audio->duration_seconds();
-  const int n_mels = model->speech_scheduler->speech().num_mel_bins();
-  auto mel = static_cast<int64_t>(audio->samples.size()) <= formats::kWhisperChunkSamples
-                 ? formats::whisper_log_mel_30s(audio->samples, n_mels)
-                 : formats::whisper_log_mel_long(audio->samples, n_mels, 2);
-  if (!mel.ok()) {
-    Error e = mel.error();
-    e.param = "file";
-    fail(e);
-  }
-  const int frames = static_cast<int>(mel->n_frames);
-  auto request = model->speech_scheduler->start(std::move(mel.value().data), frames, duration, r.options);
+  auto request = model->speech_scheduler->start(std::move(audio.value().samples), r.options);
   if (!request.ok()) fail(request.error());
   if (r.stream) {
     stream_response(res, std::move(request).value());

@@ -138,6 +138,41 @@ TEST(FunAsrCtcPlugin, ArgmaxGreedyIdsAndTextExact) {
   EXPECT_EQ(out.text, ref["text"].get<std::string>());
 }
 
+// Through the SpeechToText interface, as the audio routes use it: several jobs stepped together (one
+// packed batch) give the same text as the reference and as each job alone.
+TEST(FunAsrCtcPlugin, TranscribesThroughSpeechToTextInOneBatch) {
+  SpeechToText* stt = loaded().model->as_speech_to_text();
+  ASSERT_NE(stt, nullptr);
+  const auto& samples = loaded().samples;
+  std::vector<float> prefix(samples.begin(), samples.begin() + 3 * 16000);
+  auto a = stt->start(samples, SpeechOptions{});
+  auto b = stt->start(prefix, SpeechOptions{});
+  auto c = stt->start(std::vector<float>(50, 0.0f), SpeechOptions{});
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  stt->step({a->get(), b->get(), c->get()});
+  ASSERT_TRUE((*a)->done() && (*b)->done() && (*c)->done());
+  auto ra = (*a)->result();
+  ASSERT_TRUE(ra.ok()) << ra.error().message;
+  EXPECT_EQ(ra->text, loaded().ref["text"].get<std::string>());
+  EXPECT_EQ(ra->tokens, loaded().ref["greedy_ids"].get<std::vector<int32_t>>());
+  EXPECT_NEAR(ra->duration, 11.0, 1e-9);
+  ASSERT_EQ(ra->segments.size(), 1u);
+  EXPECT_EQ(ra->segments[0].text, ra->text);
+  EXPECT_EQ((*c)->result()->text, "");
+  auto alone = stt->start(prefix, SpeechOptions{});
+  ASSERT_TRUE(alone.ok());
+  stt->step({alone->get()});
+  EXPECT_EQ((*alone)->result()->text, (*b)->result()->text);
+  EXPECT_EQ((*alone)->result()->tokens, (*b)->result()->tokens);
+  EXPECT_FALSE((*b)->result()->text.empty());
+
+  SpeechOptions translate;
+  translate.translate = true;
+  auto t = stt->start(prefix, translate);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, ErrorCode::kUnsupported);
+}
+
 TEST(FunAsrCtcPlugin, ShortAndEmptyAudio) {
   // Shorter than one 25 ms frame: no frames, empty text, no failure.
   auto none = run(std::vector<float>(100, 0.1f));

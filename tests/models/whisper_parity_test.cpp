@@ -39,6 +39,7 @@ struct Loaded {
   json reference;
   formats::LogMel mel;  // [n_mels, 3000] of jfk.wav
   double duration = 0;
+  std::vector<float> samples;  // the 16 kHz audio the mel was computed from
 };
 
 Loaded load(const std::string& name) {
@@ -54,6 +55,7 @@ Loaded load(const std::string& name) {
   EXPECT_TRUE(audio.ok()) << (audio.ok() ? "" : audio.error().message);
   if (!audio.ok()) return l;
   l.duration = audio->duration_seconds();
+  l.samples = audio->samples;
   auto mel = formats::whisper_log_mel_30s(audio->samples, l.model->config().num_mel_bins);
   EXPECT_TRUE(mel.ok());
   if (mel.ok()) l.mel = std::move(mel).value();
@@ -147,7 +149,7 @@ TEST_P(WhisperParity, BatchedJobsEqualSingleJobs) {
   // Every reference case, plus a beam-search and a second copy of the first case, all in one batch.
   for (const auto& [key, c] : l.reference["generate"].items()) {
     if (!c.contains("tokens")) continue;
-    auto j = speech.start(l.mel.data, 3000, l.duration, options_of(c["kwargs"], max_new));
+    auto j = speech.start_mel(l.mel.data, 3000, l.duration, options_of(c["kwargs"], max_new));
     ASSERT_TRUE(j.ok());
     jobs.push_back(std::move(j).value());
     expected.push_back(c["tokens"].get<std::vector<int32_t>>());
@@ -156,7 +158,7 @@ TEST_P(WhisperParity, BatchedJobsEqualSingleJobs) {
   beam.beams = 3;
   auto single_beam = speech.transcribe(l.mel.data, 3000, l.duration, beam);
   ASSERT_TRUE(single_beam.ok()) << single_beam.error().message;
-  auto bj = speech.start(l.mel.data, 3000, l.duration, beam);
+  auto bj = speech.start_mel(l.mel.data, 3000, l.duration, beam);
   ASSERT_TRUE(bj.ok());
   jobs.push_back(std::move(bj).value());
   expected.push_back(single_beam->tokens);
@@ -193,7 +195,7 @@ TEST(WhisperCancel, CancelledJobsFreeTheirSlots) {
   o.language = "en";
   o.beams = 4;
   // Directly: a running beam-search job holds 4 slots until cancelled.
-  auto job = l.model->speech().start(l.mel.data, 3000, l.duration, o);
+  auto job = l.model->speech().start_mel(l.mel.data, 3000, l.duration, o);
   ASSERT_TRUE(job.ok());
   std::vector<SpeechJob*> jobs{job.value().get()};
   for (int i = 0; i < 3; ++i) l.model->speech().step(jobs);
@@ -204,10 +206,10 @@ TEST(WhisperCancel, CancelledJobsFreeTheirSlots) {
   EXPECT_EQ(l.model->network().free_slots(), WhisperModel::kDefaultSlots);
   // Through the scheduler: a cancelled request ends at the next step, the other one finishes.
   engine::SpeechScheduler sched("tiny", l.model->speech(), {});
-  auto a = sched.start(l.mel.data, 3000, l.duration, o);
+  auto a = sched.start(l.samples, o);
   o.beams = 1;
   o.max_new_tokens = 24;
-  auto b = sched.start(l.mel.data, 3000, l.duration, o);
+  auto b = sched.start(l.samples, o);
   ASSERT_TRUE(a.ok() && b.ok());
   sched.step();
   a.value()->cancel();
@@ -256,7 +258,9 @@ TEST(WhisperLoad, RegistryServesSpeechToText) {
   EXPECT_EQ((*m)->as_embedder(), nullptr);
   SpeechToText* stt = (*m)->as_speech_to_text();
   ASSERT_NE(stt, nullptr);
-  EXPECT_EQ(stt->num_mel_bins(), 128);
+  // start() takes 16 kHz samples and computes the 128-bin log-mel itself.
+  auto job = stt->start(std::vector<float>(16000, 0.0f), SpeechOptions{});
+  EXPECT_TRUE(job.ok()) << job.error().message;
   EXPECT_GT(stt->languages().size(), 90u);
   EXPECT_GT((*m)->memory_bytes(), 0u);
 }

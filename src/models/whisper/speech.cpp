@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "formats/audio/audio.h"
+#include "formats/mel/log_mel.h"
 #include "formats/tokenizer/tokenizer.h"
 #include "models/whisper/transcription.h"
 
@@ -32,8 +34,23 @@ std::vector<std::string> WhisperSpeech::languages() const {
   return out;
 }
 
-Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start(std::vector<float> mel, int frames, double duration_s,
-                                                        const SpeechOptions& o) {
+Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start(std::vector<float> samples, const SpeechOptions& options) {
+  const double duration_s = static_cast<double>(samples.size()) / formats::kWhisperSampleRate;
+  const int n_mels = backend_.num_mel_bins();
+  auto mel = static_cast<int64_t>(samples.size()) <= formats::kWhisperChunkSamples
+                 ? formats::whisper_log_mel_30s(samples, n_mels)
+                 : formats::whisper_log_mel_long(samples, n_mels, 2);
+  if (!mel.ok()) {
+    Error e = mel.error();
+    if (e.param.empty()) e.param = "file";
+    return e;
+  }
+  const int frames = static_cast<int>(mel->n_frames);
+  return start_mel(std::move(mel.value().data), frames, duration_s, options);
+}
+
+Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start_mel(std::vector<float> mel, int frames, double duration_s,
+                                                            const SpeechOptions& o) {
   const int n_mels = backend_.num_mel_bins();
   if (frames <= 0 || mel.size() != static_cast<std::size_t>(n_mels) * static_cast<std::size_t>(frames))
     return invalid("log-mel input must be " + std::to_string(n_mels) + " x frames floats, got " +
@@ -111,7 +128,7 @@ void WhisperSpeech::cancel(SpeechJob* job) {
 
 Result<Transcription> WhisperSpeech::transcribe(std::vector<float> mel, int frames, double duration_s,
                                                 const SpeechOptions& options) {
-  FATHOM_ASSIGN_OR_RETURN(auto job, start(std::move(mel), frames, duration_s, options));
+  FATHOM_ASSIGN_OR_RETURN(auto job, start_mel(std::move(mel), frames, duration_s, options));
   std::vector<SpeechJob*> jobs{job.get()};
   // Bounded: every step either advances a decoder or starts a window.
   for (int guard = 0; !job->done() && guard < 1000000; ++guard) step(jobs);

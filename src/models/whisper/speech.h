@@ -15,10 +15,15 @@ class WhisperSpeech final : public SpeechToText {
                 int max_beams = 8);
 
   const formats::Tokenizer& tokenizer() const override { return *tok_; }
-  int num_mel_bins() const override { return backend_.num_mel_bins(); }
+  int num_mel_bins() const { return backend_.num_mel_bins(); }
   std::vector<std::string> languages() const override;
-  Result<std::unique_ptr<SpeechJob>> start(std::vector<float> mel, int frames, double duration_s,
-                                           const SpeechOptions& options) override;
+  // Computes the Whisper log-mel of `samples` (16 kHz mono; padded to 30 s, or the whole signal when
+  // longer) and starts a job over it (start_mel).
+  Result<std::unique_ptr<SpeechJob>> start(std::vector<float> samples, const SpeechOptions& options) override;
+  // A job over a log-mel spectrogram `mel` [num_mel_bins(), frames] row-major (10 ms frames, the
+  // extractor's normalisation; audio up to 30 s padded to 3000 frames). Thread-safe.
+  Result<std::unique_ptr<SpeechJob>> start_mel(std::vector<float> mel, int frames, double duration_s,
+                                               const SpeechOptions& options);
   void step(const std::vector<SpeechJob*>& jobs) override;
   void cancel(SpeechJob* job) override;
 
