@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   std::string tmodel, tdevice = "cpu";
   auto* transcribe = cli.add_subcommand("transcribe", "Transcribe (or translate) audio files offline with a speech model");
   transcribe->add_option("FILE", tfiles, "Audio files (wav, flac, mp3, m4a, ogg, webm, ...)")->required();
-  transcribe->add_option("--model", tmodel, "A speech-to-text model directory (Whisper)")->required();
+  transcribe->add_option("--model", tmodel, "A speech-to-text model directory (Whisper, or a plugin architecture)")->required();
+  transcribe->add_option("--plugin", plugin_args, plugin_help);
   transcribe->add_option("--format", tconfig.format, "text, json, verbose_json, srt or vtt")->capture_default_str();
   transcribe->add_option("--language", tconfig.language, "Source language code (default: detect)");
   transcribe->add_flag("--translate", tconfig.translate, "Translate into English");
