@@ -4,7 +4,8 @@
 //   fathom_gpu_bench run --model DIR --dtype f16 --ids FILE [--out FILE] [--pool mean] [--batch-tokens 16384]
 //                        [--max-seqs 512] [--graphs 1]
 //   fathom_gpu_bench latency --model DIR --dtype f16 [--len 16] [--iters 300] [--graphs 1]
-//   fathom_gpu_bench model --model DIR --dtype f16 --ids FILE [--batch-tokens 16384]   (src/models path)
+//   fathom_gpu_bench model --model DIR --dtype f16 --ids FILE [--batch-tokens 16384] [--graphs 1]   (src/models path)
+//   fathom_gpu_bench model-latency --model DIR --dtype f16 [--len 16] [--iters 300] [--graphs 1]   (src/models path)
 // ids FILE: int32 little-endian: count, then per sequence its length and token ids. --out writes
 // count x hidden float32 (pooled, not normalised). Results print as one JSON object per line.
 #include <algorithm>
@@ -201,11 +202,13 @@ int latency(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
-// The real model (src/models/bert through the ops' CUDA dispatch, eager), same batching as `run`.
+// The real model (src/models/bert through the ops' CUDA dispatch; whole-forward CUDA graphs per bucket with
+// --graphs 1, eager with 0), same batching as `run`.
 int model_path(const std::map<std::string, std::string>& f) {
   models::LoadOptions opt;
   opt.device = Device::cuda(0);
   opt.dtype = dtype_arg(flag(f, "--dtype", "f16"));
+  opt.cuda_graphs = flag(f, "--graphs", "1") == "1";
   auto loaded = models::Registry::global().load(flag(f, "--model", ""), opt);
   if (!loaded.ok()) throw std::runtime_error(loaded.error().message);
   models::Embedder* e = (*loaded)->as_embedder();
@@ -233,8 +236,46 @@ int model_path(const std::map<std::string, std::string>& f) {
   pass();
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   std::cout << nlohmann::json{{"mode", "model_path_throughput"}, {"dtype", dtype_name(*opt.dtype)},
+                              {"graphs", opt.cuda_graphs}, {"batch_tokens", budget},
                               {"texts", seqs.size()}, {"tokens", total_tokens}, {"seconds", s},
                               {"texts_per_s", seqs.size() / s}}
+                   .dump()
+            << std::endl;
+  return 0;
+}
+
+// Single-request latency through the real model: one sequence of --len tokens per embed() call.
+int model_latency(const std::map<std::string, std::string>& f) {
+  models::LoadOptions opt;
+  opt.device = Device::cuda(0);
+  opt.dtype = dtype_arg(flag(f, "--dtype", "f16"));
+  opt.cuda_graphs = flag(f, "--graphs", "1") == "1";
+  auto loaded = models::Registry::global().load(flag(f, "--model", ""), opt);
+  if (!loaded.ok()) throw std::runtime_error(loaded.error().message);
+  models::Embedder* e = (*loaded)->as_embedder();
+  const int len = std::stoi(flag(f, "--len", "16"));
+  const int iters = std::stoi(flag(f, "--iters", "300"));
+  std::mt19937 rng(1);
+  std::vector<int32_t> seq(len);
+  for (auto& id : seq) id = 1996 + static_cast<int32_t>(rng() % 27000);
+  seq.front() = 101;
+  seq.back() = 102;
+  for (int i = 0; i < 20; ++i) {  // warm-up: plans, graph capture
+    auto r = e->embed({seq});
+    if (!r.ok()) throw std::runtime_error(r.error().message);
+  }
+  std::vector<double> us;
+  for (int i = 0; i < iters; ++i) {
+    auto t0 = Clock::now();
+    auto r = e->embed({seq});
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (!r.ok()) throw std::runtime_error(r.error().message);
+  }
+  std::sort(us.begin(), us.end());
+  std::cout << nlohmann::json{{"mode", "model_path_latency"}, {"dtype", dtype_name(*opt.dtype)},
+                              {"graphs", opt.cuda_graphs}, {"len", len}, {"iters", iters},
+                              {"p50_us", us[us.size() / 2]}, {"p99_us", us[us.size() * 99 / 100]},
+                              {"min_us", us.front()}}
                    .dump()
             << std::endl;
   return 0;
@@ -254,6 +295,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return run(parse_flags(argc, argv, 2));
     if (cmd == "latency") return latency(parse_flags(argc, argv, 2));
     if (cmd == "model") return model_path(parse_flags(argc, argv, 2));
+    if (cmd == "model-latency") return model_latency(parse_flags(argc, argv, 2));
     std::cerr << "unknown command\n";
     return 2;
   } catch (const std::exception& e) {

@@ -22,6 +22,10 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
                                        "checkpoint's 16-bit type on CUDA)");
   serve.add_option("--max-batch-tokens", f.max_batch_tokens, "Token budget of one batch (count x longest; default 16384)")
       ->check(CLI::PositiveNumber);
+  serve.add_option("--cuda-graphs", f.cuda_graphs,
+                   "on or off: capture each model's forward pass in CUDA graphs per token-count bucket "
+                   "(CUDA devices, models that support it; default on)")
+      ->check(CLI::IsMember({"on", "off"}));
   serve.add_option("--max-batch-size", f.max_batch_size, "Most sequences in one batch (default 256)")
       ->check(CLI::PositiveNumber);
   serve.add_option("--max-body-bytes", f.max_body_bytes, "Largest request body accepted: bytes or a size like 64MiB (default 64MiB)");
@@ -84,6 +88,7 @@ std::optional<server::ServerConfig> resolve_serve_flags(const CLI::App& serve, c
   if (given("--request-timeout-seconds")) cli.request_timeout_s = f.request_timeout_s;
   if (given("--max-batch-tokens")) cli.max_batch_tokens = f.max_batch_tokens;
   if (given("--max-batch-size")) cli.max_batch_size = f.max_batch_size;
+  if (given("--cuda-graphs")) cli.cuda_graphs = f.cuda_graphs == "on";
   if (given("--device")) {
     auto device = parse_device(f.device);
     if (!device) return usage("--device must be cpu, cuda or cuda:N, got '" + f.device + "'");

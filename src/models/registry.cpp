@@ -29,8 +29,8 @@ std::vector<Architecture> builtin_architectures() {
     if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {  // builds with the CUDA backend
       a.info.devices.push_back(DeviceKind::kCuda);
       a.info.compute_dtypes = {DType::kF32, DType::kF16, DType::kBF16};
+      a.info.cuda_graphs = true;  // whole forward captured per token bucket (LoadOptions::cuda_graphs)
     }
-    a.info.cuda_graphs = false;  // the model runs its CUDA forward eagerly (graphs: bench/gpu harness only)
     ModelInfo info = a.info;
     a.load = [info, roberta](const std::filesystem::path& dir, const nlohmann::json& config, const LoadOptions& options) {
       return bert::load_bert_family(dir, config, options, info, roberta);

@@ -255,6 +255,7 @@ models::LoadOptions model_load_options(const ServerConfig& config, const ModelCo
   o.dtype = model.dtype ? *model.dtype : config.dtype;
   o.memory_budget = model.memory_budget.value_or(0);
   o.max_batch_tokens = model.max_batch_tokens.value_or(config.max_batch_tokens);
+  o.cuda_graphs = config.cuda_graphs;
   return o;
 }
 
@@ -352,6 +353,7 @@ Result<ServerConfig> merge_config(const std::optional<ServerConfig>& file, const
                    "--max-batch-tokens", "defaults.max_batch_tokens", n));
   FATHOM_TRY(apply(c.max_batch_size, cli.max_batch_size, in("defaults.max_batch_size"),
                    "--max-batch-size", "defaults.max_batch_size", n));
+  if (cli.cuda_graphs) c.cuda_graphs = *cli.cuda_graphs;
 
   for (const auto& m : cli.models) {
     ModelConfig* existing = nullptr;

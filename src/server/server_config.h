@@ -48,6 +48,7 @@ struct ServerConfig {
   std::optional<DType> dtype;           // nullopt = auto: float32 on CPU, the checkpoint's 16-bit type on CUDA
   int max_batch_tokens = 16384;
   int max_batch_size = 256;             // sequences per batch
+  bool cuda_graphs = true;              // capture forward passes in CUDA graphs where the model allows it
   std::size_t max_queued = 1024;        // inputs waiting per model (--max-queued-requests)
   std::string log_level = "info";       // debug, info, warn, error, off
   std::set<std::string> set_in_file;    // dotted keys the config file set ("server.port"), for conflict checks
@@ -78,6 +79,7 @@ struct CommandLineSettings {
   std::optional<std::optional<DType>> dtype;  // set: given (inner nullopt = "auto")
   std::optional<int> max_batch_tokens;
   std::optional<int> max_batch_size;
+  std::optional<bool> cuda_graphs;                // --cuda-graphs on|off
   std::optional<std::size_t> max_queued;
   std::vector<ModelConfig> models;               // --model [NAME=]DIR (name and path only)
   std::map<std::string, std::size_t> budgets;    // --budget NAME=SIZE

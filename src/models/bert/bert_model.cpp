@@ -1,6 +1,8 @@
 #include "models/bert/bert_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "base/log.h"
 #include "formats/safetensors.h"
@@ -12,6 +14,7 @@
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/convert.h"
+#include "ops/device_runner.h"
 #include "ops/embedding.h"
 #include "ops/pooling.h"
 
@@ -44,8 +47,15 @@ class BertEmbedder final : public Model, public Embedder {
   BertEmbedder(ModelInfo info, std::string architecture, Device device, DType dtype, std::size_t budget)
       : info_(std::move(info)), architecture_(std::move(architecture)), device_(device), dtype_(dtype),
         account_(std::make_unique<MemoryAccount>(architecture_, budget)) {}
+  ~BertEmbedder() override {
+    if (runner_) (void)runner_->synchronize();
+    runner_.reset();  // graphs go before the arena they point into
+    graph_arena_.reset();
+  }
 
-  Status init(const std::filesystem::path& dir, const nlohmann::json& config, bool roberta) {
+  // graphs: capture whole forward passes per token bucket (up to max_batch_tokens) where the device can.
+  Status init(const std::filesystem::path& dir, const nlohmann::json& config, bool roberta, bool graphs,
+              int max_batch_tokens) {
     const auto config_path = dir / "config.json";
     FATHOM_ASSIGN_OR_RETURN(cfg_, parse_bert_config(config, config_path, roberta));
     FATHOM_ASSIGN_OR_RETURN(auto st, formats::read_sentence_transformers_config(dir));
@@ -75,6 +85,10 @@ class BertEmbedder final : public Model, public Embedder {
     ctx_.allocator = allocator_;
     ctx_.account = account_.get();
     ctx_.workspace = scratch_.get();
+    FATHOM_ASSIGN_OR_RETURN(runner_, ops::DeviceRunner::create(device_));
+    ctx_.stream = runner_->stream();
+    use_graphs_ = graphs && runner_->graphs_supported() && max_batch_tokens >= 16;
+    if (use_graphs_) buckets_ = ops::graph_buckets(max_batch_tokens);
     return Status::Ok();
   }
 
@@ -100,6 +114,21 @@ class BertEmbedder final : public Model, public Embedder {
   Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) override;
 
  private:
+  // Activation views of one forward pass ([t] packed rows, [batch] pooled rows).
+  struct Activations {
+    TensorView hidden, qkv, attn, proj, mid, pooled, pooled32;
+  };
+  static constexpr int kGraphMaxSeqs = 1024;  // larger batches run eagerly
+  std::size_t arena_bytes(int64_t t, int64_t batch) const;
+  Activations carve(void* arena, int64_t t, int64_t batch) const;
+  Status forward(ExecContext& ctx, const Activations& a, const TensorView& ids, const TensorView& pos,
+                 const ops::VarlenBatch& vb);
+  Result<std::vector<float>> finish(const Activations& a, int64_t batch);
+  Result<std::vector<float>> embed_eager(const std::vector<std::vector<int32_t>>& sequences,
+                                         const std::vector<int>& lengths);
+  Result<std::vector<float>> embed_graph(const std::vector<std::vector<int32_t>>& sequences, int bucket);
+  int graph_max_seqs(int bucket) const;
+
   Status load_weights(const formats::Checkpoint& ckpt);
   Result<TensorView> load(const formats::Checkpoint& ckpt, const std::string& name, const Shape& shape) {
     return weights_->load(ckpt, prefix_ + name, shape);
@@ -131,6 +160,10 @@ class BertEmbedder final : public Model, public Embedder {
   std::unique_ptr<Workspace> scratch_;
   std::unique_ptr<Workspace> activations_;
   ExecContext ctx_;
+  std::unique_ptr<ops::DeviceRunner> runner_;  // the model's stream, staging and graphs
+  bool use_graphs_ = false;
+  std::vector<int> buckets_;
+  Buffer graph_arena_;  // activations + batch description that captured graphs point into
 
   BertConfig cfg_;
   ops::PoolingMode pooling_ = ops::PoolingMode::kMean;
@@ -208,66 +241,152 @@ Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int
                                                            " is outside the vocabulary [0, " + std::to_string(cfg_.vocab_size) + ")");
     lengths.push_back(static_cast<int>(seq.size()));
   }
+  if (use_graphs_) {
+    int64_t t = 0;
+    for (int len : lengths) t += len;
+    const int bucket = ops::graph_bucket_for(buckets_, static_cast<int>(t));
+    if (bucket > 0 && batch <= graph_max_seqs(bucket)) return embed_graph(sequences, bucket);
+  }
+  return embed_eager(sequences, lengths);
+}
+
+std::size_t BertEmbedder::arena_bytes(int64_t t, int64_t batch) const {
+  const std::size_t es = dtype_size(dtype_);
+  const int64_t h = cfg_.hidden_size, inter = cfg_.intermediate_size;
+  return align64(t * h * es) + align64(t * 3 * h * es) + 2 * align64(t * h * es) + align64(t * inter * es) +
+         align64(batch * h * es) + align64(batch * h * 4);
+}
+
+BertEmbedder::Activations BertEmbedder::carve(void* arena, int64_t t, int64_t batch) const {
+  const std::size_t es = dtype_size(dtype_);
+  const int64_t h = cfg_.hidden_size, inter = cfg_.intermediate_size;
+  auto* p = static_cast<uint8_t*>(arena);
+  auto take = [&](DType dt, Shape shape, std::size_t bytes) {
+    TensorView v(p, dt, shape, device_);
+    p += align64(bytes);
+    return v;
+  };
+  Activations a;
+  a.hidden = take(dtype_, Shape{t, h}, t * h * es);
+  a.qkv = take(dtype_, Shape{t, 3 * h}, t * 3 * h * es);
+  a.attn = take(dtype_, Shape{t, h}, t * h * es);
+  a.proj = take(dtype_, Shape{t, h}, t * h * es);
+  a.mid = take(dtype_, Shape{t, inter}, t * inter * es);
+  a.pooled = take(dtype_, Shape{batch, h}, batch * h * es);
+  a.pooled32 = take(DType::kF32, Shape{batch, h}, batch * h * 4);
+  return a;
+}
+
+// The whole forward pass, enqueued on ctx.stream: embeddings, every layer, pooling, f32 conversion.
+// Capturable when `vb` carries a persistent device batch description (no allocation, sync or host read).
+Status BertEmbedder::forward(ExecContext& ctx, const Activations& a, const TensorView& ids, const TensorView& pos,
+                             const ops::VarlenBatch& vb) {
+  ops::EmbeddingTables tables{word_, &position_, token_type_.data ? &token_type_ : nullptr};
+  FATHOM_TRY(ops::embed_tokens(ctx, ids, &pos, nullptr, tables, a.hidden));
+  FATHOM_TRY(embed_norm_.forward(ctx, a.hidden, nullptr, a.hidden));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim()));
+  for (const EncoderLayer& l : layers_) {
+    FATHOM_TRY(l.qkv.forward(ctx, a.hidden, a.qkv));
+    FATHOM_TRY(ops::attention_varlen(ctx, a.qkv, vb, cfg_.num_heads, cfg_.head_dim(), scale, a.attn));
+    FATHOM_TRY(l.attn_out.forward(ctx, a.attn, a.proj));
+    FATHOM_TRY(l.attn_norm.forward(ctx, a.proj, &a.hidden, a.hidden));
+    FATHOM_TRY(l.intermediate.forward(ctx, a.hidden, a.mid));
+    FATHOM_TRY(ops::gelu(ctx, a.mid, a.mid, cfg_.gelu));
+    FATHOM_TRY(l.output.forward(ctx, a.mid, a.proj));
+    FATHOM_TRY(l.out_norm.forward(ctx, a.proj, &a.hidden, a.hidden));
+  }
+  FATHOM_TRY(ops::pool(ctx, a.hidden, vb, pooling_, a.pooled));
+  if (dtype_ != DType::kF32) {  // 16-bit compute: embeddings leave as f32
+    FATHOM_TRY(ops::convert(ctx, a.pooled, a.pooled32));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<float>> BertEmbedder::finish(const Activations& a, int64_t batch) {
+  const std::size_t n = static_cast<std::size_t>(batch * cfg_.hidden_size);
+  const TensorView& pooled = dtype_ == DType::kF32 ? a.pooled : a.pooled32;
+  FATHOM_ASSIGN_OR_RETURN(void* host, runner_->staging(1, n * sizeof(float)));
+  FATHOM_TRY(runner_->download(host, pooled.data, n * sizeof(float)));
+  FATHOM_TRY(runner_->synchronize());
+  const float* f = static_cast<const float*>(host);
+  return std::vector<float>(f, f + n);
+}
+
+Result<std::vector<float>> BertEmbedder::embed_eager(const std::vector<std::vector<int32_t>>& sequences,
+                                                     const std::vector<int>& lengths) {
+  const int64_t batch = static_cast<int64_t>(sequences.size());
   ops::VarlenBatch vb = ops::VarlenBatch::from_lengths(lengths);
-  const int64_t t = vb.total(), h = cfg_.hidden_size, inter = cfg_.intermediate_size;
-  std::vector<int32_t> ids(static_cast<std::size_t>(t)), pos(static_cast<std::size_t>(t));
+  const int64_t t = vb.total();
+  // Arena: activations, then ids, positions and cu_seqlens (int32).
+  const std::size_t act = arena_bytes(t, batch);
+  const std::size_t ids_bytes = align64(t * 4), cu_bytes = align64((batch + 1) * 4);
+  FATHOM_ASSIGN_OR_RETURN(void* arena, activations_->get(act + 2 * ids_bytes + cu_bytes));
+  Activations a = carve(arena, t, batch);
+  auto* p = static_cast<uint8_t*>(arena) + act;
+  TensorView ids_d(p, DType::kI32, Shape{t}, device_);
+  TensorView pos_d(p + ids_bytes, DType::kI32, Shape{t}, device_);
+  vb.cu_seqlens_device = TensorView(p + 2 * ids_bytes, DType::kI32, Shape{batch + 1}, device_);
+  // Staged host copy in the same layout, uploaded with one asynchronous copy on the model's stream.
+  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_->staging(0, 2 * ids_bytes + cu_bytes));
+  auto* host = static_cast<uint8_t*>(stage);
+  auto* ids = reinterpret_cast<int32_t*>(host);
+  auto* pos = reinterpret_cast<int32_t*>(host + ids_bytes);
   for (std::size_t s = 0, k = 0; s < sequences.size(); ++s)
     for (std::size_t i = 0; i < sequences[s].size(); ++i, ++k) {
       ids[k] = sequences[s][i];
       pos[k] = static_cast<int32_t>(i) + cfg_.position_offset();
     }
+  std::memcpy(host + 2 * ids_bytes, vb.cu_seqlens.data(), vb.cu_seqlens.size() * 4);
+  FATHOM_TRY(runner_->upload(p, host, 2 * ids_bytes + cu_bytes));
+  FATHOM_TRY(forward(ctx_, a, ids_d, pos_d, vb));
+  return finish(a, batch);
+}
 
-  // One activation arena per call: hidden, qkv, attention output, projection, intermediate, pooled, ids.
-  const std::size_t es = dtype_size(dtype_);
-  const std::size_t sizes[] = {align64(t * h * es), align64(t * 3 * h * es), align64(t * h * es), align64(t * h * es),
-                               align64(t * inter * es), align64(batch * h * es), align64(t * 4), align64(t * 4),
-                               align64((batch + 1) * 4), align64(batch * h * 4)};
-  std::size_t total = 0;
-  for (std::size_t s : sizes) total += s;
-  FATHOM_ASSIGN_OR_RETURN(void* arena, activations_->get(total));
-  auto* p = static_cast<uint8_t*>(arena);
-  void* regions[10];
-  for (int i = 0; i < 10; ++i) {
-    regions[i] = p;
-    p += sizes[i];
-  }
-  TensorView hidden(regions[0], dtype_, Shape{t, h}, device_);
-  TensorView qkv(regions[1], dtype_, Shape{t, 3 * h}, device_);
-  TensorView attn(regions[2], dtype_, Shape{t, h}, device_);
-  TensorView proj(regions[3], dtype_, Shape{t, h}, device_);
-  TensorView mid(regions[4], dtype_, Shape{t, inter}, device_);
-  TensorView pooled(regions[5], dtype_, Shape{batch, h}, device_);
-  TensorView ids_d(regions[6], DType::kI32, Shape{t}, device_);
-  TensorView pos_d(regions[7], DType::kI32, Shape{t}, device_);
-  vb.cu_seqlens_device = TensorView(regions[8], DType::kI32, Shape{batch + 1}, device_);
-  FATHOM_TRY(allocator_->copy_from_host(ids_d.data, ids.data(), ids.size() * 4));
-  FATHOM_TRY(allocator_->copy_from_host(pos_d.data, pos.data(), pos.size() * 4));
-  FATHOM_TRY(allocator_->copy_from_host(vb.cu_seqlens_device.data, vb.cu_seqlens.data(), vb.cu_seqlens.size() * 4));
+int BertEmbedder::graph_max_seqs(int bucket) const { return std::min(bucket, kGraphMaxSeqs); }
 
-  ExecContext& ctx = ctx_;
-  ops::EmbeddingTables tables{word_, &position_, token_type_.data ? &token_type_ : nullptr};
-  FATHOM_TRY(ops::embed_tokens(ctx, ids_d, &pos_d, nullptr, tables, hidden));
-  FATHOM_TRY(embed_norm_.forward(ctx, hidden, nullptr, hidden));
-  const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim()));
-  for (const EncoderLayer& l : layers_) {
-    FATHOM_TRY(l.qkv.forward(ctx, hidden, qkv));
-    FATHOM_TRY(ops::attention_varlen(ctx, qkv, vb, cfg_.num_heads, cfg_.head_dim(), scale, attn));
-    FATHOM_TRY(l.attn_out.forward(ctx, attn, proj));
-    FATHOM_TRY(l.attn_norm.forward(ctx, proj, &hidden, hidden));
-    FATHOM_TRY(l.intermediate.forward(ctx, hidden, mid));
-    FATHOM_TRY(ops::gelu(ctx, mid, mid, cfg_.gelu));
-    FATHOM_TRY(l.output.forward(ctx, mid, proj));
-    FATHOM_TRY(l.out_norm.forward(ctx, proj, &hidden, hidden));
+// One graph per bucket over persistent buffers: the activation arena (sized for the largest bucket, so
+// every captured graph points into the same memory) and the batch description, rewritten before replay.
+Result<std::vector<float>> BertEmbedder::embed_graph(const std::vector<std::vector<int32_t>>& sequences, int bucket) {
+  const int64_t batch = static_cast<int64_t>(sequences.size());
+  const int max_seqs = graph_max_seqs(bucket);
+  const std::size_t ints = ops::graph_batch_ints(max_seqs, bucket);
+  const std::size_t act = arena_bytes(bucket, max_seqs);
+  const std::size_t need = act + align64(ints * 4);
+  if (graph_arena_.size() < need) {
+    runner_->clear_graphs();  // captured graphs point into the old arena
+    graph_arena_.reset();
+    const int top = buckets_.back();
+    const std::size_t full = arena_bytes(top, graph_max_seqs(top)) +
+                             align64(ops::graph_batch_ints(graph_max_seqs(top), top) * 4);
+    auto b = Buffer::allocate(*allocator_, std::max(need, full), account_.get());
+    if (!b.ok()) {
+      FATHOM_ASSIGN_OR_RETURN(graph_arena_, Buffer::allocate(*allocator_, need, account_.get()));
+    } else {
+      graph_arena_ = std::move(b).value();
+    }
   }
-  FATHOM_TRY(ops::pool(ctx, hidden, vb, pooling_, pooled));
-  std::vector<float> out(static_cast<std::size_t>(batch * h));
-  if (dtype_ != DType::kF32) {  // 16-bit compute: embeddings leave as f32
-    TensorView pooled32(regions[9], DType::kF32, Shape{batch, h}, device_);
-    FATHOM_TRY(ops::convert(ctx, pooled, pooled32));
-    pooled = pooled32;
+  Activations a = carve(graph_arena_.data(), bucket, max_seqs);
+  auto* desc = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(graph_arena_.data()) + act);
+  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_->staging(0, ints * 4));
+  FATHOM_TRY(ops::fill_graph_batch(max_seqs, bucket, sequences, cfg_.position_offset(), cfg_.pad_token_id,
+                                   static_cast<int32_t*>(stage)));
+  FATHOM_TRY(runner_->upload(desc, stage, ints * 4));  // queued before the replay on the same stream
+  if (!runner_->has_graph(bucket)) {
+    // The host side describes only the padded shape the graph is captured for ([bucket] rows, max_seqs
+    // pooled rows); the kernels read the real batch from `desc` at run time.
+    ops::VarlenBatch vb;
+    vb.cu_seqlens.assign(static_cast<std::size_t>(max_seqs) + 1, bucket);
+    vb.cu_seqlens[0] = 0;
+    vb.max_seqlen = bucket;
+    vb.cuda_desc = desc;
+    vb.cuda_max_seqs = max_seqs;
+    TensorView ids_d(desc + ops::graph_batch_ids_offset(max_seqs, bucket), DType::kI32, Shape{bucket}, device_);
+    TensorView pos_d(desc + ops::graph_batch_positions_offset(max_seqs, bucket), DType::kI32, Shape{bucket}, device_);
+    FATHOM_TRY(runner_->run_graph(bucket, [&] { return forward(ctx_, a, ids_d, pos_d, vb); }));
+  } else {
+    FATHOM_TRY(runner_->run_graph(bucket, [] { return Status::Ok(); }));
   }
-  FATHOM_TRY(allocator_->copy_to_host(out.data(), pooled.data, out.size() * sizeof(float)));
-  return out;
+  return finish(a, batch);
 }
 
 }  // namespace
@@ -293,7 +412,7 @@ Result<std::unique_ptr<Model>> load_bert_family(const std::filesystem::path& dir
                                                    " in this build");
   if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
   auto model = std::make_unique<BertEmbedder>(info, arch, options.device, dtype, options.memory_budget);
-  Status s = model->init(dir, config, roberta);
+  Status s = model->init(dir, config, roberta, options.cuda_graphs, options.max_batch_tokens);
   if (!s.ok()) return s.error();
   return std::unique_ptr<Model>(std::move(model));
 }
