@@ -133,6 +133,9 @@ def main():
     # HTTP: texts decoded from the workload, in-process throughput on the same texts re-tokenized.
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(dirs["bge-base"], "tokenizer.json"))
+    # The fixture tokenizer.json pads and truncates to 128; the server does neither, so neither may this.
+    tok.no_padding()
+    tok.no_truncation()
     texts = tok.decode_batch([s for s in seqs], skip_special_tokens=True)
     enc = [e.ids[:512] for e in tok.encode_batch(texts)]
     text_ids = os.path.join(work, "text_ids.bin")
