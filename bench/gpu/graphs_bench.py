@@ -146,6 +146,7 @@ def main():
                "--graphs", 1, "--batch-tokens", 4096)[-1], model="bge-base",
         workload=f"{args.n} texts re-tokenized (HTTP texts)")
     rec(http_bench(args.fathom, dirs["bge-base"], texts, args.seconds, True), model="bge-base")
+    rec(http_bench(args.fathom, dirs["bge-base"], texts, args.seconds, False, port=18081), model="bge-base")
 
 
 if __name__ == "__main__":
