@@ -13,6 +13,7 @@
 #include "fake_model.h"
 #include "formats/tokenizer/tokenizer.h"
 #include "server/server.h"
+#include "support/http_test_server.h"
 #include "support/paths.h"
 
 namespace fathom::server {
@@ -43,27 +44,15 @@ class HttpServerTest : public ::testing::Test {
                          4096)
                     .ok());
     ServerOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
     options.max_body_bytes = 4096;
     options.max_inputs = 16;
-    options.access_log = false;
-    server_ = std::make_unique<Server>(options, manager_);
-    auto port = server_->bind();
-    ASSERT_TRUE(port.ok());
-    port_ = port.value();
-    thread_ = std::thread([this] { server_->run(); });
+    ASSERT_NO_FATAL_FAILURE(server_.start(options, manager_));
   }
   void TearDown() override {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    server_.stop();
     manager_.shutdown();
   }
-  httplib::Client client() {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(30, 0);
-    return c;
-  }
+  httplib::Client client() { return server_.client(30); }
   httplib::Result post(const std::string& path, const std::string& body, const char* type = "application/json") {
     auto c = client();
     return c.Post(path.c_str(), body, type);
@@ -86,9 +75,7 @@ class HttpServerTest : public ::testing::Test {
 
   engine::ModelManager manager_;
   std::shared_ptr<const formats::Tokenizer> tokenizer_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  fathom::testing::HttpTestServer server_;
 };
 
 TEST_F(HttpServerTest, EmbedsTextAndTokenInputs) {

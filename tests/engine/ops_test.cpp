@@ -16,6 +16,7 @@
 #include "fake_model.h"
 #include "formats/tokenizer/tokenizer.h"
 #include "server/server.h"
+#include "support/http_test_server.h"
 #include "support/paths.h"
 
 namespace fathom::server {
@@ -38,26 +39,12 @@ class OpsServerTest : public ::testing::Test {
     serve.max_queued = max_queued;
     ASSERT_TRUE(manager_.add(name, std::make_unique<FakeModel>(name, 8, nullptr, gate, tokenizer_), 4096, serve).ok());
   }
-  void start(ServerOptions options = {}) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    options.access_log = false;
-    server_ = std::make_unique<Server>(options, manager_);
-    auto port = server_->bind();
-    ASSERT_TRUE(port.ok());
-    port_ = port.value();
-    thread_ = std::thread([this] { server_->run(); });
-  }
+  void start(ServerOptions options = {}) { ASSERT_NO_FATAL_FAILURE(server_.start(options, manager_)); }
   void TearDown() override {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    server_.stop();
     manager_.shutdown();
   }
-  httplib::Client client() {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(60, 0);
-    return c;
-  }
+  httplib::Client client() { return server_.client(60); }
   httplib::Result embed(const std::string& model, const std::string& input = "[[101, 7592, 102]]") {
     return client().Post("/v1/embeddings", R"({"model":")" + model + R"(","input":)" + input + "}", "application/json");
   }
@@ -82,9 +69,7 @@ class OpsServerTest : public ::testing::Test {
 
   engine::ModelManager manager_;
   std::shared_ptr<const formats::Tokenizer> tokenizer_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  fathom::testing::HttpTestServer server_;
 };
 
 TEST(MemoryBudget, LoadRefusesAModelOverItsBudgetNamingModelBudgetAndNeed) {

@@ -13,6 +13,7 @@
 #include "engine/model_manager.h"
 #include "formats/tokenizer/tokenizer.h"
 #include "server/server.h"
+#include "support/http_test_server.h"
 #include "support/paths.h"
 
 namespace fathom::server {
@@ -31,14 +32,7 @@ class WhisperHttp : public ::testing::Test {
     const auto dir = fathom::testing::fixture("models/whisper-tiny-random-f32");
     ASSERT_TRUE(manager_.load("tiny", dir, models::LoadOptions{}).ok());
     ASSERT_TRUE(manager_.load("bert", fathom::testing::fixture("models/bert-mean-norm"), models::LoadOptions{}).ok());
-    ServerOptions options;
-    options.port = 0;
-    options.access_log = false;
-    server_ = std::make_unique<Server>(options, manager_);
-    auto port = server_->bind();
-    ASSERT_TRUE(port.ok());
-    port_ = port.value();
-    thread_ = std::thread([this] { server_->run(); });
+    ASSERT_NO_FATAL_FAILURE(server_.start(ServerOptions{}, manager_));
     jfk_ = read_file(fathom::testing::shared_dir() / "assets/whisper/jfk.wav");
     ASSERT_GT(jfk_.size(), 1000u);
     reference_ = json::parse(read_file(fathom::testing::fixture("models/whisper-tiny-random-f32.reference.json")));
@@ -47,14 +41,11 @@ class WhisperHttp : public ::testing::Test {
     tokenizer_ = tok.value();
   }
   void TearDown() override {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    server_.stop();
     manager_.shutdown();
   }
   httplib::Result post(const std::string& path, httplib::MultipartFormDataItems items) {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(120, 0);
-    return c.Post(path.c_str(), items);
+    return server_.client(120).Post(path.c_str(), items);
   }
   httplib::MultipartFormDataItems form(const std::string& model, std::vector<std::pair<std::string, std::string>> fields,
                                        bool with_file = true) {
@@ -86,9 +77,7 @@ class WhisperHttp : public ::testing::Test {
   }
 
   engine::ModelManager manager_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  fathom::testing::HttpTestServer server_;
   std::string jfk_;
   json reference_;
   std::shared_ptr<const formats::Tokenizer> tokenizer_;
@@ -209,7 +198,7 @@ TEST_F(WhisperHttp, Errors) {
   expect_error(post("/v1/audio/transcriptions", form("tiny", {{"language", "klingon"}})), 400, "language");
   expect_error(post("/v1/audio/transcriptions", form("tiny", {{"stream", "true"}, {"response_format", "srt"}})), 400,
                "stream");
-  httplib::Client c("127.0.0.1", port_);
+  httplib::Client c("127.0.0.1", server_.port());
   auto json_body = c.Post("/v1/audio/transcriptions", R"({"model":"tiny"})", "application/json");
   expect_error(json_body, 400);
 }
