@@ -10,16 +10,13 @@
 #include <vector>
 
 #include "formats/audio/audio.h"
+#include "support/files.h"
 #include "support/paths.h"
 
 namespace fathom::formats {
 namespace {
 
-std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  EXPECT_TRUE(f.good()) << "cannot open " << path;
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
+using fathom::testing::read_bytes;
 
 std::vector<uint8_t> fixture_bytes(const std::string& name) { return read_bytes(testing::fixture("audio/" + name)); }
 

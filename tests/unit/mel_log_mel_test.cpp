@@ -17,16 +17,13 @@
 #include "formats/audio/audio.h"
 #include "formats/mel/fft.h"
 #include "formats/mel/log_mel.h"
+#include "support/files.h"
 #include "support/paths.h"
 
 namespace fathom::formats {
 namespace {
 
-std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  EXPECT_TRUE(f.good()) << "cannot open " << path;
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
+using fathom::testing::read_bytes;
 
 uint32_t le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
