@@ -25,6 +25,12 @@ using Json = nlohmann::json;
 // A load error naming the tokenizer file and the component at fault.
 Error load_error(const std::string& file, const std::string& what);
 
+// j[key] when it is a JSON boolean, else `fallback` (absent, null or another type).
+inline bool get_bool(const Json& j, const char* key, bool fallback) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+
 // ---- byte-level alphabet (GPT-2 bytes_to_unicode) ----
 // UTF-8 text of the character that stands for byte b.
 const std::array<std::string, 256>& byte_to_unicode();

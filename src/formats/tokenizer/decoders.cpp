@@ -55,7 +55,9 @@ std::string from_utf8_lossy(const std::string& bytes) {
   return out;
 }
 
-std::string wordpiece_cleanup(std::string s) {
+// The space clean-up shared by transformers' clean_up_tokenization and the WordPiece decoder's cleanup;
+// the latter also turns " do not" into " don't" (`do_not`), at its place in the sequence of replacements.
+std::string clean_up_spaces(std::string s, bool do_not) {
   replace_all(s, " .", ".");
   replace_all(s, " ?", "?");
   replace_all(s, " !", "!");
@@ -63,12 +65,14 @@ std::string wordpiece_cleanup(std::string s) {
   replace_all(s, " ' ", "'");
   replace_all(s, " n't", "n't");
   replace_all(s, " 'm", "'m");
-  replace_all(s, " do not", " don't");
+  if (do_not) replace_all(s, " do not", " don't");
   replace_all(s, " 's", "'s");
   replace_all(s, " 've", "'ve");
   replace_all(s, " 're", "'re");
   return s;
 }
+
+std::string wordpiece_cleanup(std::string s) { return clean_up_spaces(std::move(s), /*do_not=*/true); }
 
 class ByteLevelDecoder final : public Decoder {
  public:
@@ -209,19 +213,7 @@ class MetaspaceDecoder final : public Decoder {
 
 }  // namespace
 
-std::string clean_up_tokenization(std::string s) {
-  replace_all(s, " .", ".");
-  replace_all(s, " ?", "?");
-  replace_all(s, " !", "!");
-  replace_all(s, " ,", ",");
-  replace_all(s, " ' ", "'");
-  replace_all(s, " n't", "n't");
-  replace_all(s, " 'm", "'m");
-  replace_all(s, " 's", "'s");
-  replace_all(s, " 've", "'ve");
-  replace_all(s, " 're", "'re");
-  return s;
-}
+std::string clean_up_tokenization(std::string s) { return clean_up_spaces(std::move(s), /*do_not=*/false); }
 
 Result<std::unique_ptr<Decoder>> make_decoder(const Json& j, const std::string& file) {
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string())

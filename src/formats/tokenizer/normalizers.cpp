@@ -8,11 +8,6 @@ namespace u = unicode;
 
 namespace {
 
-bool get_bool(const Json& j, const char* key, bool fallback) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
-}
-
 std::string strip_nonspacing_marks(const std::string& s) {
   std::string out;
   out.reserve(s.size());

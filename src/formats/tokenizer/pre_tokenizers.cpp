@@ -10,11 +10,6 @@ namespace u = unicode;
 
 namespace {
 
-bool get_bool(const Json& j, const char* key, bool fallback) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
-}
-
 // Each character satisfying `pred` is one match segment.
 std::vector<Segment> char_segments(std::string_view s, const std::function<bool(char32_t)>& pred) {
   std::vector<Segment> out;
