@@ -11,6 +11,7 @@
 
 #include "formats/tokenizer/tokenizer.h"
 #include "fuzz_support.h"
+#include "fuzz_tokenizers.h"
 #include "server/embeddings_request.h"
 #include "server/http_errors.h"
 #include "server/router.h"
@@ -21,17 +22,8 @@ using fathom::formats::Tokenizer;
 
 const std::vector<std::shared_ptr<const Tokenizer>>& tokenizers() {
   static const auto all = [] {
-    std::vector<std::shared_ptr<const Tokenizer>> v;
     const auto src = fathom::fuzz::source_dir() / "tests/fixtures/models";
-    for (const auto& path : {src / "bert-mean-norm/tokenizer.json", src / "roberta-cls/tokenizer.json"}) {
-      auto t = Tokenizer::load(path);
-      if (!t.ok()) {
-        std::fprintf(stderr, "cannot load %s: %s\n", path.c_str(), t.error().message.c_str());
-        std::abort();
-      }
-      v.push_back(t.value());
-    }
-    return v;
+    return fathom::fuzz::load_tokenizers({src / "bert-mean-norm/tokenizer.json", src / "roberta-cls/tokenizer.json"});
   }();
   return all;
 }

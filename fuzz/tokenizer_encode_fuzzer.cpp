@@ -9,6 +9,7 @@
 
 #include "formats/tokenizer/tokenizer.h"
 #include "fuzz_support.h"
+#include "fuzz_tokenizers.h"
 
 namespace {
 
@@ -16,19 +17,11 @@ using fathom::formats::Tokenizer;
 
 const std::vector<std::shared_ptr<const Tokenizer>>& tokenizers() {
   static const auto all = [] {
-    std::vector<std::shared_ptr<const Tokenizer>> v;
     const auto src = fathom::fuzz::source_dir() / "tests/fixtures/models";
-    for (const auto& path : {fathom::fuzz::shared_dir() / "assets/bert-uncased-tokenizer/tokenizer.json",
-                             src / "roberta-cls/tokenizer.json", src / "whisper-tiny-random-f32/tokenizer.json",
-                             src / "xlmr-bf16-max/tokenizer.json"}) {
-      auto t = Tokenizer::load(path);
-      if (!t.ok()) {
-        std::fprintf(stderr, "cannot load %s: %s\n", path.c_str(), t.error().message.c_str());
-        std::abort();
-      }
-      v.push_back(t.value());
-    }
-    return v;
+    return fathom::fuzz::load_tokenizers({fathom::fuzz::shared_dir() / "assets/bert-uncased-tokenizer/tokenizer.json",
+                                          src / "roberta-cls/tokenizer.json",
+                                          src / "whisper-tiny-random-f32/tokenizer.json",
+                                          src / "xlmr-bf16-max/tokenizer.json"});
   }();
   return all;
 }
