@@ -86,6 +86,18 @@ class [[nodiscard]] Status {
   bool ok_ = true;
 };
 
+// Runs `f` and turns a fathom::Exception it throws into the equivalent Status. For call sites that
+// bridge throwing code (device checks) into Status-returning APIs.
+template <typename F>
+Status status_from_exceptions(F&& f) {
+  try {
+    f();
+    return Status::Ok();
+  } catch (const Exception& e) {
+    return make_error(e.code(), e.what());
+  }
+}
+
 }  // namespace fathom
 
 // Propagate an error from an expression returning Result<T> or Status.

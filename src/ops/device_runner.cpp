@@ -17,16 +17,6 @@
 namespace fathom::ops {
 namespace {
 
-template <typename F>
-Status guarded(F&& f) {
-  try {
-    f();
-    return Status::Ok();
-  } catch (const Exception& e) {
-    return make_error(e.code(), e.what());
-  }
-}
-
 class CpuRunner final : public DeviceRunner {
  public:
   void* stream() const override { return nullptr; }
@@ -64,24 +54,24 @@ class CudaRunner final : public DeviceRunner {
   void* stream() const override { return stream_.get(); }
   Result<void*> staging(int slot, std::size_t bytes) override {
     cuda::PinnedBuffer& b = pinned_[slot & 1];
-    Status s = guarded([&] {
+    Status s = status_from_exceptions([&] {
       if (b.capacity() < bytes) b.ensure(bytes);
     });
     if (!s.ok()) return s.error();
     return b.get();
   }
   Status upload(void* dst, const void* src, std::size_t bytes) override {
-    return guarded([&] {
+    return status_from_exceptions([&] {
       if (bytes) FATHOM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_.get()));
     });
   }
   Status download(void* dst, const void* src, std::size_t bytes) override {
-    return guarded([&] {
+    return status_from_exceptions([&] {
       if (bytes) FATHOM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_.get()));
     });
   }
   Status synchronize() override {
-    return guarded([&] { stream_.synchronize(); });
+    return status_from_exceptions([&] { stream_.synchronize(); });
   }
   bool graphs_supported() const override { return true; }
   Status run_graph(int key, const std::function<Status()>& body) override {
@@ -89,7 +79,7 @@ class CudaRunner final : public DeviceRunner {
       // One eager pass first: lazy per-shape setup (GEMM plans, kernel attributes) happens outside capture.
       FATHOM_TRY(body());
     }
-    return guarded([&] {
+    return status_from_exceptions([&] {
       cuda::set_device(device_);
       graphs_.run(key, stream_.get(), [&](cudaStream_t) {
         Status s = body();
@@ -117,7 +107,7 @@ Result<std::unique_ptr<DeviceRunner>> DeviceRunner::create(const Device& device)
 #if FATHOM_WITH_CUDA
     case DeviceKind::kCuda: {
       std::unique_ptr<DeviceRunner> r;
-      Status s = guarded([&] { r = std::make_unique<CudaRunner>(device.index); });
+      Status s = status_from_exceptions([&] { r = std::make_unique<CudaRunner>(device.index); });
       if (!s.ok()) return s.error();
       return r;
     }
@@ -151,7 +141,7 @@ std::size_t graph_batch_positions_offset(int max_seqs, int bucket) {
 }
 Status fill_graph_batch(int max_seqs, int bucket, const std::vector<std::vector<int32_t>>& sequences,
                         int position_offset, int32_t pad_id, int32_t* host) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     cuda::fill_varlen(cuda::VarlenLayout{max_seqs, bucket}, sequences, position_offset, pad_id, host);
   });
 }

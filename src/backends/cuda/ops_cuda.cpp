@@ -15,16 +15,6 @@ namespace {
 
 cudaStream_t stream_of(const ExecContext& ctx) { return static_cast<cudaStream_t>(ctx.stream); }
 
-template <typename F>
-Status guarded(F&& f) {
-  try {
-    f();
-    return Status::Ok();
-  } catch (const Exception& e) {
-    return make_error(e.code(), e.what());
-  }
-}
-
 // The device batch description: the model's persistent one, or one built in the workspace.
 Result<VarlenView> batch_view(ExecContext& ctx, const int32_t* cu, int batch, const int32_t* desc, int desc_max_seqs) {
   const int total = cu[batch];
@@ -42,7 +32,7 @@ Result<VarlenView> batch_view(ExecContext& ctx, const int32_t* cu, int batch, co
 }  // namespace
 
 Status linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& y) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     GemmParams p;
     p.dtype = x.dtype;
     p.m = static_cast<int>(x.rows());
@@ -59,7 +49,7 @@ Status linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const 
 
 Status matmul(ExecContext& ctx, const TensorView& a, bool trans_a, const TensorView& b, bool trans_b,
               const TensorView& c, float alpha, float beta) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     GemmParams p;
     p.dtype = a.dtype;
     p.m = static_cast<int>(c.dim(0));
@@ -77,22 +67,22 @@ Status matmul(ExecContext& ctx, const TensorView& a, bool trans_a, const TensorV
 }
 
 Status bias_add(ExecContext& ctx, const TensorView& x, const TensorView& bias) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     cuda::bias_add(x.dtype, x.data, bias.data, static_cast<std::size_t>(x.rows()), static_cast<int>(x.cols()),
                    stream_of(ctx));
   });
 }
 
 Status add(ExecContext& ctx, const TensorView& a, const TensorView& b, const TensorView& out) {
-  return guarded([&] { cuda::add(a.dtype, a.data, b.data, out.data, static_cast<std::size_t>(a.numel()), stream_of(ctx)); });
+  return status_from_exceptions([&] { cuda::add(a.dtype, a.data, b.data, out.data, static_cast<std::size_t>(a.numel()), stream_of(ctx)); });
 }
 
 Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, bool tanh) {
-  return guarded([&] { cuda::gelu(x.dtype, x.data, y.data, static_cast<std::size_t>(x.numel()), tanh, stream_of(ctx)); });
+  return status_from_exceptions([&] { cuda::gelu(x.dtype, x.data, y.data, static_cast<std::size_t>(x.numel()), tanh, stream_of(ctx)); });
 }
 
 Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     if (x.numel() == 0) return;
     cuda::softmax_rows(x.dtype, x.data, y.data, static_cast<int>(x.rows()), static_cast<int>(x.cols()), stream_of(ctx));
   });
@@ -100,7 +90,7 @@ Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y) {
 
 Status layer_norm(ExecContext& ctx, const TensorView& x, const TensorView* residual, const TensorView& gamma,
                   const TensorView& beta, float eps, const TensorView& out) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     LayerNormParams p;
     p.dtype = x.dtype;
     p.rows = static_cast<int>(x.rows());
@@ -115,7 +105,7 @@ Status layer_norm(ExecContext& ctx, const TensorView& x, const TensorView* resid
 }
 
 Status l2_normalize(ExecContext& ctx, const TensorView& x, const TensorView& out, float eps) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     if (x.numel() == 0) return;
     cuda::l2_normalize_rows(x.dtype, x.data, out.data, static_cast<int>(x.rows()), static_cast<int>(x.cols()), eps,
                             stream_of(ctx));
@@ -125,7 +115,7 @@ Status l2_normalize(ExecContext& ctx, const TensorView& x, const TensorView& out
 Status embed_tokens(ExecContext& ctx, const TensorView& ids, const TensorView* positions, const TensorView* types,
                     const TensorView& word, const TensorView* position, const TensorView* token_type,
                     const TensorView& out) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     EmbeddingParams p;
     p.dtype = word.dtype;
     p.tokens = static_cast<int>(ids.numel());
@@ -152,10 +142,10 @@ Status pool(ExecContext& ctx, const TensorView& hidden, const int32_t* cu, int b
             int desc_max_seqs, int mode, const TensorView& out) {
   if (batch == 0) return Status::Ok();
   Result<VarlenView> view = Error{};
-  Status st = guarded([&] { view = batch_view(ctx, cu, batch, desc, desc_max_seqs); });
+  Status st = status_from_exceptions([&] { view = batch_view(ctx, cu, batch, desc, desc_max_seqs); });
   if (!st.ok()) return st;
   if (!view.ok()) return view.error();
-  return guarded([&] {
+  return status_from_exceptions([&] {
     PoolParams p;
     p.dtype = hidden.dtype;
     p.mode = static_cast<PoolMode>(mode);
@@ -171,10 +161,10 @@ Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* 
                         int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out) {
   if (batch == 0 || cu[batch] == 0) return Status::Ok();
   Result<VarlenView> view = Error{};
-  Status st = guarded([&] { view = batch_view(ctx, cu, batch, desc, desc_max_seqs); });
+  Status st = status_from_exceptions([&] { view = batch_view(ctx, cu, batch, desc, desc_max_seqs); });
   if (!st.ok()) return st;
   if (!view.ok()) return view.error();
-  return guarded([&] {
+  return status_from_exceptions([&] {
     const std::size_t es = dtype_size(qkv.dtype);
     const int hsz = heads * head_dim;
     AttentionParams p;
@@ -192,7 +182,7 @@ Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* 
 }
 
 Status convert(ExecContext& ctx, const TensorView& src, const TensorView& dst) {
-  return guarded([&] {
+  return status_from_exceptions([&] {
     cuda::convert(src.dtype, src.data, dst.dtype, dst.data, static_cast<std::size_t>(src.numel()), stream_of(ctx));
   });
 }
