@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -202,16 +203,23 @@ int latency(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
-// The real model (src/models/bert through the ops' CUDA dispatch; whole-forward CUDA graphs per bucket with
-// --graphs 1, eager with 0), same batching as `run`.
-int model_path(const std::map<std::string, std::string>& f) {
-  models::LoadOptions opt;
+// Loads --model on cuda:0 through the registry with --dtype and --graphs, as a server would.
+std::unique_ptr<models::Model> load_cuda_model(const std::map<std::string, std::string>& f,
+                                               models::LoadOptions& opt) {
   opt.device = Device::cuda(0);
   opt.dtype = dtype_arg(flag(f, "--dtype", "f16"));
   opt.cuda_graphs = flag(f, "--graphs", "1") == "1";
   auto loaded = models::Registry::global().load(flag(f, "--model", ""), opt);
   if (!loaded.ok()) throw std::runtime_error(loaded.error().message);
-  models::Embedder* e = (*loaded)->as_embedder();
+  return std::move(loaded).value();
+}
+
+// The real model (src/models/bert through the ops' CUDA dispatch; whole-forward CUDA graphs per bucket with
+// --graphs 1, eager with 0), same batching as `run`.
+int model_path(const std::map<std::string, std::string>& f) {
+  models::LoadOptions opt;
+  auto model = load_cuda_model(f, opt);
+  models::Embedder* e = model->as_embedder();
   auto seqs = read_ids(flag(f, "--ids", ""));
   const std::size_t budget = std::stoul(flag(f, "--batch-tokens", "16384"));
   std::size_t total_tokens = 0;
@@ -247,12 +255,8 @@ int model_path(const std::map<std::string, std::string>& f) {
 // Single-request latency through the real model: one sequence of --len tokens per embed() call.
 int model_latency(const std::map<std::string, std::string>& f) {
   models::LoadOptions opt;
-  opt.device = Device::cuda(0);
-  opt.dtype = dtype_arg(flag(f, "--dtype", "f16"));
-  opt.cuda_graphs = flag(f, "--graphs", "1") == "1";
-  auto loaded = models::Registry::global().load(flag(f, "--model", ""), opt);
-  if (!loaded.ok()) throw std::runtime_error(loaded.error().message);
-  models::Embedder* e = (*loaded)->as_embedder();
+  auto model = load_cuda_model(f, opt);
+  models::Embedder* e = model->as_embedder();
   const int len = std::stoi(flag(f, "--len", "16"));
   const int iters = std::stoi(flag(f, "--iters", "300"));
   std::mt19937 rng(1);
