@@ -1,6 +1,9 @@
 #include "ops/attention_cached.h"
 
 #include "backends/cpu/sequence_kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 
@@ -53,6 +56,14 @@ Status attention_cached(ExecContext& ctx, const TensorView& q, const VarlenBatch
       cpu::attention_cached(q.ptr<float>(), queries.cu_seqlens.data(), batch, kp.data(), vp.data(), lens.data(), stride,
                             heads, head_dim, scale, causal, out.ptr<float>());
       return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      if (!compute_supported(DeviceKind::kCuda, q.dtype))
+        return make_error(ErrorCode::kUnsupported, "attention_cached on cuda: dtype " + std::string(dtype_name(q.dtype)) +
+                                                       " is not supported (float32, float16, bfloat16)");
+      return cuda::ops::attention_cached(ctx, q, queries.cu_seqlens.data(), batch, keys.data(), values.data(), heads,
+                                         head_dim, scale, causal, out);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }

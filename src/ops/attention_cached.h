@@ -14,7 +14,7 @@ namespace fathom::ops {
 // wider cache are fine; keys and values must have the same row length). out: [T, heads * head_dim], must
 // not alias q. out = softmax(scale * q k^T) v per sequence and head. When `causal`, query i of a sequence
 // with n queries sees keys [0, L_b - n + i] (the queries are the sequence's last n positions; L_b >= n).
-// f32 on CPU.
+// f32 on CPU; f32, f16, bf16 on CUDA with head_dim <= 128 (scratch from ctx.workspace).
 Status attention_cached(ExecContext& ctx, const TensorView& q, const VarlenBatch& queries,
                         const std::vector<TensorView>& keys, const std::vector<TensorView>& values, int heads,
                         int head_dim, float scale, bool causal, const TensorView& out);

@@ -1,6 +1,9 @@
 #include "ops/conv1d.h"
 
 #include "backends/cpu/sequence_kernels.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/ops_cuda.h"
+#endif
 
 namespace fathom::ops {
 
@@ -45,6 +48,13 @@ Status conv1d(ExecContext& ctx, const TensorView& x, Conv1dInput layout, const T
                     t_out, static_cast<float*>(scratch));
       return Status::Ok();
     }
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      if (!compute_supported(DeviceKind::kCuda, x.dtype))
+        return make_error(ErrorCode::kUnsupported, "conv1d on cuda: dtype " + std::string(dtype_name(x.dtype)) +
+                                                       " is not supported (float32, float16, bfloat16)");
+      return cuda::ops::conv1d(ctx, x, layout == Conv1dInput::kChannelMajor, w, bias, stride, pad, y);
+#endif
     default:
       return unsupported_device(ctx, kOp);
   }

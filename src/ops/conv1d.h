@@ -16,7 +16,8 @@ inline int64_t conv1d_output_length(int64_t t_in, int kernel, int stride, int pa
 
 // y[b, t, co] = bias[co] + sum_{ci, j} w[co, ci, j] * x[b](t * stride + j - pad, ci).
 // w: [C_out, C_in, K] (HF layout); bias: [C_out] or null; y: [B, T_out, C_out] (time-major; rank 2 or 3
-// matching x), T_out = conv1d_output_length. f32 on CPU. Scratch from ctx.workspace (T_out * C_in * K floats).
+// matching x), T_out = conv1d_output_length. f32 on CPU (scratch from ctx.workspace: T_out * C_in * K floats);
+// f32, f16, bf16 on CUDA (im2col scratch from ctx.workspace, then one GEMM with the bias).
 Status conv1d(ExecContext& ctx, const TensorView& x, Conv1dInput layout, const TensorView& w, const TensorView* bias,
               int stride, int pad, const TensorView& y);
 

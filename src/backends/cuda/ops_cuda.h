@@ -35,4 +35,17 @@ Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* 
                         int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out);
 Status convert(ExecContext& ctx, const TensorView& src, const TensorView& dst);
 
+// Sequence ops (ops_cuda_sequence.cpp).
+// conv1d: x [B, T_in, C_in] (or [B, C_in, T_in] when channel_major; rank 2 for B = 1), w [C_out, C_in, K],
+// y [B, T_out, C_out]: im2col into ctx.workspace (batch items in chunks of at most ~64 MiB of columns)
+// and one GEMM with the bias per chunk.
+Status conv1d(ExecContext& ctx, const TensorView& x, bool channel_major, const TensorView& w, const TensorView* bias,
+              int stride, int pad, const TensorView& y);
+// attention_cached: `cu` (host, batch + 1 prefix sums) places sequence b's queries; keys[b] / values[b]
+// are [L_b, ld] views with a common row length ld. The per-sequence pointers, lengths and query ranges
+// are uploaded to ctx.workspace (stream-ordered copy) and read by the kernel on the device.
+Status attention_cached(ExecContext& ctx, const TensorView& q, const int32_t* cu, int batch, const TensorView* keys,
+                        const TensorView* values, int heads, int head_dim, float scale, bool causal,
+                        const TensorView& out);
+
 }  // namespace fathom::cuda::ops
