@@ -41,6 +41,7 @@ struct TranscribeConfig {
   bool translate = false;                    // translate into English
   std::string prompt;                        // decoder prompt
   int max_tokens = 0;                        // per 30 s window; 0: the model's default
+  std::string progress = "auto";             // auto (stderr a terminal, > 30 s of audio), always, never
   Device device;
 };
 

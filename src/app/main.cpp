@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
   transcribe->add_option("--max-tokens", tconfig.max_tokens, "Tokens per 30 s window (0: the model's default)")
       ->check(CLI::NonNegativeNumber);
   transcribe->add_option("--device", tdevice, "cpu, cuda or cuda:N")->capture_default_str();
+  transcribe->add_option("--progress", tconfig.progress,
+                         "Progress bar on stderr: auto (a terminal and more than 30 s of audio), always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
 
   try {
     cli.parse(argc, argv);

@@ -1,11 +1,16 @@
 // `fathom transcribe FILE... --model DIR`: offline speech-to-text without a server. Every file becomes one
 // job and all jobs are stepped together (the same continuous batching the server uses).
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
+
+#include <unistd.h>
 
 #include "app/commands.h"
+#include "app/progress_bar.h"
 #include "formats/audio/audio.h"
 #include "formats/mel/log_mel.h"
 #include "models/registry.h"
@@ -14,12 +19,26 @@
 namespace fathom::app {
 namespace {
 
+constexpr double kSampleRate = 16000.0;
+constexpr double kProgressMinSeconds = 30.0;  // `--progress auto` shows the bar above this much audio
+
+// Seconds of audio the jobs have processed; a job that reports no progress counts once it is done.
+double seconds_done(const std::vector<models::SpeechJob*>& jobs, const std::vector<double>& durations) {
+  double done = 0;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const double s = jobs[i]->seconds_done();
+    done += s >= 0 ? std::min(s, durations[i]) : (jobs[i]->done() ? durations[i] : 0.0);
+  }
+  return done;
+}
+
 Result<std::unique_ptr<models::SpeechJob>> start_file(models::SpeechToText& stt, const std::filesystem::path& file,
-                                                      const models::SpeechOptions& options) {
+                                                      const models::SpeechOptions& options, double& duration) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return make_error(ErrorCode::kNotFound, "cannot open " + file.string());
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
   FATHOM_ASSIGN_OR_RETURN(formats::AudioBuffer audio, formats::decode_audio(bytes));
+  duration = static_cast<double>(audio.samples.size()) / kSampleRate;
   return stt.start(std::move(audio.samples), options);
 }
 
@@ -55,8 +74,10 @@ int run_transcribe(const TranscribeConfig& config) {
   int exit_code = 0;
   std::vector<std::unique_ptr<models::SpeechJob>> jobs(config.files.size());
   std::vector<models::SpeechJob*> running;
+  std::vector<double> durations;
   for (std::size_t i = 0; i < config.files.size(); ++i) {
-    auto job = start_file(*stt, config.files[i], options);
+    double duration = 0;
+    auto job = start_file(*stt, config.files[i], options, duration);
     if (!job.ok()) {
       std::cerr << "fathom transcribe: " << config.files[i].string() << ": " << job.error().message << "\n";
       exit_code = 1;
@@ -64,13 +85,22 @@ int run_transcribe(const TranscribeConfig& config) {
     }
     jobs[i] = std::move(job).value();
     running.push_back(jobs[i].get());
+    durations.push_back(duration);
   }
+  double total_seconds = 0;
+  for (double d : durations) total_seconds += d;
+  const bool show_progress = config.progress == "always" ||
+                             (config.progress == "auto" && isatty(STDERR_FILENO) && total_seconds > kProgressMinSeconds);
+  std::optional<ProgressBar> progress;
+  if (show_progress && !running.empty()) progress.emplace(std::cerr, total_seconds);
   while (true) {
     bool all_done = true;
     for (auto* j : running) all_done = all_done && j->done();
     if (all_done) break;
     stt->step(running);
+    if (progress) progress->update(seconds_done(running, durations));
   }
+  if (progress) progress->finish(seconds_done(running, durations));
   const char* task = config.translate ? "translate" : "transcribe";
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     if (!jobs[i]) continue;

@@ -109,6 +109,9 @@ class SpeechJob {
   virtual std::string text_so_far() const = 0;
   // The outcome once done(): the transcription, or the error that failed this job alone.
   virtual Result<Transcription> result() const = 0;
+  // Seconds of the input audio fully processed so far (0 .. duration; the duration once done), for progress
+  // reports. Any thread. The default (-1) means the model does not report progress.
+  virtual double seconds_done() const { return -1.0; }
 };
 
 class SpeechToText {

@@ -81,6 +81,7 @@ std::vector<int> TranscriptionJob::finish_window() {
   for (auto t : window_tokens)
     if (t < gen_.eos_token_id) text_tokens_.push_back(t);
   seek_ += split.advance_frames;
+  seconds_done_.store(std::min(out_.duration, seek_ * kFrameSeconds));
   decoder_.reset();
   auto slots = std::move(slots_);
   slots_.clear();
@@ -90,6 +91,7 @@ std::vector<int> TranscriptionJob::finish_window() {
       std::lock_guard<std::mutex> lock(mu_);
       text_ = out_.text;
     }
+    seconds_done_.store(out_.duration);
     done_.store(true);
   } else {
     refresh_text();

@@ -38,6 +38,7 @@ class TranscriptionJob final : public SpeechJob {
   bool done() const override { return done_.load(); }
   std::string text_so_far() const override;
   Result<Transcription> result() const override;
+  double seconds_done() const override { return seconds_done_.load(); }
 
   // --- driven by step_jobs() on the device worker ---
   bool needs_window() const { return !done() && !decoder_; }
@@ -72,6 +73,7 @@ class TranscriptionJob final : public SpeechJob {
   std::string text_;
   std::optional<Error> error_;
   std::atomic<bool> done_{false};
+  std::atomic<double> seconds_done_{0.0};  // audio before the seek (the duration once done)
 };
 
 // One scheduling step: starts windows for jobs that need one (while slots last; all of them encoded in one
