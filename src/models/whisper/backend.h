@@ -25,6 +25,16 @@ class WhisperBackend {
   // (cross-attention keys/values) to every slot of slots[i]; resets those slots' self-attention caches.
   virtual Status encode(const std::vector<std::span<const float>>& windows,
                         const std::vector<std::vector<int>>& slots) = 0;
+  // Whether encode_audio() works: the backend computes the 30 s log-mel itself (on its device).
+  virtual bool computes_log_mel() const { return false; }
+  // encode() with each window given as 16 kHz mono samples (at most 480000, zero-padded to 30 s): the
+  // backend computes the log-mel (same features as formats::whisper_log_mel_30s).
+  virtual Status encode_audio(const std::vector<std::span<const float>>& samples,
+                              const std::vector<std::vector<int>>& slots) {
+    (void)samples;
+    (void)slots;
+    return make_error(ErrorCode::kUnsupported, "this speech backend does not compute log-mel features");
+  }
   // One batched decoder call (see DecodeRow); rows.size() * vocab_size() logits.
   virtual Result<std::vector<float>> decode(const std::vector<DecodeRow>& rows) = 0;
 };

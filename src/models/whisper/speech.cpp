@@ -37,6 +37,8 @@ std::vector<std::string> WhisperSpeech::languages() const {
 Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start(std::vector<float> samples, const SpeechOptions& options) {
   const double duration_s = static_cast<double>(samples.size()) / formats::kWhisperSampleRate;
   const int n_mels = backend_.num_mel_bins();
+  if (backend_.computes_log_mel() && !samples.empty() && static_cast<int64_t>(samples.size()) <= formats::kWhisperChunkSamples)
+    return start_job({}, formats::kWhisperChunkFrames, duration_s, options, std::move(samples));
   auto mel = static_cast<int64_t>(samples.size()) <= formats::kWhisperChunkSamples
                  ? formats::whisper_log_mel_30s(samples, n_mels)
                  : formats::whisper_log_mel_long(samples, n_mels, 2);
@@ -51,8 +53,13 @@ Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start(std::vector<float> sampl
 
 Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start_mel(std::vector<float> mel, int frames, double duration_s,
                                                             const SpeechOptions& o) {
+  return start_job(std::move(mel), frames, duration_s, o, {});
+}
+
+Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start_job(std::vector<float> mel, int frames, double duration_s,
+                                                            const SpeechOptions& o, std::vector<float> samples) {
   const int n_mels = backend_.num_mel_bins();
-  if (frames <= 0 || mel.size() != static_cast<std::size_t>(n_mels) * static_cast<std::size_t>(frames))
+  if (frames <= 0 || (samples.empty() && mel.size() != static_cast<std::size_t>(n_mels) * static_cast<std::size_t>(frames)))
     return invalid("log-mel input must be " + std::to_string(n_mels) + " x frames floats, got " +
                        std::to_string(mel.size()) + " for " + std::to_string(frames) + " frames",
                    "file");
@@ -109,7 +116,7 @@ Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start_mel(std::vector<float> m
   };
   return std::unique_ptr<SpeechJob>(std::make_unique<TranscriptionJob>(std::move(decode), gen_, backend_.vocab_size(), max_pos,
                                                                        n_mels, std::move(mel), frames, duration_s,
-                                                                       std::move(setup)));
+                                                                       std::move(setup), std::move(samples)));
 }
 
 void WhisperSpeech::step(const std::vector<SpeechJob*>& jobs) {

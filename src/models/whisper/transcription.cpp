@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "formats/mel/log_mel.h"
+
 
 namespace fathom::models::whisper {
 namespace {
@@ -24,9 +26,9 @@ std::string TranscriptionJob::text_of(const std::vector<int32_t>& tokens) const 
 
 TranscriptionJob::TranscriptionJob(TextDecoder decode, const GenerationConfig& gen,
                                    int vocab_size, int max_positions, int n_mels, std::vector<float> mel, int frames,
-                                   double duration_s, JobSetup setup)
+                                   double duration_s, JobSetup setup, std::vector<float> samples)
     : decode_(std::move(decode)), gen_(gen), vocab_(vocab_size), max_positions_(max_positions), n_mels_(n_mels),
-      mel_(std::move(mel)), frames_(frames), max_frames_(std::max(frames, kWindowFrames)), setup_(std::move(setup)) {
+      mel_(std::move(mel)), samples_(std::move(samples)), frames_(frames), max_frames_(std::max(frames, kWindowFrames)), setup_(std::move(setup)) {
   out_.duration = duration_s;
   if (frames_ > kWindowFrames) setup_.window.timestamps = true;  // long audio is cut at timestamps
   if (setup_.window.language) {
@@ -35,7 +37,18 @@ TranscriptionJob::TranscriptionJob(TextDecoder decode, const GenerationConfig& g
   }
 }
 
-std::vector<float> TranscriptionJob::window_mel() const {
+std::span<const float> TranscriptionJob::window_audio() const {
+  if (samples_.empty() || seek_ != 0) return {};
+  return samples_;
+}
+
+std::vector<float> TranscriptionJob::window_mel() {
+  if (mel_.empty() && !samples_.empty()) {
+    // A later window of audio whose first window the backend encoded from samples.
+    auto mel = formats::whisper_log_mel_30s(samples_, n_mels_);
+    if (mel.ok()) mel_ = std::move(mel.value().data);
+    else mel_.assign(static_cast<std::size_t>(n_mels_) * static_cast<std::size_t>(frames_), setup_.window_pad_value);
+  }
   std::vector<float> w(static_cast<std::size_t>(n_mels_) * kWindowFrames, setup_.window_pad_value);
   const int n = std::max(0, std::min(kWindowFrames, frames_ - seek_));
   for (int m = 0; m < n_mels_; ++m) {
@@ -138,26 +151,41 @@ Result<Transcription> TranscriptionJob::result() const {
 
 void step_jobs(WhisperBackend& backend, const std::vector<TranscriptionJob*>& jobs) {
   // 1. Start windows while cache slots last; encode them in one batch.
-  std::vector<TranscriptionJob*> starting;
-  std::vector<std::vector<float>> mels;
-  std::vector<std::vector<int>> slots;
+  // Jobs whose window comes as audio (the backend computes its log-mel) and as host mels: one encoder
+  // batch each.
+  struct Group {
+    std::vector<TranscriptionJob*> jobs;
+    std::vector<std::vector<float>> mels;
+    std::vector<std::span<const float>> inputs;
+    std::vector<std::vector<int>> slots;
+  };
+  Group audio, mel;
   for (auto* job : jobs) {
     if (!job->needs_window() || backend.free_slots() < job->beams()) continue;
     auto s = backend.acquire_slots(job->beams());
     if (!s.ok()) continue;
-    starting.push_back(job);
-    mels.push_back(job->window_mel());
-    slots.push_back(std::move(s).value());
+    auto samples = backend.computes_log_mel() ? job->window_audio() : std::span<const float>();
+    Group& g = samples.empty() ? mel : audio;
+    g.jobs.push_back(job);
+    g.slots.push_back(std::move(s).value());
+    if (samples.empty()) g.mels.push_back(job->window_mel());
+    else g.inputs.push_back(samples);
   }
-  if (!starting.empty()) {
-    std::vector<std::span<const float>> views(mels.begin(), mels.end());
-    Status st = backend.encode(views, slots);
-    for (std::size_t i = 0; i < starting.size(); ++i) {
+  for (Group* g : {&audio, &mel}) {
+    if (g->jobs.empty()) continue;
+    Status st = Status::Ok();
+    if (g == &audio) {
+      st = backend.encode_audio(g->inputs, g->slots);
+    } else {
+      std::vector<std::span<const float>> views(g->mels.begin(), g->mels.end());
+      st = backend.encode(views, g->slots);
+    }
+    for (std::size_t i = 0; i < g->jobs.size(); ++i) {
       if (st.ok()) {
-        starting[i]->start_window(std::move(slots[i]));
+        g->jobs[i]->start_window(std::move(g->slots[i]));
       } else {
-        backend.release_slots(slots[i]);
-        starting[i]->fail(st.error());
+        backend.release_slots(g->slots[i]);
+        g->jobs[i]->fail(st.error());
       }
     }
   }

@@ -30,10 +30,12 @@ using TextDecoder = std::function<std::string(const std::vector<int32_t>&)>;
 
 class TranscriptionJob final : public SpeechJob {
  public:
-  // `mel` [n_mels, frames] row-major; `frames` >= 1.
+  // `mel` [n_mels, frames] row-major; `frames` >= 1. With `samples` (16 kHz, at most 30 s; `mel` then
+  // empty and frames = 3000) the first window is encoded from the audio by the backend
+  // (WhisperBackend::encode_audio) and the host log-mel is computed only if a later window needs it.
   TranscriptionJob(TextDecoder decode, const GenerationConfig& gen, int vocab_size,
                    int max_positions, int n_mels, std::vector<float> mel, int frames, double duration_s,
-                   JobSetup setup);
+                   JobSetup setup, std::vector<float> samples = {});
 
   bool done() const override { return done_.load(); }
   std::string text_so_far() const override;
@@ -43,7 +45,9 @@ class TranscriptionJob final : public SpeechJob {
   // --- driven by step_jobs() on the device worker ---
   bool needs_window() const { return !done() && !decoder_; }
   int beams() const { return setup_.window.beams; }
-  std::vector<float> window_mel() const;      // [n_mels, 3000] at the current seek
+  std::vector<float> window_mel();            // [n_mels, 3000] at the current seek
+  // The window's audio when the backend encodes it from samples (first window of short audio), else empty.
+  std::span<const float> window_audio() const;
   void start_window(std::vector<int> slots);  // the window is encoded into `slots`
   WindowDecoder* decoder() { return decoder_ ? &*decoder_ : nullptr; }
   // Called when decoder() is done: records its segments, moves the seek; returns the slots to release.
@@ -59,6 +63,7 @@ class TranscriptionJob final : public SpeechJob {
   GenerationConfig gen_;
   int vocab_, max_positions_, n_mels_;
   std::vector<float> mel_;
+  std::vector<float> samples_;
   int frames_;
   int max_frames_;
   JobSetup setup_;

@@ -1,8 +1,10 @@
 #include "models/whisper/whisper_network.h"
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
+#include "formats/mel/log_mel.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/attention_cached.h"
@@ -11,15 +13,21 @@
 #include "ops/embedding.h"
 #include "ops/gemm.h"
 #include "ops/norm.h"
+#include "ops/rows.h"
 
 namespace fathom::models::whisper {
 namespace {
 
 constexpr float kLayerNormEps = 1e-5f;
+constexpr int64_t kMelFrames = formats::kWhisperChunkFrames;
+constexpr int64_t kMelSamples = formats::kWhisperChunkSamples;
+
+std::size_t align256(std::size_t n) { return (n + 255) / 256 * 256; }
 
 TensorView rows_of(const TensorView& t, int64_t first, int64_t count) {
   const int64_t cols = t.cols();
-  return TensorView(t.ptr<float>() + first * cols, t.dtype, Shape{count, cols}, t.device);
+  auto* base = static_cast<unsigned char*>(t.data) + static_cast<std::size_t>(first * cols) * dtype_size(t.dtype);
+  return TensorView(base, t.dtype, Shape{count, cols}, t.device);
 }
 
 ops::GeluMode gelu_mode(const std::string& activation) {
@@ -30,22 +38,70 @@ Status linear(ExecContext& ctx, const TensorView& x, const WhisperLinear& l, con
   return ops::linear(ctx, x, l.w, l.bias(), y);
 }
 
-// Device copy of equally sized f32 tensors.
-Status copy(ExecContext& ctx, const TensorView& src, const TensorView& dst) { return ops::convert(ctx, src, dst); }
-
 Error invalid_row(std::size_t i, const std::string& what) {
   return make_error(ErrorCode::kInvalidArgument, "whisper decode row " + std::to_string(i) + ": " + what);
+}
+
+// Carves consecutive 256-byte aligned views out of an arena.
+class Carver {
+ public:
+  Carver(void* base, std::size_t offset, Device device)
+      : base_(static_cast<unsigned char*>(base)), offset_(offset), device_(device) {}
+  TensorView take(DType dt, Shape shape) {
+    TensorView v(base_ + offset_, dt, shape, device_);
+    offset_ += align256(v.nbytes());
+    return v;
+  }
+  std::size_t offset() const { return offset_; }
+
+ private:
+  unsigned char* base_;
+  std::size_t offset_;
+  Device device_;
+};
+
+template <typename F>
+auto guarded(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Exception& e) {
+    return make_error(e.code(), std::string(what) + e.what());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, std::string(what) + e.what());
+  }
 }
 
 }  // namespace
 
 WhisperNetwork::WhisperNetwork(const WhisperConfig& config, std::unique_ptr<WhisperWeights> weights, ExecContext& ctx,
-                               int slots)
-    : cfg_(config), w_(std::move(weights)), ctx_(ctx), head_dim_(config.d_model / config.decoder_attention_heads),
-      enc_frames_(config.max_source_positions), slots_(static_cast<std::size_t>(slots)) {}
+                               ops::DeviceRunner& runner, int slots)
+    : cfg_(config), w_(std::move(weights)), ctx_(ctx), runner_(runner), dt_(w_->dtype), es_(dtype_size(w_->dtype)),
+      head_dim_(config.d_model / config.decoder_attention_heads), enc_frames_(config.max_source_positions),
+      slots_(static_cast<std::size_t>(slots)), arena_(*ctx.allocator, ctx.account) {
+  if (ctx_.device.kind == DeviceKind::kCuda) {
+    // The device log-mel needs the filter bank on the device; without it windows come as host mels.
+    auto filters = formats::whisper_mel_filters(cfg_.num_mel_bins);
+    if (filters.ok()) {
+      auto buf = alloc(filters->size() * sizeof(float));
+      if (buf.ok() && ctx_.allocator->copy_from_host(buf->data(), filters->data(), filters->size() * sizeof(float)).ok())
+        mel_filters_ = std::move(buf).value();
+    }
+  }
+}
 
-Result<Buffer> WhisperNetwork::alloc(std::size_t floats) {
-  return Buffer::allocate(*ctx_.allocator, floats * sizeof(float), ctx_.account);
+WhisperNetwork::~WhisperNetwork() { (void)runner_.synchronize(); }
+
+Result<Buffer> WhisperNetwork::alloc(std::size_t bytes) { return Buffer::allocate(*ctx_.allocator, bytes, ctx_.account); }
+
+std::size_t WhisperNetwork::slot_cache_bytes() const {
+  const std::size_t d = static_cast<std::size_t>(cfg_.d_model);
+  // + d elements: the value view of the last row reaches d past the last key | value row.
+  return (static_cast<std::size_t>(cfg_.decoder_layers) * cfg_.max_target_positions * 2 * d + d) * es_;
+}
+
+std::size_t WhisperNetwork::window_bytes() const {
+  const std::size_t d = static_cast<std::size_t>(cfg_.d_model);
+  return (static_cast<std::size_t>(cfg_.decoder_layers) * static_cast<std::size_t>(enc_frames_) * 2 * d + d) * es_;
 }
 
 int WhisperNetwork::free_slots() const {
@@ -63,7 +119,7 @@ Result<std::vector<int>> WhisperNetwork::acquire_slots(int n) {
     Slot& s = slots_[static_cast<std::size_t>(i)];
     if (s.in_use) continue;
     if (s.cache.empty()) {
-      auto buf = alloc(static_cast<std::size_t>(cfg_.decoder_layers) * 2 * cfg_.max_target_positions * cfg_.d_model);
+      auto buf = alloc(slot_cache_bytes());
       if (!buf.ok()) {
         for (int j : out) slots_[static_cast<std::size_t>(j)].in_use = false;
         return buf.error();
@@ -101,64 +157,115 @@ void WhisperNetwork::release_slots(const std::vector<int>& slots) {
   }
 }
 
-TensorView WhisperNetwork::self_kv(int slot, int layer, int which, int rows) {
+TensorView WhisperNetwork::self_kv(int slot, int layer, int which, int rows) const {
   const int64_t d = cfg_.d_model, P = cfg_.max_target_positions;
-  float* base = slots_[static_cast<std::size_t>(slot)].cache.as<float>() + ((layer * 2 + which) * P) * d;
-  return TensorView(base, DType::kF32, Shape{rows, d}, ctx_.device);
+  auto* base = slots_[static_cast<std::size_t>(slot)].cache.as<unsigned char>() +
+               static_cast<std::size_t>(layer * P * 2 * d + which * d) * es_;
+  return TensorView(base, dt_, Shape{rows, 2 * d}, ctx_.device);
 }
 
-TensorView WhisperNetwork::cross_kv(int window, int layer, int which) {
+TensorView WhisperNetwork::cross_kv(int window, int layer, int which) const {
   const int64_t d = cfg_.d_model, F = enc_frames_;
-  float* base = windows_.at(window).kv.as<float>() + ((layer * 2 + which) * F) * d;
-  return TensorView(base, DType::kF32, Shape{F, d}, ctx_.device);
+  auto* base = windows_.at(window).kv.as<unsigned char>() + static_cast<std::size_t>(layer * F * 2 * d + which * d) * es_;
+  return TensorView(base, dt_, Shape{F, 2 * d}, ctx_.device);
 }
 
-Result<Buffer> WhisperNetwork::run_encoder(const std::vector<std::span<const float>>& windows) {
-  const int64_t B = static_cast<int64_t>(windows.size());
+Result<TensorView> WhisperNetwork::stage_mel(Input kind, const std::vector<std::span<const float>>& inputs,
+                                             std::size_t* used) {
+  const int64_t B = static_cast<int64_t>(inputs.size());
+  const int64_t n_mels = cfg_.num_mel_bins;
+  const std::size_t mel_bytes = static_cast<std::size_t>(B * n_mels * kMelFrames) * sizeof(float);
+  if (kind == Input::kMel) {
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      if (static_cast<int64_t>(inputs[i].size()) != n_mels * kMelFrames)
+        return make_error(ErrorCode::kInvalidArgument, "whisper encoder: window " + std::to_string(i) + " has " +
+                                                           std::to_string(inputs[i].size()) + " values, expected " +
+                                                           std::to_string(n_mels) + " x " + std::to_string(kMelFrames));
+    FATHOM_ASSIGN_OR_RETURN(void* arena, arena_.get(align256(mel_bytes)));
+    FATHOM_ASSIGN_OR_RETURN(void* stage, runner_.staging(0, mel_bytes));
+    const std::size_t per = static_cast<std::size_t>(n_mels * kMelFrames);
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      std::memcpy(static_cast<float*>(stage) + i * per, inputs[i].data(), per * sizeof(float));
+    FATHOM_TRY(runner_.upload(arena, stage, mel_bytes));
+    *used = align256(mel_bytes);
+    return TensorView(arena, DType::kF32, Shape{B, n_mels, kMelFrames}, ctx_.device);
+  }
+  if (mel_filters_.empty())
+    return make_error(ErrorCode::kUnsupported, "whisper: log-mel on " + ctx_.device.to_string() + " is not available");
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (static_cast<int64_t>(inputs[i].size()) > kMelSamples)
+      return make_error(ErrorCode::kInvalidArgument, "whisper encoder: audio window " + std::to_string(i) + " has " +
+                                                         std::to_string(inputs[i].size()) + " samples, more than 30 s (" +
+                                                         std::to_string(kMelSamples) + ")");
+  const std::size_t sample_bytes = static_cast<std::size_t>(B * kMelSamples) * sizeof(float);
+  FATHOM_ASSIGN_OR_RETURN(void* arena, arena_.get(align256(mel_bytes) + align256(sample_bytes)));
+  auto* samples_dev = static_cast<unsigned char*>(arena) + align256(mel_bytes);
+  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_.staging(0, sample_bytes));
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    std::memcpy(static_cast<float*>(stage) + i * kMelSamples, inputs[i].data(), inputs[i].size() * sizeof(float));
+  FATHOM_TRY(runner_.upload(samples_dev, stage, sample_bytes));
+  TensorView filters(mel_filters_.data(), DType::kF32, Shape{n_mels, formats::kMelFreqBins}, ctx_.device);
+  for (int64_t b = 0; b < B; ++b) {
+    TensorView s(reinterpret_cast<float*>(samples_dev) + b * kMelSamples, DType::kF32, Shape{kMelSamples}, ctx_.device);
+    TensorView out(static_cast<float*>(arena) + b * n_mels * kMelFrames, DType::kF32, Shape{n_mels, kMelFrames},
+                   ctx_.device);
+    FATHOM_TRY(ops::whisper_log_mel(ctx_, s, static_cast<int64_t>(inputs[static_cast<std::size_t>(b)].size()), filters, out));
+  }
+  *used = align256(mel_bytes) + align256(sample_bytes);
+  return TensorView(arena, DType::kF32, Shape{B, n_mels, kMelFrames}, ctx_.device);
+}
+
+std::size_t WhisperNetwork::encoder_arena_bytes(int windows, bool audio) const {
+  const int64_t B = windows, d = cfg_.d_model, N = B * enc_frames_;
+  const int64_t wide = std::max({3 * d, static_cast<int64_t>(cfg_.encoder_ffn_dim), 4 * d});
+  const std::size_t mel = static_cast<std::size_t>(B * cfg_.num_mel_bins * kMelFrames);
+  std::size_t need = align256(mel * sizeof(float)) + align256(mel * es_) + 3 * align256(static_cast<std::size_t>(N * d) * es_) +
+                     align256(static_cast<std::size_t>(N * wide) * es_);
+  if (audio) need += align256(static_cast<std::size_t>(B * kMelSamples) * sizeof(float));
+  return need;
+}
+
+Result<TensorView> WhisperNetwork::run_encoder(const TensorView& mel, std::size_t used) {
+  const int64_t B = mel.dim(0);
   const int64_t n_mels = cfg_.num_mel_bins, d = cfg_.d_model, F = enc_frames_;
   const int64_t in_frames = F * 2;
-  for (std::size_t i = 0; i < windows.size(); ++i)
-    if (static_cast<int64_t>(windows[i].size()) != n_mels * in_frames)
-      return make_error(ErrorCode::kInvalidArgument, "whisper encoder: window " + std::to_string(i) + " has " +
-                                                         std::to_string(windows[i].size()) + " values, expected " +
-                                                         std::to_string(n_mels) + " x " + std::to_string(in_frames));
-  const std::size_t mel_floats = static_cast<std::size_t>(n_mels * in_frames);
-  FATHOM_ASSIGN_OR_RETURN(Buffer mel, alloc(mel_floats * static_cast<std::size_t>(B)));
-  for (int64_t b = 0; b < B; ++b)
-    FATHOM_TRY(ctx_.allocator->copy_from_host(mel.as<float>() + b * static_cast<int64_t>(mel_floats),
-                                              windows[static_cast<std::size_t>(b)].data(), mel_floats * sizeof(float)));
+  const int64_t N = B * F;
+  const int64_t ffn = cfg_.encoder_ffn_dim;
+  const int64_t wide = std::max({3 * d, ffn, 4 * d});  // qkv / ffn rows; also holds conv1's [B, 3000, d]
+  if (arena_.capacity() < encoder_arena_bytes(static_cast<int>(B), false))
+    return make_error(ErrorCode::kInternal, "whisper encoder: activation arena not sized for the batch");
+  void* base = mel.data;  // the staged mel sits at the start of the arena
+  Carver c(base, used, ctx_.device);
+  TensorView melx = mel;
+  if (dt_ != DType::kF32) {
+    melx = c.take(dt_, Shape{B, n_mels, in_frames});
+    FATHOM_TRY(ops::convert(ctx_, mel, melx));
+  } else {
+    c.take(dt_, Shape{0});
+  }
+  TensorView xv = c.take(dt_, Shape{B, F, d});
+  TensorView hv = c.take(dt_, Shape{N, d});
+  TensorView ov = c.take(dt_, Shape{N, d});
+  TensorView big = c.take(dt_, Shape{N, wide});
   const auto mode = gelu_mode(cfg_.activation_function);
   // Convolutions: [B, n_mels, 3000] -> [B, 3000, d] -> [B, 1500, d].
-  FATHOM_ASSIGN_OR_RETURN(Buffer c1, alloc(static_cast<std::size_t>(B * in_frames * d)));
-  TensorView c1v = c1.view(DType::kF32, Shape{B, in_frames, d});
-  FATHOM_TRY(ops::conv1d(ctx_, mel.view(DType::kF32, Shape{B, n_mels, in_frames}), ops::Conv1dInput::kChannelMajor,
-                         w_->conv1.w, &w_->conv1.b, 1, 1, c1v));
+  TensorView c1v(big.data, dt_, Shape{B, in_frames, d}, ctx_.device);
+  FATHOM_TRY(ops::conv1d(ctx_, melx, ops::Conv1dInput::kChannelMajor, w_->conv1.w, &w_->conv1.b, 1, 1, c1v));
   FATHOM_TRY(ops::gelu(ctx_, c1v, c1v, mode));
-  mel.reset();
-  const int64_t N = B * F;
-  FATHOM_ASSIGN_OR_RETURN(Buffer x, alloc(static_cast<std::size_t>(N * d)));
-  TensorView xv = x.view(DType::kF32, Shape{B, F, d});
   FATHOM_TRY(ops::conv1d(ctx_, c1v, ops::Conv1dInput::kTimeMajor, w_->conv2.w, &w_->conv2.b, 2, 1, xv));
-  c1.reset();
   FATHOM_TRY(ops::gelu(ctx_, xv, xv, mode));
+  xv = TensorView(xv.data, dt_, Shape{N, d}, ctx_.device);
   TensorView pos = rows_of(w_->encoder_positions, 0, F);
   for (int64_t b = 0; b < B; ++b) {
-    TensorView xb = rows_of(x.view(DType::kF32, Shape{N, d}), b * F, F);
+    TensorView xb = rows_of(xv, b * F, F);
     FATHOM_TRY(ops::add(ctx_, xb, pos, xb));
   }
   // Transformer blocks over the packed [B * 1500, d] batch.
-  xv = x.view(DType::kF32, Shape{N, d});
   const int heads = cfg_.encoder_attention_heads;
   const int hd = static_cast<int>(d / heads);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t ffn = cfg_.encoder_ffn_dim;
-  FATHOM_ASSIGN_OR_RETURN(Buffer h, alloc(static_cast<std::size_t>(N * d)));
-  FATHOM_ASSIGN_OR_RETURN(Buffer big, alloc(static_cast<std::size_t>(N * std::max<int64_t>(3 * d, ffn))));
-  FATHOM_ASSIGN_OR_RETURN(Buffer o, alloc(static_cast<std::size_t>(N * d)));
-  TensorView hv = h.view(DType::kF32, Shape{N, d});
-  TensorView ov = o.view(DType::kF32, Shape{N, d});
-  TensorView qkv = big.view(DType::kF32, Shape{N, 3 * d});
-  TensorView f = big.view(DType::kF32, Shape{N, ffn});
+  TensorView qkv(big.data, dt_, Shape{N, 3 * d}, ctx_.device);
+  TensorView f(big.data, dt_, Shape{N, ffn}, ctx_.device);
   std::vector<int> lengths(static_cast<std::size_t>(B), static_cast<int>(F));
   ops::VarlenBatch vb = ops::VarlenBatch::from_lengths(lengths);
   for (const auto& L : w_->encoder_layers) {
@@ -174,38 +281,62 @@ Result<Buffer> WhisperNetwork::run_encoder(const std::vector<std::span<const flo
     FATHOM_TRY(ops::add(ctx_, xv, ov, xv));
   }
   FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, w_->encoder_norm.gamma, w_->encoder_norm.beta, kLayerNormEps, xv));
-  return x;
+  return xv;
 }
 
 Result<std::vector<float>> WhisperNetwork::encoder_states(const std::vector<std::span<const float>>& windows) {
-  FATHOM_ASSIGN_OR_RETURN(Buffer x, run_encoder(windows));
-  std::vector<float> out(x.size() / sizeof(float));
-  FATHOM_TRY(ctx_.allocator->copy_to_host(out.data(), x.data(), x.size()));
-  return out;
+  return guarded("whisper encoder: ", [&]() -> Result<std::vector<float>> {
+    if (windows.empty()) return std::vector<float>{};
+    std::size_t used = 0;
+    // Reserve the whole encoder arena first so staging the mel does not move it afterwards.
+    FATHOM_TRY(arena_.get(encoder_arena_bytes(static_cast<int>(windows.size()), false)));
+    FATHOM_ASSIGN_OR_RETURN(TensorView mel, stage_mel(Input::kMel, windows, &used));
+    FATHOM_ASSIGN_OR_RETURN(TensorView x, run_encoder(mel, used));
+    TensorView out32 = x;
+    Buffer tmp;
+    if (dt_ != DType::kF32) {
+      FATHOM_ASSIGN_OR_RETURN(tmp, alloc(static_cast<std::size_t>(x.numel()) * sizeof(float)));
+      out32 = tmp.view(DType::kF32, x.shape);
+      FATHOM_TRY(ops::convert(ctx_, x, out32));
+    }
+    std::vector<float> out(static_cast<std::size_t>(x.numel()));
+    FATHOM_ASSIGN_OR_RETURN(void* stage, runner_.staging(1, out.size() * sizeof(float)));
+    FATHOM_TRY(runner_.download(stage, out32.data, out.size() * sizeof(float)));
+    FATHOM_TRY(runner_.synchronize());
+    std::memcpy(out.data(), stage, out.size() * sizeof(float));
+    return out;
+  });
+}
+
+Result<std::vector<float>> WhisperNetwork::device_log_mel(std::span<const float> samples) {
+  return guarded("whisper log-mel: ", [&]() -> Result<std::vector<float>> {
+    std::size_t used = 0;
+    std::vector<std::span<const float>> one{samples};
+    FATHOM_ASSIGN_OR_RETURN(TensorView mel, stage_mel(Input::kAudio, one, &used));
+    std::vector<float> out(static_cast<std::size_t>(mel.numel()));
+    FATHOM_ASSIGN_OR_RETURN(void* stage, runner_.staging(1, out.size() * sizeof(float)));
+    FATHOM_TRY(runner_.download(stage, mel.data, out.size() * sizeof(float)));
+    FATHOM_TRY(runner_.synchronize());
+    std::memcpy(out.data(), stage, out.size() * sizeof(float));
+    return out;
+  });
 }
 
 Status WhisperNetwork::encode(const std::vector<std::span<const float>>& windows,
                               const std::vector<std::vector<int>>& slots) {
-  try {
-    return encode_impl(windows, slots);
-  } catch (const Exception& e) {
-    return make_error(e.code(), std::string("whisper encoder: ") + e.what());
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInternal, std::string("whisper encoder: ") + e.what());
-  }
+  return guarded("whisper encoder: ", [&] { return encode_impl(Input::kMel, windows, slots); });
+}
+
+Status WhisperNetwork::encode_audio(const std::vector<std::span<const float>>& samples,
+                                    const std::vector<std::vector<int>>& slots) {
+  return guarded("whisper encoder: ", [&] { return encode_impl(Input::kAudio, samples, slots); });
 }
 
 Result<std::vector<float>> WhisperNetwork::decode(const std::vector<DecodeRow>& rows) {
-  try {
-    return decode_impl(rows);
-  } catch (const Exception& e) {
-    return make_error(e.code(), std::string("whisper decoder: ") + e.what());
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInternal, std::string("whisper decoder: ") + e.what());
-  }
+  return guarded("whisper decoder: ", [&] { return decode_impl(rows); });
 }
 
-Status WhisperNetwork::encode_impl(const std::vector<std::span<const float>>& windows,
+Status WhisperNetwork::encode_impl(Input kind, const std::vector<std::span<const float>>& windows,
                                    const std::vector<std::vector<int>>& slots) {
   if (windows.size() != slots.size())
     return make_error(ErrorCode::kInvalidArgument, "whisper encode: " + std::to_string(windows.size()) +
@@ -215,19 +346,22 @@ Status WhisperNetwork::encode_impl(const std::vector<std::span<const float>>& wi
       if (s < 0 || s >= static_cast<int>(slots_.size()) || !slots_[static_cast<std::size_t>(s)].in_use)
         return make_error(ErrorCode::kInvalidArgument, "whisper encode: slot " + std::to_string(s) + " is not acquired");
   if (windows.empty()) return Status::Ok();
-  FATHOM_ASSIGN_OR_RETURN(Buffer x, run_encoder(windows));
-  const int64_t d = cfg_.d_model, F = enc_frames_;
+  // Size the arena for the whole encoder before staging, so the staged mel stays where it is.
+  FATHOM_TRY(arena_.get(encoder_arena_bytes(static_cast<int>(windows.size()), kind == Input::kAudio)));
+  std::size_t used = 0;
+  FATHOM_ASSIGN_OR_RETURN(TensorView mel, stage_mel(kind, windows, &used));
+  FATHOM_ASSIGN_OR_RETURN(TensorView x, run_encoder(mel, used));
+  const int64_t F = enc_frames_, d = cfg_.d_model;
   const int layers = cfg_.decoder_layers;
-  TensorView all = x.view(DType::kF32, Shape{static_cast<int64_t>(windows.size()) * F, d});
   for (std::size_t i = 0; i < windows.size(); ++i) {
-    FATHOM_ASSIGN_OR_RETURN(Buffer kv, alloc(static_cast<std::size_t>(layers) * 2 * F * d));
+    FATHOM_ASSIGN_OR_RETURN(Buffer kv, alloc(window_bytes()));
     const int id = next_window_++;
     windows_[id].kv = std::move(kv);
-    TensorView enc = rows_of(all, static_cast<int64_t>(i) * F, F);
+    TensorView enc = rows_of(x, static_cast<int64_t>(i) * F, F);
     for (int l = 0; l < layers; ++l) {
       const auto& L = w_->decoder_layers[static_cast<std::size_t>(l)];
-      Status st = linear(ctx_, enc, L.cross_k, cross_kv(id, l, 0));
-      if (st.ok()) st = linear(ctx_, enc, L.cross_v, cross_kv(id, l, 1));
+      TensorView dst(cross_kv(id, l, 0).data, dt_, Shape{F, 2 * d}, ctx_.device);
+      Status st = linear(ctx_, enc, L.cross_kv, dst);
       if (!st.ok()) {
         if (windows_[id].refs == 0) windows_.erase(id);
         return st;
@@ -239,7 +373,8 @@ Status WhisperNetwork::encode_impl(const std::vector<std::span<const float>>& wi
     }
     if (windows_[id].refs == 0) windows_.erase(id);
   }
-  return Status::Ok();
+  // The staging buffers are reused by the next call: wait for the uploads (and the encoder).
+  return runner_.synchronize();
 }
 
 Result<std::vector<float>> WhisperNetwork::decode_impl(const std::vector<DecodeRow>& rows) {
@@ -272,20 +407,22 @@ Result<std::vector<float>> WhisperNetwork::decode_impl(const std::vector<DecodeR
                                   std::to_string(cfg_.vocab_size));
   }
   const int layers = cfg_.decoder_layers;
-  // Cache copies (beam reordering). Sources that are also targets are read through a snapshot.
+  // Cache copies (beam reordering): per layer one [cached, 2d] block (keys and values together). Sources
+  // that are also targets are read through a snapshot.
   {
+    auto block = [&](void* base, int l, int cached) {
+      return TensorView(static_cast<unsigned char*>(base) + static_cast<std::size_t>(l) * cached * 2 * d * es_, dt_,
+                        Shape{cached, 2 * d}, ctx_.device);
+    };
     struct Pending { int slot, src, cached; Buffer snap; };
     std::vector<Pending> pending;
     for (const auto& r : rows) {
       if (r.source_slot < 0 || r.source_slot == r.slot) continue;
       Pending p{r.slot, r.source_slot, r.cached, Buffer()};
       if (targets.count(r.source_slot) && r.cached > 0) {
-        FATHOM_ASSIGN_OR_RETURN(p.snap, alloc(static_cast<std::size_t>(layers) * 2 * r.cached * d));
+        FATHOM_ASSIGN_OR_RETURN(p.snap, alloc(static_cast<std::size_t>(layers) * r.cached * 2 * d * es_));
         for (int l = 0; l < layers; ++l)
-          for (int which = 0; which < 2; ++which)
-            FATHOM_TRY(copy(ctx_, self_kv(r.source_slot, l, which, r.cached),
-                            TensorView(p.snap.as<float>() + (l * 2 + which) * r.cached * d, DType::kF32,
-                                       Shape{r.cached, d}, ctx_.device)));
+          FATHOM_TRY(ops::convert(ctx_, self_kv(r.source_slot, l, 0, r.cached), block(p.snap.data(), l, r.cached)));
       }
       pending.push_back(std::move(p));
     }
@@ -294,73 +431,113 @@ Result<std::vector<float>> WhisperNetwork::decode_impl(const std::vector<DecodeR
     for (std::size_t s = 0; s < slots_.size(); ++s) windows_of[s] = slots_[s].window;
     for (auto& p : pending) ++windows_.at(windows_of[static_cast<std::size_t>(p.src)]).refs;
     for (auto& p : pending) {
-      if (p.cached > 0) {
-        for (int l = 0; l < layers; ++l)
-          for (int which = 0; which < 2; ++which) {
-            TensorView src = p.snap.empty() ? self_kv(p.src, l, which, p.cached)
-                                            : TensorView(p.snap.as<float>() + (l * 2 + which) * p.cached * d,
-                                                         DType::kF32, Shape{p.cached, d}, ctx_.device);
-            FATHOM_TRY(copy(ctx_, src, self_kv(p.slot, l, which, p.cached)));
-          }
-      }
+      if (p.cached > 0)
+        for (int l = 0; l < layers; ++l) {
+          TensorView src = p.snap.empty() ? self_kv(p.src, l, 0, p.cached) : block(p.snap.data(), l, p.cached);
+          FATHOM_TRY(ops::convert(ctx_, src, self_kv(p.slot, l, 0, p.cached)));
+        }
       bind(p.slot, windows_of[static_cast<std::size_t>(p.src)]);
     }
     for (auto& p : pending) {
       auto it = windows_.find(windows_of[static_cast<std::size_t>(p.src)]);
       if (it != windows_.end() && --it->second.refs <= 0) windows_.erase(it);
     }
+    // Snapshots are freed at the end of this scope; the copies reading them are queued before any later
+    // use of that memory on the same stream.
   }
+  // Host inputs: token ids, positions, per layer the cache address of every new row, last-row indices.
   std::vector<int> lengths(static_cast<std::size_t>(R));
-  std::vector<int32_t> ids, positions;
+  ids_.clear();
+  positions_.clear();
+  last_.clear();
   for (int i = 0; i < R; ++i) {
     const DecodeRow& r = rows[static_cast<std::size_t>(i)];
     slots_[static_cast<std::size_t>(r.slot)].length = r.cached;
     lengths[static_cast<std::size_t>(i)] = static_cast<int>(r.tokens.size()) - r.cached;
     for (int p = r.cached; p < static_cast<int>(r.tokens.size()); ++p) {
-      ids.push_back(r.tokens[static_cast<std::size_t>(p)]);
-      positions.push_back(p);
+      ids_.push_back(r.tokens[static_cast<std::size_t>(p)]);
+      positions_.push_back(p);
+    }
+    last_.push_back(static_cast<int32_t>(ids_.size()) - 1);
+  }
+  const int64_t N = static_cast<int64_t>(ids_.size());
+  addresses_.resize(static_cast<std::size_t>(N * layers));
+  {
+    const std::size_t row_bytes = static_cast<std::size_t>(2 * d) * es_;
+    std::size_t t = 0;
+    for (int i = 0; i < R; ++i) {
+      const DecodeRow& r = rows[static_cast<std::size_t>(i)];
+      const auto base = reinterpret_cast<intptr_t>(slots_[static_cast<std::size_t>(r.slot)].cache.data());
+      for (int p = r.cached; p < static_cast<int>(r.tokens.size()); ++p, ++t)
+        for (int l = 0; l < layers; ++l)
+          addresses_[static_cast<std::size_t>(l) * N + t] =
+              static_cast<int64_t>(base) + static_cast<int64_t>((static_cast<std::size_t>(l) * P + p) * row_bytes);
     }
   }
-  const int64_t N = static_cast<int64_t>(ids.size());
-  ops::VarlenBatch vb = ops::VarlenBatch::from_lengths(lengths);
-  // Token inputs on the device.
-  FATHOM_ASSIGN_OR_RETURN(Buffer idbuf, Buffer::allocate(*ctx_.allocator, 2 * N * sizeof(int32_t), ctx_.account));
-  FATHOM_TRY(ctx_.allocator->copy_from_host(idbuf.data(), ids.data(), N * sizeof(int32_t)));
-  FATHOM_TRY(ctx_.allocator->copy_from_host(idbuf.as<int32_t>() + N, positions.data(), N * sizeof(int32_t)));
-  TensorView idv(idbuf.data(), DType::kI32, Shape{N}, ctx_.device);
-  TensorView posv(idbuf.as<int32_t>() + N, DType::kI32, Shape{N}, ctx_.device);
-
+  const bool gather_last = N != R;
   const int64_t ffn = cfg_.decoder_ffn_dim;
-  FATHOM_ASSIGN_OR_RETURN(Buffer x, alloc(static_cast<std::size_t>(N * d)));
-  FATHOM_ASSIGN_OR_RETURN(Buffer h, alloc(static_cast<std::size_t>(N * d)));
-  FATHOM_ASSIGN_OR_RETURN(Buffer q, alloc(static_cast<std::size_t>(N * d)));
-  FATHOM_ASSIGN_OR_RETURN(Buffer a, alloc(static_cast<std::size_t>(N * std::max<int64_t>(d, ffn))));
-  TensorView xv = x.view(DType::kF32, Shape{N, d}), hv = h.view(DType::kF32, Shape{N, d});
-  TensorView qv = q.view(DType::kF32, Shape{N, d}), av = a.view(DType::kF32, Shape{N, d});
-  TensorView fv = a.view(DType::kF32, Shape{N, ffn});
+  const int64_t V = cfg_.vocab_size;
+  const std::size_t in_bytes = align256(addresses_.size() * 8) + 2 * align256(static_cast<std::size_t>(N) * 4) +
+                               align256(static_cast<std::size_t>(R) * 4);
+  const std::size_t act_bytes = 3 * align256(static_cast<std::size_t>(N * d) * es_) +
+                                align256(static_cast<std::size_t>(N * std::max<int64_t>(2 * d, ffn)) * es_) +
+                                align256(static_cast<std::size_t>(R * d) * es_) +
+                                align256(static_cast<std::size_t>(R * V) * es_) +
+                                (dt_ != DType::kF32 ? align256(static_cast<std::size_t>(R * V) * 4) : 0);
+  FATHOM_ASSIGN_OR_RETURN(void* arena, arena_.get(in_bytes + act_bytes));
+  // One upload of every input, staged in the same layout.
+  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_.staging(0, in_bytes));
+  {
+    auto* h = static_cast<unsigned char*>(stage);
+    std::memcpy(h, addresses_.data(), addresses_.size() * 8);
+    h += align256(addresses_.size() * 8);
+    std::memcpy(h, ids_.data(), ids_.size() * 4);
+    h += align256(static_cast<std::size_t>(N) * 4);
+    std::memcpy(h, positions_.data(), positions_.size() * 4);
+    h += align256(static_cast<std::size_t>(N) * 4);
+    std::memcpy(h, last_.data(), last_.size() * 4);
+  }
+  FATHOM_TRY(runner_.upload(arena, stage, in_bytes));
+  Carver c(arena, 0, ctx_.device);
+  TensorView addr = c.take(DType::kI64, Shape{static_cast<int64_t>(layers) * N});
+  TensorView idv = c.take(DType::kI32, Shape{N});
+  TensorView posv = c.take(DType::kI32, Shape{N});
+  TensorView lastv = c.take(DType::kI32, Shape{R});
+  TensorView xv = c.take(dt_, Shape{N, d});
+  TensorView hv = c.take(dt_, Shape{N, d});
+  TensorView qv = c.take(dt_, Shape{N, d});
+  TensorView wide = c.take(dt_, Shape{N, std::max<int64_t>(2 * d, ffn)});
+  TensorView lastx = c.take(dt_, Shape{R, d});
+  TensorView logits = c.take(dt_, Shape{R, V});
+  TensorView logits32 = dt_ != DType::kF32 ? c.take(DType::kF32, Shape{R, V}) : logits;
+  TensorView av(wide.data, dt_, Shape{N, d}, ctx_.device);
+  TensorView kvv(wide.data, dt_, Shape{N, 2 * d}, ctx_.device);
+  TensorView fv(wide.data, dt_, Shape{N, ffn}, ctx_.device);
+
+  ops::VarlenBatch vb = ops::VarlenBatch::from_lengths(lengths);
   ops::EmbeddingTables tables{w_->embed_tokens, &w_->decoder_positions, nullptr};
   FATHOM_TRY(ops::embed_tokens(ctx_, idv, &posv, nullptr, tables, xv));
 
   const int heads = cfg_.decoder_attention_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
   const auto mode = gelu_mode(cfg_.activation_function);
-  std::vector<TensorView> keys(static_cast<std::size_t>(R)), values(static_cast<std::size_t>(R));
+  keys_.resize(static_cast<std::size_t>(R));
+  values_.resize(static_cast<std::size_t>(R));
   for (int l = 0; l < layers; ++l) {
     const auto& L = w_->decoder_layers[static_cast<std::size_t>(l)];
-    // Causal self-attention over the slot caches.
+    // Causal self-attention over the slot caches: the new key | value rows go to their cache positions.
     FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, L.self_norm.gamma, L.self_norm.beta, kLayerNormEps, hv));
     FATHOM_TRY(linear(ctx_, hv, L.self_q, qv));
-    for (int which = 0; which < 2; ++which) {
-      FATHOM_TRY(linear(ctx_, hv, which == 0 ? L.self_k : L.self_v, av));
-      for (int i = 0; i < R; ++i) {
-        const DecodeRow& r = rows[static_cast<std::size_t>(i)];
-        const int n = lengths[static_cast<std::size_t>(i)];
-        TensorView dst = self_kv(r.slot, l, which, r.cached + n);
-        FATHOM_TRY(copy(ctx_, rows_of(av, vb.cu_seqlens[static_cast<std::size_t>(i)], n), rows_of(dst, r.cached, n)));
-        (which == 0 ? keys : values)[static_cast<std::size_t>(i)] = dst;
-      }
+    FATHOM_TRY(linear(ctx_, hv, L.self_kv, kvv));
+    FATHOM_TRY(ops::scatter_rows(
+        ctx_, kvv, TensorView(addr.ptr<int64_t>() + static_cast<int64_t>(l) * N, DType::kI64, Shape{N}, ctx_.device)));
+    for (int i = 0; i < R; ++i) {
+      const DecodeRow& r = rows[static_cast<std::size_t>(i)];
+      const int n = static_cast<int>(r.tokens.size());
+      keys_[static_cast<std::size_t>(i)] = self_kv(r.slot, l, 0, n);
+      values_[static_cast<std::size_t>(i)] = self_kv(r.slot, l, 1, n);
     }
-    FATHOM_TRY(ops::attention_cached(ctx_, qv, vb, keys, values, heads, head_dim_, scale, true, av));
+    FATHOM_TRY(ops::attention_cached(ctx_, qv, vb, keys_, values_, heads, head_dim_, scale, true, av));
     FATHOM_TRY(linear(ctx_, av, L.self_out, hv));
     FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
     // Cross-attention to the slot's window.
@@ -368,10 +545,10 @@ Result<std::vector<float>> WhisperNetwork::decode_impl(const std::vector<DecodeR
     FATHOM_TRY(linear(ctx_, hv, L.cross_q, qv));
     for (int i = 0; i < R; ++i) {
       const int win = slots_[static_cast<std::size_t>(rows[static_cast<std::size_t>(i)].slot)].window;
-      keys[static_cast<std::size_t>(i)] = cross_kv(win, l, 0);
-      values[static_cast<std::size_t>(i)] = cross_kv(win, l, 1);
+      keys_[static_cast<std::size_t>(i)] = cross_kv(win, l, 0);
+      values_[static_cast<std::size_t>(i)] = cross_kv(win, l, 1);
     }
-    FATHOM_TRY(ops::attention_cached(ctx_, qv, vb, keys, values, heads, head_dim_, scale, false, av));
+    FATHOM_TRY(ops::attention_cached(ctx_, qv, vb, keys_, values_, heads, head_dim_, scale, false, av));
     FATHOM_TRY(linear(ctx_, av, L.cross_out, hv));
     FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
     // Feed-forward.
@@ -385,17 +562,23 @@ Result<std::vector<float>> WhisperNetwork::decode_impl(const std::vector<DecodeR
     const DecodeRow& r = rows[static_cast<std::size_t>(i)];
     slots_[static_cast<std::size_t>(r.slot)].length = static_cast<int>(r.tokens.size());
   }
-  // Last position of each row -> final norm -> logits.
-  TensorView last = rows_of(qv, 0, R);  // every row has >= 1 token, so N >= R
-  for (int i = 0; i < R; ++i)
-    FATHOM_TRY(copy(ctx_, rows_of(xv, vb.cu_seqlens[static_cast<std::size_t>(i) + 1] - 1, 1), rows_of(last, i, 1)));
-  FATHOM_TRY(ops::layer_norm(ctx_, last, nullptr, w_->decoder_norm.gamma, w_->decoder_norm.beta, kLayerNormEps, last));
-  const int64_t V = cfg_.vocab_size;
-  FATHOM_ASSIGN_OR_RETURN(Buffer logits, alloc(static_cast<std::size_t>(R * V)));
-  FATHOM_TRY(ops::linear(ctx_, last, w_->lm_head, nullptr, logits.view(DType::kF32, Shape{R, V})));
-  std::vector<float> out(static_cast<std::size_t>(R * V));
-  FATHOM_TRY(ctx_.allocator->copy_to_host(out.data(), logits.data(), out.size() * sizeof(float)));
-  return out;
+  // Last position of each row -> final norm -> logits (f32) -> one download.
+  if (gather_last) {
+    ops::EmbeddingTables rows_table{xv, nullptr, nullptr};
+    FATHOM_TRY(ops::embed_tokens(ctx_, lastv, nullptr, nullptr, rows_table, lastx));
+  } else {
+    lastx = xv;  // one new token per row: rows are already the last positions
+  }
+  TensorView normed = gather_last ? lastx : rows_of(hv, 0, R);
+  FATHOM_TRY(ops::layer_norm(ctx_, lastx, nullptr, w_->decoder_norm.gamma, w_->decoder_norm.beta, kLayerNormEps, normed));
+  FATHOM_TRY(ops::linear(ctx_, normed, w_->lm_head, nullptr, logits));
+  if (dt_ != DType::kF32) FATHOM_TRY(ops::convert(ctx_, logits, logits32));
+  const std::size_t out_bytes = static_cast<std::size_t>(R * V) * sizeof(float);
+  FATHOM_ASSIGN_OR_RETURN(void* host, runner_.staging(1, out_bytes));
+  FATHOM_TRY(runner_.download(host, logits32.data, out_bytes));
+  FATHOM_TRY(runner_.synchronize());
+  const float* f = static_cast<const float*>(host);
+  return std::vector<float>(f, f + static_cast<std::size_t>(R * V));
 }
 
 }  // namespace fathom::models::whisper

@@ -20,6 +20,7 @@ class Loader {
   Loader(const formats::Checkpoint& ckpt, std::string prefix, Allocator& allocator, MemoryAccount* account,
          WhisperWeights& out)
       : ckpt_(ckpt), prefix_(std::move(prefix)), allocator_(allocator), account_(account), out_(out) {}
+  Loader(const Loader&) = delete;
 
   // Tensor `name` (prefixed) with `shape`, converted to f32 on the device.
   Result<TensorView> load(const std::string& name, const Shape& shape) {
@@ -63,11 +64,21 @@ class Loader {
                         TensorView(dst, DType::kF32, Shape{info->numel()}));
   }
 
+  // Converts the f32 host values to the compute dtype and copies them to the device.
   Result<TensorView> upload(const std::vector<float>& host, const Shape& shape) {
-    const std::size_t bytes = host.size() * sizeof(float);
+    const DType dt = out_.dtype;
+    const std::size_t bytes = host.size() * dtype_size(dt);
     FATHOM_ASSIGN_OR_RETURN(Buffer buf, Buffer::allocate(allocator_, bytes, account_));
-    FATHOM_TRY(allocator_.copy_from_host(buf.data(), host.data(), bytes));
-    TensorView view = buf.view(DType::kF32, shape);
+    if (dt == DType::kF32) {
+      FATHOM_TRY(allocator_.copy_from_host(buf.data(), host.data(), bytes));
+    } else {
+      std::vector<unsigned char> narrow(bytes);
+      CpuExecContext cpu;
+      const Shape flat{static_cast<int64_t>(host.size())};
+      FATHOM_TRY(ops::convert(cpu.ctx(), TensorView(host.data(), DType::kF32, flat), TensorView(narrow.data(), dt, flat)));
+      FATHOM_TRY(allocator_.copy_from_host(buf.data(), narrow.data(), bytes));
+    }
+    TensorView view = buf.view(dt, shape);
     out_.bytes += bytes;
     out_.storage.push_back(std::move(buf));
     return view;
@@ -87,6 +98,13 @@ Status load_linear(Loader& l, const std::string& name, int64_t out, int64_t in, 
   return Status::Ok();
 }
 
+// k_proj (no bias) and v_proj fused into one [2d, d] projection with bias [0 | v bias].
+Status load_kv(Loader& l, const std::string& attn, int64_t d, WhisperLinear* dst) {
+  FATHOM_ASSIGN_OR_RETURN(dst->w, l.load_concat({attn + "k_proj.weight", attn + "v_proj.weight"}, Shape{d, d}, {}));
+  FATHOM_ASSIGN_OR_RETURN(dst->b, l.load_concat({attn + "k_proj.bias", attn + "v_proj.bias"}, Shape{d}, {true, false}));
+  return Status::Ok();
+}
+
 Status load_norm(Loader& l, const std::string& name, int64_t d, WhisperNorm* dst) {
   FATHOM_ASSIGN_OR_RETURN(dst->gamma, l.load(name + ".weight", Shape{d}));
   FATHOM_ASSIGN_OR_RETURN(dst->beta, l.load(name + ".bias", Shape{d}));
@@ -97,13 +115,16 @@ Status load_norm(Loader& l, const std::string& name, int64_t d, WhisperNorm* dst
 
 Result<std::unique_ptr<WhisperWeights>> WhisperWeights::load(const std::filesystem::path& dir,
                                                              const WhisperConfig& c, Allocator& allocator,
-                                                             MemoryAccount* account) {
+                                                             MemoryAccount* account, DType dtype) {
+  if (!is_float(dtype))
+    return make_error(ErrorCode::kUnsupported, "whisper weights: compute dtype must be float32, float16 or bfloat16");
   FATHOM_ASSIGN_OR_RETURN(formats::Checkpoint ckpt, formats::Checkpoint::open(dir));
   std::string prefix = ckpt.find("model.encoder.conv1.weight") ? "model." : "";
   if (prefix.empty() && !ckpt.find("encoder.conv1.weight"))
     return make_error(ErrorCode::kLoadFailed, "tensor 'model.encoder.conv1.weight' is missing from " + ckpt.description() +
                                                   " (neither WhisperForConditionalGeneration nor WhisperModel names found)");
   auto w = std::make_unique<WhisperWeights>();
+  w->dtype = dtype;
   Loader l(ckpt, prefix, allocator, account, *w);
   const int64_t d = c.d_model;
 
@@ -138,13 +159,11 @@ Result<std::unique_ptr<WhisperWeights>> WhisperWeights::load(const std::filesyst
     WhisperDecoderLayer L;
     FATHOM_TRY(load_norm(l, p + "self_attn_layer_norm", d, &L.self_norm));
     FATHOM_TRY(load_linear(l, p + "self_attn.q_proj", d, d, true, &L.self_q));
-    FATHOM_TRY(load_linear(l, p + "self_attn.k_proj", d, d, false, &L.self_k));
-    FATHOM_TRY(load_linear(l, p + "self_attn.v_proj", d, d, true, &L.self_v));
+    FATHOM_TRY(load_kv(l, p + "self_attn.", d, &L.self_kv));
     FATHOM_TRY(load_linear(l, p + "self_attn.out_proj", d, d, true, &L.self_out));
     FATHOM_TRY(load_norm(l, p + "encoder_attn_layer_norm", d, &L.cross_norm));
     FATHOM_TRY(load_linear(l, p + "encoder_attn.q_proj", d, d, true, &L.cross_q));
-    FATHOM_TRY(load_linear(l, p + "encoder_attn.k_proj", d, d, false, &L.cross_k));
-    FATHOM_TRY(load_linear(l, p + "encoder_attn.v_proj", d, d, true, &L.cross_v));
+    FATHOM_TRY(load_kv(l, p + "encoder_attn.", d, &L.cross_kv));
     FATHOM_TRY(load_linear(l, p + "encoder_attn.out_proj", d, d, true, &L.cross_out));
     FATHOM_TRY(load_norm(l, p + "final_layer_norm", d, &L.ffn_norm));
     FATHOM_TRY(load_linear(l, p + "fc1", c.decoder_ffn_dim, d, true, &L.fc1));

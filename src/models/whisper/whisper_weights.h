@@ -2,7 +2,7 @@
 // Whisper's weights on the compute device, read from a Hugging Face checkpoint
 // (WhisperForConditionalGeneration: `model.encoder.*`, `model.decoder.*`; a bare WhisperModel's
 // `encoder.*`, `decoder.*` works too). Every tensor is checked for presence and shape and converted to
-// f32 (from f32, f16 or bf16). Errors (kLoadFailed) name the tensor, the expected and found shape and the
+// the compute dtype (f32, f16 or bf16; from f32, f16 or bf16 in the checkpoint). Errors (kLoadFailed) name the tensor, the expected and found shape and the
 // checkpoint. The output projection is tied to decoder.embed_tokens (`proj_out.weight` is used when
 // present and distinct).
 #include <filesystem>
@@ -37,9 +37,11 @@ struct WhisperEncoderLayer {
 
 struct WhisperDecoderLayer {
   WhisperNorm self_norm;
-  WhisperLinear self_q, self_k, self_v, self_out;  // self_k has no bias
+  WhisperLinear self_q, self_out;
+  WhisperLinear self_kv;   // fused [2d, d] k | v (k has no bias: zeros)
   WhisperNorm cross_norm;
-  WhisperLinear cross_q, cross_k, cross_v, cross_out;  // cross_k has no bias
+  WhisperLinear cross_q, cross_out;
+  WhisperLinear cross_kv;  // fused [2d, d] k | v (k has no bias: zeros)
   WhisperNorm ffn_norm;
   WhisperLinear fc1, fc2;
 };
@@ -60,9 +62,12 @@ struct WhisperWeights {
   std::vector<Buffer> storage;   // owns everything above
   std::size_t bytes = 0;
 
-  // Loads DIR's checkpoint for `config` into memory of `allocator` (charged to `account`).
+  DType dtype = DType::kF32;      // of every tensor above
+
+  // Loads DIR's checkpoint for `config` into memory of `allocator` (charged to `account`) as `dtype`.
   static Result<std::unique_ptr<WhisperWeights>> load(const std::filesystem::path& dir, const WhisperConfig& config,
-                                                      Allocator& allocator, MemoryAccount* account);
+                                                      Allocator& allocator, MemoryAccount* account,
+                                                      DType dtype = DType::kF32);
 };
 
 }  // namespace fathom::models::whisper
