@@ -1,14 +1,14 @@
 // Attention of packed queries over per-sequence cached keys/values (decoder self- and cross-attention).
 //
-// Decode is bandwidth bound, so the kernel is built around reading K and V exactly once per block:
-// one block of kThreads threads per (sequence, query block of QB queries, head, key split). A key's
-// head slice (head_dim elements, padded to the compiled width D) is covered by LK = D / E adjacent
-// threads, each owning E elements (16 bytes of T): a block streams G = kThreads / LK keys at a time and
-// kUnroll of those steps are loaded before any is used. Scores come from an xor-shuffle reduction inside
-// the LK lanes; every thread keeps an online softmax (running max, sum, and its E output dims per query)
-// in registers, in the log2 domain with f32 arithmetic. The G per-group states are merged through shared
-// memory at the end. With splits > 1 every split writes its normalised partial output and log-sum-exp,
-// and a second kernel merges the splits.
+// Decode is bandwidth bound, so the kernel is built around reading K and V exactly once per block: one
+// block of kThreads threads per (sequence, query block of QB queries, head, key split), heads adjacent in
+// the grid so that blocks running together read whole K/V rows. A key's head slice (head_dim elements,
+// padded to the compiled width D) is covered by LK = D / E adjacent threads, each owning E elements (16
+// bytes of T): a block streams G = kThreads / LK keys at a time and kUnroll of those steps are loaded
+// before any is used. Scores come from an xor-shuffle reduction inside the LK lanes; every thread keeps an
+// online softmax (running max, sum, and its E output dims per query) in registers, in the log2 domain with
+// f32 arithmetic. The G per-group states are merged through shared memory at the end. With splits > 1
+// every split writes its normalised partial output and log-sum-exp, and a second kernel merges the splits.
 #include <algorithm>
 #include <cmath>
 
@@ -81,8 +81,10 @@ __global__ void __launch_bounds__(kThreads) cached_attention_kernel(CachedAttent
   __shared__ __align__(16) float sm_acc[G][QB][D];
 
   const int qblocks = (p.max_q_len + QB - 1) / QB;
-  const int seq = blockIdx.x / qblocks, qb = blockIdx.x % qblocks;
-  const int h = blockIdx.y, split = blockIdx.z;
+  // Heads vary fastest across blocks, so blocks running together read whole K/V rows of one sequence.
+  const int h = static_cast<int>(blockIdx.x % p.heads), work = static_cast<int>(blockIdx.x / p.heads);
+  const int seq = work / qblocks, qb = work % qblocks;
+  const int split = blockIdx.y;
   const CachedAttnSeq s = p.seqs[seq];
   const int q_len = s.q_len;
   const int q0 = qb * QB;
@@ -237,8 +239,7 @@ __global__ void __launch_bounds__(kMaxDim) merge_splits_kernel(CachedAttentionPa
 template <typename T, int D, int QB>
 void launch(const CachedAttentionParams& p, bool vec, cudaStream_t stream) {
   const int qblocks = (p.max_q_len + QB - 1) / QB;
-  const dim3 grid(static_cast<unsigned>(p.num_seqs * qblocks), static_cast<unsigned>(p.heads),
-                  static_cast<unsigned>(p.splits));
+  const dim3 grid(static_cast<unsigned>(p.num_seqs * qblocks * p.heads), static_cast<unsigned>(p.splits));
   const float scale_log2 = p.scale * 1.4426950408889634f;
   if (vec) cached_attention_kernel<T, D, QB, true><<<grid, kThreads, 0, stream>>>(p, scale_log2);
   else cached_attention_kernel<T, D, QB, false><<<grid, kThreads, 0, stream>>>(p, scale_log2);
@@ -273,7 +274,8 @@ void cached_attention(const CachedAttentionParams& p, cudaStream_t stream) {
   require(p.num_seqs >= 0 && p.max_q_len >= 0 && p.max_kv_len >= 0 && p.rows >= 0, kOp, "negative bound");
   if (p.num_seqs == 0 || p.max_q_len == 0 || p.rows == 0) return;
   require(p.q && p.out && p.seqs, kOp, "null pointer");
-  require(static_cast<long>(p.num_seqs) * p.max_q_len < (1L << 31) && p.heads <= 65535, kOp, "grid too large");
+  require(static_cast<long>(p.num_seqs) * p.max_q_len * p.heads < (1L << 31) && p.heads <= 65535, kOp,
+          "grid too large");
   dispatch_float(p.dtype, kOp, [&](auto tag) {
     using T = decltype(tag);
     constexpr int E = Chunk<T>::E;
