@@ -96,15 +96,16 @@ std::shared_ptr<const engine::LoadedModel> resolve_model(const RouteContext& ctx
     fail(404, "model '" + name + "' does not exist; loaded models: " + describe_loaded_models(ctx.models), "model",
          "model_not_found");
   }
+  // Readiness first: a model still loading (or failed) has no tasks listed yet.
+  if (model->state.load() != engine::ModelState::kReady || ctx.models.shutting_down()) {
+    fail(503, "model '" + name + "' is not ready (state: " + engine::model_state_name(model->state.load()) + ")",
+         "model", "model_not_ready");
+  }
   if (!model->has_task(task)) {
     fail(400,
          "model '" + name + "' does not support " + endpoint + " (" + models::task_name(task) + "); it supports: " +
              describe_tasks(model->info.tasks),
          "model", "model_capability_mismatch");
-  }
-  if (model->state.load() != engine::ModelState::kReady || ctx.models.shutting_down()) {
-    fail(503, "model '" + name + "' is not ready (state: " + engine::model_state_name(model->state.load()) + ")",
-         "model", "model_not_ready");
   }
   return model;
 }

@@ -86,7 +86,8 @@ std::string describe_tasks(const std::vector<models::Task>& tasks);
 
 // Finds model `name` and checks that it can serve `task` (requested at `endpoint`). Throws ApiException:
 // 404 model_not_found (listing the loaded models), 400 model_capability_mismatch (naming what the model
-// does support), 503 when the model is not ready.
+// does support), 503 model_not_ready when the model is not ready (checked first: a model still loading has
+// no tasks listed yet).
 std::shared_ptr<const engine::LoadedModel> resolve_model(const RouteContext& ctx, const std::string& name,
                                                          models::Task task, const std::string& endpoint);
 
