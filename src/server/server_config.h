@@ -38,6 +38,7 @@ struct ModelConfig {
   std::optional<int> max_batch_tokens;       // token budget of one batch (count x longest)
   std::optional<double> priority;            // share of its device when several models are busy (> 0)
   std::optional<std::size_t> max_queued;     // inputs waiting in its queue before 429
+  std::optional<bool> cuda_graphs;           // capture its forward passes in CUDA graphs (CUDA devices)
 };
 
 struct ServerConfig {
@@ -49,6 +50,7 @@ struct ServerConfig {
   int max_batch_tokens = 16384;
   int max_batch_size = 256;             // sequences per batch
   bool cuda_graphs = true;              // capture forward passes in CUDA graphs where the model allows it
+                                        // (defaults.cuda_graphs / --cuda-graphs; a model's own key wins)
   std::size_t max_queued = 1024;        // inputs waiting per model (--max-queued-requests)
   std::string log_level = "info";       // debug, info, warn, error, off
   std::set<std::string> set_in_file;    // dotted keys the config file set ("server.port"), for conflict checks
