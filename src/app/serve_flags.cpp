@@ -20,7 +20,7 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
   serve.add_option("--device", f.device, "cpu, cuda or cuda:N (default cpu)");
   serve.add_option("--dtype", f.dtype, "auto, float32, float16 or bfloat16 (auto: float32 on CPU, the "
                                        "checkpoint's 16-bit type on CUDA)");
-  serve.add_option("--max-batch-tokens", f.max_batch_tokens, "Token budget of one batch (count x longest; default 16384)")
+  serve.add_option("--max-batch-tokens", f.max_batch_tokens, "Token budget of one batch, its inputs' tokens summed (default 16384)")
       ->check(CLI::PositiveNumber);
   serve.add_option("--cuda-graphs", f.cuda_graphs,
                    "on or off: capture each model's forward pass in CUDA graphs per token-count bucket "

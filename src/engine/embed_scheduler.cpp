@@ -106,14 +106,14 @@ Result<std::vector<float>> EmbedScheduler::run_batch(std::vector<Item>& items) {
 
 std::size_t EmbedScheduler::step() {
   std::vector<Item> batch;
-  std::size_t longest = 0;
+  std::size_t tokens = 0;
   {
     std::lock_guard lock(mu_);
     std::size_t n = plan_batch(queue_.begin(), queue_.end(),
                                [](const Item& item) { return item.tokens.size(); }, options_.limits);
     batch.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-      longest = std::max(longest, queue_.front().tokens.size());
+      tokens += queue_.front().tokens.size();
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -121,13 +121,11 @@ std::size_t EmbedScheduler::step() {
     if (n > 0) {
       stats_.batches++;
       stats_.largest_batch = std::max(stats_.largest_batch, n);
-      stats_.max_batch_tokens = std::max(stats_.max_batch_tokens, padded_tokens(n, longest));
+      stats_.max_batch_tokens = std::max(stats_.max_batch_tokens, tokens);
     }
   }
   if (batch.empty()) return 0;
 
-  std::size_t tokens = 0;
-  for (const auto& item : batch) tokens += item.tokens.size();
   Metrics::global().record_batch(name_, batch.size(), tokens);
 
   std::size_t failed = 0;
@@ -159,7 +157,7 @@ std::size_t EmbedScheduler::step() {
     stats_.sequences += batch.size();
     stats_.failed += failed;
   }
-  return std::max<std::size_t>(1, padded_tokens(batch.size(), longest));
+  return std::max<std::size_t>(1, tokens);
 }
 
 }  // namespace fathom::engine

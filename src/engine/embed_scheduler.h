@@ -44,7 +44,7 @@ struct EmbedStats {
   std::size_t sequences = 0;        // sequences completed (ok or failed)
   std::size_t failed = 0;           // sequences failed
   std::size_t largest_batch = 0;    // most sequences in one batch
-  std::size_t max_batch_tokens = 0; // largest padded token count of a batch
+  std::size_t max_batch_tokens = 0; // most tokens in one batch
   std::size_t cancelled = 0;        // sequences dropped by cancel() before they ran
 };
 

@@ -20,6 +20,11 @@ bool LoadedModel::has_task(models::Task task) const {
   return std::find(info.tasks.begin(), info.tasks.end(), task) != info.tasks.end();
 }
 
+std::size_t LoadedModel::memory_now() const {
+  if (state.load() == ModelState::kLoading || !model_) return 0;
+  return model_->memory_bytes();
+}
+
 ModelManager::~ModelManager() { shutdown(); }
 
 DeviceWorker& ModelManager::worker(const models::Device& device) {

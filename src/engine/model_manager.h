@@ -65,6 +65,9 @@ struct LoadedModel {
   std::shared_ptr<SpeechScheduler> speech_scheduler;  // set when the model transcribes / translates
 
   bool has_task(models::Task task) const;
+  // Bytes the model holds now (Model::memory_bytes(), read live: workspaces may grow with the first large
+  // batches); memory_bytes above is the figure at load. 0 before the model is ready. Any thread.
+  std::size_t memory_now() const;
 
  private:
   friend class ModelManager;

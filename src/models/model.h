@@ -141,7 +141,8 @@ class Model {
   virtual std::string architecture() const = 0;  // the matched config.json architecture
   virtual DType dtype() const = 0;               // compute dtype
   virtual Device device() const = 0;
-  virtual std::size_t memory_bytes() const = 0;  // weights + persistent workspaces
+  // Weights + persistent workspaces held now. Any thread (the /metrics route reads it while the model runs).
+  virtual std::size_t memory_bytes() const = 0;
   virtual Embedder* as_embedder() { return nullptr; }
   virtual SpeechToText* as_speech_to_text() { return nullptr; }
 };

@@ -20,7 +20,7 @@ std::string render_metrics(const engine::ModelManager& models) {
   }
   for (const auto& m : list) {
     gauges.push_back({"fathom_model_memory_bytes", "Device memory a model holds (weights and persistent workspaces)",
-                      {{"model", m->name}, {"device", m->device.to_string()}}, static_cast<double>(m->memory_bytes)});
+                      {{"model", m->name}, {"device", m->device.to_string()}}, static_cast<double>(m->memory_now())});
   }
   for (const auto& m : list) {
     if (m->memory_budget == 0) continue;

@@ -35,7 +35,7 @@ struct ModelConfig {
   std::optional<Device> device;              // where it runs
   std::optional<DType> dtype;                // compute dtype; nullopt = auto (or the default)
   std::optional<std::size_t> memory_budget;  // bytes it may use on its device; 0 = none
-  std::optional<int> max_batch_tokens;       // token budget of one batch (count x longest)
+  std::optional<int> max_batch_tokens;       // token budget of one batch (its inputs' tokens summed)
   std::optional<double> priority;            // share of its device when several models are busy (> 0)
   std::optional<std::size_t> max_queued;     // inputs waiting in its queue before 429
   std::optional<bool> cuda_graphs;           // capture its forward passes in CUDA graphs (CUDA devices)

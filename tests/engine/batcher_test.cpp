@@ -14,12 +14,13 @@ std::size_t plan(const std::vector<int>& lengths, int budget, int max_size = 100
 
 TEST(Batcher, EmptyQueueFormsNoBatch) { EXPECT_EQ(plan({}, 100), 0u); }
 
-TEST(Batcher, TakesWhatFitsThePaddedBudget) {
+TEST(Batcher, TakesWhatFitsTheTokenBudget) {
   EXPECT_EQ(plan({10, 10, 10, 10}, 40), 4u);
   EXPECT_EQ(plan({10, 10, 10, 10}, 39), 3u);
-  // Padded cost: a long sequence raises the cost of everything before it.
-  EXPECT_EQ(plan({5, 5, 5, 30}, 64), 3u);  // 3 * 5 = 15 fits; adding the 30 would cost 4 * 30 = 120
-  EXPECT_EQ(plan({5, 30, 5}, 64), 2u);     // 2 * 30 = 60 fits; 3 * 30 = 90 does not
+  // Ragged cost: a long sequence costs its own tokens, not those of padding the short ones to its length.
+  EXPECT_EQ(plan({5, 5, 5, 30}, 64), 4u);   // 45 tokens
+  EXPECT_EQ(plan({5, 30, 5, 30}, 64), 3u);  // 40 fit; the second 30 would make 70
+  EXPECT_EQ(plan({30, 30, 5}, 64), 2u);     // 65 tokens would pass the budget by one
 }
 
 TEST(Batcher, NeverReordersAndAlwaysTakesOne) {

@@ -53,6 +53,7 @@ struct BatchRecord {
   std::string model;
   std::size_t size = 0;
   std::size_t longest = 0;
+  std::size_t tokens = 0;  // summed over the batch's sequences
 };
 
 class BatchLog {
@@ -96,9 +97,12 @@ class FakeEmbedder final : public models::Embedder {
 
   Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) override {
     if (gate_) gate_->wait();
-    std::size_t longest = 0;
-    for (const auto& s : sequences) longest = std::max(longest, s.size());
-    if (log_) log_->add({name_, sequences.size(), longest});
+    std::size_t longest = 0, tokens = 0;
+    for (const auto& s : sequences) {
+      longest = std::max(longest, s.size());
+      tokens += s.size();
+    }
+    if (log_) log_->add({name_, sequences.size(), longest, tokens});
     calls_++;
     std::vector<float> out;
     for (const auto& s : sequences) {
