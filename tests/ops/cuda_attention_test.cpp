@@ -4,8 +4,10 @@
 
 #include <cmath>
 
+#include "backends/cpu/kernels.h"
 #include "backends/cuda/graph.h"
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/kernels/attention_mma.h"
 #include "backends/cuda/varlen.h"
 #include "ops/cuda_test_util.h"
 
@@ -87,6 +89,95 @@ TEST(CudaAttention, VarlenMatchesReferenceAllDtypesAndHeadDims) {
         ASSERT_EQ(got[i], 0.f) << "masked tail not zero at " << i;
     }
   }
+}
+
+// The tensor-core path (f16 / bf16, head_dim 32 / 64 / 128) against the CPU f32 op on the same rounded
+// inputs: lengths 1..512 mixed (single rows, exact and off-by-one 64-row tiles and 64-key tiles, a full
+// 512), a masked tail, and a second mix through the same buffers.
+TEST(CudaAttention, TensorCorePathMatchesCpuReferenceMixedLengths) {
+  FATHOM_REQUIRE_CUDA();
+  const std::vector<std::vector<int>> mixes = {
+      {1, 512, 17, 64, 65, 200, 3, 128, 129, 300, 31, 33, 2, 448, 63, 96},
+      {5, 1, 1, 250, 127, 16, 511, 80}};
+  for (int dim : {32, 64, 128}) {
+    const int heads = 2, hsz = heads * dim;
+    for (DType d : {DType::kF16, DType::kBF16}) {
+      for (std::size_t mi = 0; mi < mixes.size(); ++mi) {
+        const auto& lens = mixes[mi];
+        int total = 0, longest = 0;
+        for (int l : lens) total += l, longest = std::max(longest, l);
+        VarlenLayout layout{24, total + 37};  // masked tail of 37 rows
+        std::vector<int32_t> meta(layout.total_ints());
+        fill_varlen(layout, dummy_seqs(lens), 0, 0, meta.data());
+        DevMem dmeta = upload_ints(meta);
+        std::mt19937 rng(dim * 31 + static_cast<int>(d) * 7 + static_cast<int>(mi));
+        auto qkv = random_vec(static_cast<std::size_t>(layout.max_tokens) * 3 * hsz, d, rng, 1.5f);
+        DevMem dqkv = upload(qkv, d);
+        DevMem out(static_cast<std::size_t>(layout.max_tokens) * hsz * dtype_size(d));
+        out.poison();
+        AttentionParams p;
+        p.dtype = d;
+        p.num_heads = heads;
+        p.head_dim = dim;
+        p.q = dqkv.get();
+        p.k = static_cast<char*>(dqkv.get()) + hsz * dtype_size(d);
+        p.v = static_cast<char*>(dqkv.get()) + 2 * hsz * dtype_size(d);
+        p.ld_qkv = 3 * hsz;
+        p.out = out.get();
+        p.ld_out = hsz;
+        p.batch = varlen_view(layout, dmeta.as<int32_t>());
+        ASSERT_TRUE(attention_mma_supported(p)) << dtype_name(d) << " D=" << dim;
+        attention_varlen(p, nullptr);
+        auto got = download(out.get(), static_cast<std::size_t>(layout.max_tokens) * hsz, d);
+
+        std::vector<int32_t> cu(lens.size() + 1, 0);
+        for (std::size_t i = 0; i < lens.size(); ++i) cu[i + 1] = cu[i] + lens[i];
+        std::vector<float> ref(static_cast<std::size_t>(total) * hsz);
+        std::vector<float> scratch(cpu::attention_scratch_floats(longest));
+        cpu::attention_varlen(qkv.data(), cu.data(), static_cast<int>(lens.size()), heads, dim,
+                              1.f / std::sqrt(static_cast<float>(dim)), ref.data(), scratch.data(), longest);
+        std::vector<float> real(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(total) * hsz);
+        const std::vector<double> ref64(ref.begin(), ref.end());
+        EXPECT_LT(rel_l2(real, ref64), tolerance(d)) << dtype_name(d) << " D=" << dim << " mix " << mi;
+        // Element-wise bound: 16-bit output rounding plus P rounded to the input type.
+        const double max_abs = d == DType::kF16 ? 1.5e-2 : 6e-2;
+        double worst = 0;
+        std::size_t worst_at = 0;
+        for (std::size_t i = 0; i < real.size(); ++i) {
+          const double e = std::abs(static_cast<double>(real[i]) - ref[i]);
+          if (!(e <= worst)) worst = e, worst_at = i;  // NaN counts as worst
+        }
+        EXPECT_LE(worst, max_abs) << dtype_name(d) << " D=" << dim << " mix " << mi << " at row "
+                                  << worst_at / hsz << " col " << worst_at % hsz;
+        for (std::size_t i = static_cast<std::size_t>(total) * hsz; i < got.size(); ++i)
+          ASSERT_EQ(got[i], 0.f) << "masked tail not zero at " << i;
+      }
+    }
+  }
+}
+
+// f32 and head dims outside {32, 64, 128} stay on the CUDA-core kernel; misaligned views too.
+TEST(CudaAttention, TensorCorePathSelection) {
+  AttentionParams p;
+  alignas(16) static char buf[64];
+  p.q = p.k = p.v = buf;
+  p.out = buf;
+  p.num_heads = 2;
+  p.ld_qkv = 3 * 2 * 64;
+  p.ld_out = 2 * 64;
+  p.head_dim = 64;
+  p.dtype = DType::kF16;
+  EXPECT_TRUE(attention_mma_supported(p));
+  p.dtype = DType::kBF16;
+  EXPECT_TRUE(attention_mma_supported(p));
+  p.dtype = DType::kF32;
+  EXPECT_FALSE(attention_mma_supported(p));
+  p.dtype = DType::kF16;
+  p.head_dim = 48;
+  EXPECT_FALSE(attention_mma_supported(p));
+  p.head_dim = 64;
+  p.k = buf + 2;
+  EXPECT_FALSE(attention_mma_supported(p));
 }
 
 // Attention + LayerNorm + pooling captured once per bucket; replays with new sequence mixes (same bucket)

@@ -1,4 +1,6 @@
 // Varlen multi-head self-attention: flash-attention-style tiling with online softmax, f32 accumulation.
+// f16 / bf16 with head_dim 32, 64 or 128 go to the tensor-core kernel (attention_mma.cu); this file's
+// CUDA-core kernel serves f32 (computed entirely in f32) and every other head_dim.
 //
 // One block per (query tile of kAttnTileRows rows of one sequence, head). The head dim D is padded to a
 // compiled width DP in {8, 16, 32, 64, 128}. Each query row is owned by TPR = DP/min(DP,32) adjacent
@@ -8,6 +10,7 @@
 #include <cmath>
 
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/kernels/attention_mma.h"
 #include "backends/cuda/kernels/common.cuh"
 
 namespace fathom::cuda {
@@ -186,6 +189,11 @@ void attention_varlen(const AttentionParams& p, cudaStream_t stream) {
           "attention", "leading dimensions must cover all heads and be multiples of 4");
   const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(static_cast<float>(p.head_dim));
   const float scale_log2 = scale * 1.4426950408889634f;
+  if (attention_mma_supported(p)) {  // f16 / bf16, head_dim 32 / 64 / 128: tensor cores
+    attention_varlen_mma(p, scale_log2, stream);
+    FATHOM_CUDA_CHECK_LAUNCH();
+    return;
+  }
   dispatch_float(p.dtype, "attention", [&](auto t) {
     using T = decltype(t);
     if (p.head_dim <= 8) launch<T, 8>(p, scale_log2, stream);
