@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <httplib.h>
@@ -58,9 +60,14 @@ void Server::install_handlers() {
   http_->new_task_queue = [max_connections] { return new ConnectionQueue(max_connections); };
   // httplib listens with a backlog of 5, so a burst of connections would be refused before the accept loop
   // sees them. Remember the listening socket to raise its backlog after bind (see bind()).
+  // TCP_NODELAY: httplib writes a response's headers and body in separate sends; with Nagle's algorithm the
+  // body then waits for the client's delayed ACK of the headers (~40 ms on Linux) on every keep-alive
+  // request. Set on the listening socket, accepted connections inherit it.
+  http_->set_tcp_nodelay(true);
   http_->set_socket_options([this](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     listen_socket_ = sock;
   });
   http_->set_payload_max_length(options_.max_body_bytes);
