@@ -9,10 +9,13 @@ safetensors; fathom loads the same files. Workloads:
   * f32 accuracy: max |error| of pooled embeddings vs an fp64 PyTorch reference, fathom f32 vs PyTorch f32.
 Competitors: (a) sentence-transformers fp16 (tokenizes the decoded texts itself), (b) transformers
 AutoModel fp16 with SDPA, (c) the same under torch.compile(dynamic=True).
+fathom is timed through fathom_gpu_bench, i.e. the Registry-loaded model (src/models) as the server runs
+it, with CUDA graphs captured for every token bucket at load (load_ms). `profile` adds a per-stage GPU
+time breakdown of fathom's eager f16 forward (cudaEvent marks between the ops, FATHOM_PROFILE_OPS=1).
 
 usage: bench_embed.py --fathom "CMD" [--models minilm,bge-base,bge-large] [--n 20000] [--out results.json]
 """
-import argparse, json, os, shutil, struct, subprocess, sys, time
+import argparse, json, os, re, shutil, struct, subprocess, sys, time
 
 import numpy as np
 import torch
@@ -69,12 +72,27 @@ def write_ids(path, seqs):
             f.write(np.asarray(s, dtype="<i4").tobytes())
 
 
-def fathom(cmd, *args):
+def fathom(cmd, *args, stderr=None):
     full = cmd.split() + [str(a) for a in args]
     p = subprocess.run(full, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(full)} failed: {p.stderr[-2000:]}")
+    if stderr is not None:
+        stderr.append(p.stderr)
     return [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+
+
+def fathom_profile(cmd, mdir, ids_path, dtype="float16"):
+    """Per-stage GPU time of fathom's eager forward over the workload (both passes, warm-up included)."""
+    err = []
+    run = fathom(cmd, "profile", "--model", mdir, "--dtype", dtype, "--ids", ids_path, "--graphs", 0,
+                 "--batch-tokens", 16384, "--max-seqs", 512, stderr=err)[-1]
+    stages = {}
+    for line in err[0].splitlines():
+        m = re.search(r"profile \S+ (\S+): ([0-9.e+-]+) ms over (\d+) calls \(([0-9.e+-]+) %\)", line)
+        if m:
+            stages[m.group(1)] = dict(ms=float(m.group(2)), calls=int(m.group(3)), percent=float(m.group(4)))
+    return dict(run=run, stages=stages)
 
 
 def mean_pool(h, mask):
@@ -141,9 +159,8 @@ def main():
     ap.add_argument("--acc-n", type=int, default=256)
     ap.add_argument("--workdir", default="/tmp/fathom-bench")
     ap.add_argument("--out", default="bench_results.json")
-    ap.add_argument("--skip", default="", help="comma list of: st,hf,compile,latency,acc")
-    ap.add_argument("--model-path-only", action="store_true",
-                    help="only compare the src/models path (eager, through the ops) with the graph harness")
+    ap.add_argument("--skip", default="", help="comma list of: st,hf,compile,latency,acc,profile")
+    ap.add_argument("--dtypes", default="float16,float32", help="fathom throughput dtypes")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     os.makedirs(args.workdir, exist_ok=True)
@@ -165,23 +182,12 @@ def main():
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
 
-    if args.model_path_only:
-        for name in args.models.split(","):
-            mdir = make_model(name, args.workdir)
-            for dt in ("float16", "float32"):
-                m = fathom(args.fathom, "model", "--model", mdir, "--dtype", dt, "--ids", ids_path)[-1]
-                h = fathom(args.fathom, "run", "--model", mdir, "--dtype", dt, "--ids", ids_path, "--repeat", 1)[-1]
-                results["models"].setdefault(name, {})[dt] = dict(model_path=m, harness=h)
-                print(f"{name} {dt}: src/models path {m['texts_per_s']:.0f} texts/s; graph harness {h['texts_per_s']:.0f} texts/s")
-        save()
-        return
-
     for name in args.models.split(","):
         r = results["models"].setdefault(name, {})
         mdir = make_model(name, args.workdir)
         log(f"== {name}")
         # fathom throughput (f16, f32) and latency
-        for dt in ("float16", "float32"):
+        for dt in args.dtypes.split(","):
             try:
                 out = os.path.join(args.workdir, f"{name}.{dt}.emb")
                 r[f"fathom_{dt}"] = fathom(args.fathom, "run", "--model", mdir, "--dtype", dt, "--ids", ids_path,
@@ -194,10 +200,19 @@ def main():
             for g in (1, 0):
                 try:
                     r[f"fathom_latency_graphs{g}"] = fathom(args.fathom, "latency", "--model", mdir, "--dtype",
-                                                            "float16", "--len", 16, "--iters", 300, "--graphs", g)[-1]
+                                                            "float16", "--len", 16, "--iters", 300, "--graphs", g,
+                                                            "--batch-tokens", 16384)[-1]
                     log(name, "latency", g, r[f"fathom_latency_graphs{g}"])
                 except Exception as e:
                     r[f"fathom_latency_graphs{g}"] = dict(error=str(e)); log(e)
+            save()
+
+        if "profile" not in skip:
+            try:
+                r["fathom_profile_f16_eager"] = fathom_profile(args.fathom, mdir, ids_path)
+                log(name, "profile", json.dumps(r["fathom_profile_f16_eager"]["stages"]))
+            except Exception as e:
+                r["fathom_profile_f16_eager"] = dict(error=str(e)); log(e)
             save()
 
         from transformers import AutoModel

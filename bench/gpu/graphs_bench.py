@@ -2,7 +2,7 @@
 """Whole-forward CUDA graphs in the real model (src/models/bert) on the GPU machine.
 
 Random-weight BERT models at the all-MiniLM-L6-v2 (6x384) and bge-base-en-v1.5 (12x768) configs (made by
-bench_embed.make_model). Measures, through `fathom_gpu_bench model-latency` / `model` (the Registry-loaded
+bench_embed.make_model). Measures, through `fathom_gpu_bench latency` / `run` (the Registry-loaded
 BertEmbedder):
   * single 16-token request latency p50/p99, f16, graphs on vs off, both configs;
   * bge-base f16 throughput over the 20k-text workload (bench_embed.make_workload), graphs on vs off;
@@ -122,13 +122,13 @@ def main():
     dirs = {m: make_model(m, work) for m in ("minilm", "bge-base")}
     for m, d in dirs.items():
         for g in (1, 0):
-            rec(fathom(args.bench, "model-latency", "--model", d, "--dtype", "float16", "--len", 16, "--iters",
+            rec(fathom(args.bench, "latency", "--model", d, "--dtype", "float16", "--len", 16, "--iters",
                        args.iters, "--graphs", g)[-1], model=m)
     seqs = make_workload(args.n)
     ids_path = os.path.join(work, "ids.bin")
     write_ids(ids_path, seqs)
     for g in (1, 0):
-        rec(fathom(args.bench, "model", "--model", dirs["bge-base"], "--dtype", "float16", "--ids", ids_path,
+        rec(fathom(args.bench, "run", "--model", dirs["bge-base"], "--dtype", "float16", "--ids", ids_path,
                    "--graphs", g)[-1], model="bge-base", workload=f"{args.n} texts (ids)")
     # HTTP: texts decoded from the workload, in-process throughput on the same texts re-tokenized.
     from tokenizers import Tokenizer
@@ -140,9 +140,9 @@ def main():
     enc = [e.ids[:512] for e in tok.encode_batch(texts)]
     text_ids = os.path.join(work, "text_ids.bin")
     write_ids(text_ids, enc)
-    rec(fathom(args.bench, "model", "--model", dirs["bge-base"], "--dtype", "float16", "--ids", text_ids,
+    rec(fathom(args.bench, "run", "--model", dirs["bge-base"], "--dtype", "float16", "--ids", text_ids,
                "--graphs", 1)[-1], model="bge-base", workload=f"{args.n} texts re-tokenized (HTTP texts)")
-    rec(fathom(args.bench, "model", "--model", dirs["bge-base"], "--dtype", "float16", "--ids", text_ids,
+    rec(fathom(args.bench, "run", "--model", dirs["bge-base"], "--dtype", "float16", "--ids", text_ids,
                "--graphs", 1, "--batch-tokens", 4096)[-1], model="bge-base",
         workload=f"{args.n} texts re-tokenized (HTTP texts)")
     rec(http_bench(args.fathom, dirs["bge-base"], texts, args.seconds, True), model="bge-base")

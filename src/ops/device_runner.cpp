@@ -1,5 +1,7 @@
 #include "ops/device_runner.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -7,6 +9,7 @@
 #include <cuda_runtime_api.h>
 
 #include "backends/cuda/allocator.h"
+#include "backends/cuda/blas.h"
 #include "backends/cuda/check.h"
 #include "backends/cuda/context.h"
 #include "backends/cuda/device.h"
@@ -50,7 +53,15 @@ class CpuRunner final : public DeviceRunner {
 class CudaRunner final : public DeviceRunner {
  public:
   // Creates the device's cuBLASLt handle and workspace now: nothing may allocate during capture.
-  explicit CudaRunner(int device) : device_(device), stream_(device) { (void)cuda::device_blas(device); }
+  explicit CudaRunner(int device) : device_(device), stream_(device) {
+    (void)cuda::device_blas(device);
+    const char* env = std::getenv("FATHOM_PROFILE_OPS");
+    profiling_ = env && *env && std::string(env) != "0";
+  }
+  ~CudaRunner() override {
+    for (auto& [label, ev] : pending_) cudaEventDestroy(ev);
+    for (cudaEvent_t ev : free_events_) cudaEventDestroy(ev);
+  }
   void* stream() const override { return stream_.get(); }
   Result<void*> staging(int slot, std::size_t bytes) override {
     cuda::PinnedBuffer& b = pinned_[slot & 1];
@@ -71,12 +82,22 @@ class CudaRunner final : public DeviceRunner {
     });
   }
   Status synchronize() override {
-    return status_from_exceptions([&] { stream_.synchronize(); });
+    return status_from_exceptions([&] {
+      stream_.synchronize();
+      if (profiling_) collect();
+    });
   }
   bool graphs_supported() const override { return true; }
   Status run_graph(int key, const std::function<Status()>& body) override {
+    in_graph_ = true;  // marks inside graph bodies (and their set-up pass) are not timed
+    struct Reset {
+      bool& flag;
+      ~Reset() { flag = false; }
+    } reset{in_graph_};
     if (!graphs_.has(key)) {
-      // One eager pass first: lazy per-shape setup (GEMM plans, kernel attributes) happens outside capture.
+      // One eager pass first: lazy per-shape setup (GEMM plans, kernel attributes) happens outside capture;
+      // the GEMM shapes the graph will replay are autotuned here.
+      cuda::GemmAutotuneScope tune;
       FATHOM_TRY(body());
     }
     return status_from_exceptions([&] {
@@ -91,7 +112,53 @@ class CudaRunner final : public DeviceRunner {
   std::size_t graph_count() const override { return graphs_.size(); }
   void clear_graphs() override { graphs_.clear(); }
 
+  bool profiling() const override { return profiling_; }
+  void mark(const char* label) override {
+    if (!profiling_ || in_graph_) return;
+    cudaEvent_t ev = nullptr;
+    if (!free_events_.empty()) {
+      ev = free_events_.back();
+      free_events_.pop_back();
+    } else if (cudaEventCreate(&ev) != cudaSuccess) {
+      return;
+    }
+    if (cudaEventRecord(ev, stream_.get()) != cudaSuccess) {
+      free_events_.push_back(ev);
+      return;
+    }
+    pending_.emplace_back(label, ev);
+  }
+  std::vector<StageTime> profile() override {
+    (void)synchronize();
+    return totals_;
+  }
+
  private:
+  // Turns the recorded marks (the stream is idle) into per-label totals.
+  void collect() {
+    for (std::size_t i = 1; i < pending_.size(); ++i) {
+      const char* label = pending_[i].first;
+      if (!label) continue;
+      float ms = 0.f;
+      if (cudaEventElapsedTime(&ms, pending_[i - 1].second, pending_[i].second) != cudaSuccess) continue;
+      auto it = std::find_if(totals_.begin(), totals_.end(),
+                             [&](const StageTime& t) { return std::strcmp(t.label, label) == 0; });
+      if (it == totals_.end()) {
+        totals_.push_back({label, ms, 1});
+      } else {
+        it->ms += ms;
+        ++it->count;
+      }
+    }
+    for (auto& [label, ev] : pending_) free_events_.push_back(ev);
+    pending_.clear();
+  }
+
+  bool profiling_ = false;
+  bool in_graph_ = false;
+  std::vector<std::pair<const char*, cudaEvent_t>> pending_;
+  std::vector<cudaEvent_t> free_events_;
+  std::vector<StageTime> totals_;
   int device_;
   cuda::Stream stream_;
   cuda::PinnedBuffer pinned_[2];

@@ -43,8 +43,8 @@ class DeviceRunner {
   virtual Status synchronize() = 0;
 
   virtual bool graphs_supported() const = 0;
-  // Replays the graph of `key`; for a new key `body` first runs once eagerly (lazy setup outside capture), then
-  // is captured on stream(). `body` must only
+  // Replays the graph of `key`; for a new key `body` first runs once eagerly (lazy setup outside capture, with
+  // GEMM autotuning on CUDA: the pass synchronizes), then is captured on stream(). `body` must only
   // enqueue capturable work on stream() (no allocation, no synchronisation, no host reads of device data).
   // A failing body (or capture) leaves no graph for the key and returns the error.
   virtual Status run_graph(int key, const std::function<Status()>& body) = 0;
@@ -52,6 +52,21 @@ class DeviceRunner {
   virtual std::size_t graph_count() const = 0;
   // Drops every graph (call when memory the graphs captured is reallocated).
   virtual void clear_graphs() = 0;
+
+  // Stage timing (diagnostics). Enabled on CUDA when the environment variable FATHOM_PROFILE_OPS is set to a
+  // non-empty value other than 0 when the runner is created; otherwise every call is a no-op. mark(label)
+  // ends a stage named `label` at the current point of stream() (mark(nullptr) starts a pass: the time
+  // before it is not counted); marks inside graph bodies are ignored, so only eager passes are timed.
+  // `label` must be a string literal (kept by pointer). profile() synchronizes and returns per label the
+  // total milliseconds and the number of stages, in first-seen order.
+  struct StageTime {
+    const char* label;
+    double ms;
+    long count;
+  };
+  virtual bool profiling() const { return false; }
+  virtual void mark(const char* /*label*/) {}
+  virtual std::vector<StageTime> profile() { return {}; }
 };
 
 // Token-count buckets (16, 24, 32, 48, ... capped at max_tokens, which is the last bucket) and the

@@ -8,6 +8,8 @@
 #include <random>
 
 #include "backends/cuda/device.h"
+#include "backends/cuda/graph.h"
+#include "base/log.h"
 #include "formats/tokenizer/tokenizer.h"
 #include "models/registry.h"
 #include "support/paths.h"
@@ -94,6 +96,49 @@ TEST_P(CudaBertGraphs, ReplayEqualsEagerAcrossMixesAndBuckets) {
   auto r2 = g->embed(seqs);
   ASSERT_TRUE(r1.ok() && r2.ok());
   EXPECT_EQ(*r1, *r2);
+}
+
+// Every token bucket is captured while the model loads (and the load says so in the log); requests of
+// any bucket then replay without capturing.
+TEST(CudaBertGraphsAtLoad, EveryBucketCapturedWhenTheModelLoads) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const LogLevel saved = log_level();
+  set_log_level(LogLevel::kInfo);
+  LoadOptions opt;
+  opt.device = Device::cuda(0);
+  opt.dtype = DType::kF16;
+  opt.max_batch_tokens = 1024;
+  opt.cuda_graphs = true;
+  ::testing::internal::CaptureStderr();
+  auto loaded = Registry::global().load(testing::fixture("models/bert-mean-norm"), opt);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  set_log_level(saved);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const std::size_t buckets = cuda::token_buckets(1024).size();
+  const std::string want = "captured " + std::to_string(buckets) + " CUDA graphs (token buckets 16..1024, float16) in ";
+  EXPECT_NE(log.find(want), std::string::npos) << log;
+
+  opt.cuda_graphs = false;
+  auto eager = Registry::global().load(testing::fixture("models/bert-mean-norm"), opt);
+  ASSERT_TRUE(eager.ok()) << eager.error().message;
+  // The graph arena (activations of the largest bucket) is held from load on.
+  EXPECT_GT((*loaded)->memory_bytes(), (*eager)->memory_bytes());
+  const std::size_t held = (*loaded)->memory_bytes();
+
+  // Buckets from the smallest to the largest replay at once and match the eager model.
+  std::mt19937 rng(3);
+  Embedder* g = (*loaded)->as_embedder();
+  Embedder* e = (*eager)->as_embedder();
+  for (auto [count, total] : std::vector<std::pair<int, int>>{{1, 5}, {4, 100}, {16, 1000}}) {
+    const int max_len = g->max_input_tokens();
+    if (total > count * max_len) continue;
+    auto seqs = mix(rng, count, total, max_len, 100);
+    auto a = g->embed(seqs);
+    auto b = e->embed(seqs);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (std::size_t i = 0; i < a->size(); ++i) ASSERT_NEAR((*a)[i], (*b)[i], 5e-3) << "total " << total << " at " << i;
+  }
+  EXPECT_EQ((*loaded)->memory_bytes(), held);  // no arena growth: nothing was captured lazily
 }
 
 std::vector<Param> params() {

@@ -125,6 +125,11 @@ TEST_F(CudaOps, Elementwise) {
       ASSERT_TRUE(ops::gelu(cpu(), z.cpu, g.cpu, mode).ok());
       ASSERT_TRUE(ops::gelu(gpu(), z.dev, g.dev, mode).ok());
       expect_close(g, d, mode == ops::GeluMode::kErf ? "gelu erf" : "gelu tanh");
+      // A multiple of 8 elements takes the 16-byte vector path for 16-bit types.
+      auto zv = make(d, {8, 136}, 2.f, 4), gv = zeros(d, {8, 136});
+      ASSERT_TRUE(ops::gelu(cpu(), zv.cpu, gv.cpu, mode).ok());
+      ASSERT_TRUE(ops::gelu(gpu(), zv.dev, gv.dev, mode).ok());
+      expect_close(gv, d, mode == ops::GeluMode::kErf ? "gelu erf (8 x 136)" : "gelu tanh (8 x 136)");
     }
     auto s = zeros(d, {7, 130});
     ASSERT_TRUE(ops::softmax(cpu(), x.cpu, s.cpu).ok());

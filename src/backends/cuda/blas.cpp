@@ -17,7 +17,12 @@ cudaDataType_t cuda_type(DType d) {
   }
 }
 
+thread_local int autotune_depth = 0;
+
 }  // namespace
+
+GemmAutotuneScope::GemmAutotuneScope() { ++autotune_depth; }
+GemmAutotuneScope::~GemmAutotuneScope() { --autotune_depth; }
 
 BlasLt::BlasLt(int device, std::size_t workspace_bytes) : device_(device), workspace_bytes_(workspace_bytes) {
   FATHOM_CUDA_CHECK(cudaSetDevice(device));
@@ -37,7 +42,7 @@ BlasLt::~BlasLt() {
   if (handle_) cublasLtDestroy(handle_);
 }
 
-BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual) {
+BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual, cudaStream_t stream) {
   Key key{p.m, p.n, p.k, static_cast<int>(p.dtype), p.ldx, p.ldw, p.ldy, has_residual ? p.ldr : -1,
           static_cast<int>(p.act), has_bias, has_residual, p.allow_tf32, p.x_trans, p.w_trans};
   auto it = plans_.find(key);
@@ -72,10 +77,14 @@ BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual
   FATHOM_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   FATHOM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                            &workspace_bytes_, sizeof workspace_bytes_));
-  cublasLtMatmulHeuristicResult_t res{};
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  const bool tune = autotune_depth > 0 && !has_residual &&
+                    cudaStreamIsCapturing(stream, &capturing) == cudaSuccess && capturing == cudaStreamCaptureStatusNone;
+  constexpr int kCandidates = 8;
+  cublasLtMatmulHeuristicResult_t cand[kCandidates]{};
   int found = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, plan.desc, plan.a, plan.b, plan.c, plan.d, pref, 1,
-                                                     &res, &found);
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, plan.desc, plan.a, plan.b, plan.c, plan.d, pref,
+                                                     tune ? kCandidates : 1, cand, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
     cublasLtMatrixLayoutDestroy(plan.a);
@@ -87,8 +96,45 @@ BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual
                                               " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) + " " +
                                               std::string(dtype_name(p.dtype)));
   }
-  plan.algo = res.algo;
+  plan.algo = cand[found > 1 ? fastest(plan, p, cand, found, stream) : 0].algo;
   return plans_.emplace(key, plan).first->second;
+}
+
+int BlasLt::fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulHeuristicResult_t* cand, int found,
+                    cudaStream_t stream) {
+  if (p.bias &&
+      cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias) !=
+          CUBLAS_STATUS_SUCCESS)
+    return 0;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  if (cudaEventCreate(&start) != cudaSuccess) return 0;
+  if (cudaEventCreate(&stop) != cudaSuccess) {
+    cudaEventDestroy(start);
+    return 0;
+  }
+  const float alpha = p.alpha, beta = 0.0f;
+  int best = 0;
+  float best_ms = 0.f;
+  for (int i = 0; i < found; ++i) {
+    if (cand[i].state != CUBLAS_STATUS_SUCCESS || cand[i].workspaceSize > workspace_bytes_) continue;
+    auto run = [&] {
+      return cublasLtMatmul(handle_, plan.desc, &alpha, p.w, plan.a, p.x, plan.b, &beta, p.y, plan.c, p.y, plan.d,
+                            &cand[i].algo, workspace_, workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
+    };
+    if (!run()) continue;  // warm-up
+    bool ok = cudaEventRecord(start, stream) == cudaSuccess;
+    for (int r = 0; r < 3 && ok; ++r) ok = run();
+    ok = ok && cudaEventRecord(stop, stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess;
+    float ms = 0.f;
+    if (ok && cudaEventElapsedTime(&ms, start, stop) == cudaSuccess && (i == 0 || ms < best_ms || best_ms == 0.f)) {
+      best = i;
+      best_ms = ms;
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  (void)cudaGetLastError();
+  return best;
 }
 
 void BlasLt::gemm(const GemmParams& p, cudaStream_t stream) {
@@ -103,7 +149,7 @@ void BlasLt::gemm(const GemmParams& p, cudaStream_t stream) {
     throw Exception(ErrorCode::kInvalidArgument, "gemm: an in-place residual needs ldr == ldy");
   const bool has_bias = p.bias != nullptr, has_res = p.residual != nullptr;
   std::lock_guard<std::mutex> lock(mu_);
-  Plan& pl = plan(p, has_bias, has_res);
+  Plan& pl = plan(p, has_bias, has_res, stream);
   if (has_bias)
     FATHOM_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(pl.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias));

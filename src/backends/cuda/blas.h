@@ -15,6 +15,11 @@
 // capture the first use of a shape only after it ran once eagerly, or accept the host-side planning
 // inside capture, which performs no device allocation or sync).
 //
+// Algorithm choice: cuBLASLt's first heuristic, except while a GemmAutotuneScope is alive on the calling
+// thread: then a new plan (without residual) times up to 8 heuristic candidates on the call's own buffers
+// (the stream is synchronised; not while the stream is capturing) and keeps the fastest. CUDA-graph set-up
+// passes open such a scope, so every shape a graph replays is tuned once, when it is captured.
+//
 // BlasLt: one cuBLASLt handle, its workspace and a plan cache. gemm() is serialised by a mutex (the
 // shared workspace allows one product in flight per stream ordering; use one stream per device worker).
 #include <cublasLt.h>
@@ -30,6 +35,15 @@
 namespace fathom::cuda {
 
 enum class Activation { kNone, kGeluErf, kGeluTanh };
+
+// While alive, new GEMM plans created on this thread are autotuned (see above). Nests.
+class GemmAutotuneScope {
+ public:
+  GemmAutotuneScope();
+  ~GemmAutotuneScope();
+  GemmAutotuneScope(const GemmAutotuneScope&) = delete;
+  GemmAutotuneScope& operator=(const GemmAutotuneScope&) = delete;
+};
 
 struct GemmParams {
   DType dtype = DType::kF32;
@@ -69,7 +83,10 @@ class BlasLt {
     cublasLtMatmulAlgo_t algo{};
   };
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool>;
-  Plan& plan(const GemmParams& p, bool has_bias, bool has_residual);
+  Plan& plan(const GemmParams& p, bool has_bias, bool has_residual, cudaStream_t stream);
+  // Times `found` candidates on p's buffers and returns the index of the fastest (0 when timing fails).
+  int fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulHeuristicResult_t* cand, int found,
+              cudaStream_t stream);
 
   int device_;
   cublasLtHandle_t handle_ = nullptr;

@@ -1,6 +1,7 @@
 #include "models/bert/bert_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -48,6 +49,14 @@ class BertEmbedder final : public Model, public Embedder {
       : info_(std::move(info)), architecture_(std::move(architecture)), device_(device), dtype_(dtype),
         account_(std::make_unique<MemoryAccount>(architecture_, budget)) {}
   ~BertEmbedder() override {
+    if (runner_ && runner_->profiling()) {
+      double total = 0;
+      auto stages = runner_->profile();
+      for (const auto& st : stages) total += st.ms;
+      for (const auto& st : stages)
+        FATHOM_LOG(kInfo) << "profile " << architecture_ << " " << st.label << ": " << st.ms << " ms over " << st.count
+                          << " calls (" << (total > 0 ? 100.0 * st.ms / total : 0.0) << " %)";
+    }
     if (runner_) (void)runner_->synchronize();
     runner_.reset();  // graphs go before the arena they point into
     graph_arena_.reset();
@@ -88,7 +97,10 @@ class BertEmbedder final : public Model, public Embedder {
     FATHOM_ASSIGN_OR_RETURN(runner_, ops::DeviceRunner::create(device_));
     ctx_.stream = runner_->stream();
     use_graphs_ = graphs && runner_->graphs_supported() && max_batch_tokens >= 16;
-    if (use_graphs_) buckets_ = ops::graph_buckets(max_batch_tokens);
+    if (use_graphs_) {
+      buckets_ = ops::graph_buckets(max_batch_tokens);
+      FATHOM_TRY(capture_all_buckets(dir));
+    }
     return Status::Ok();
   }
 
@@ -127,7 +139,17 @@ class BertEmbedder final : public Model, public Embedder {
   Result<std::vector<float>> embed_eager(const std::vector<std::vector<int32_t>>& sequences,
                                          const std::vector<int>& lengths);
   Result<std::vector<float>> embed_graph(const std::vector<std::vector<int32_t>>& sequences, int bucket);
+  // Fills and uploads the batch description of `bucket`, then replays its graph (capturing it first when
+  // missing). Leaves the pooled output in the graph arena; returns its activations.
+  Result<Activations> replay_graph(const std::vector<std::vector<int32_t>>& sequences, int bucket);
+  // Allocates the graph arena for the largest bucket (every graph points into it). false when the memory
+  // budget leaves no room for it (graphs are then captured lazily into an arena sized for each bucket).
+  Result<bool> ensure_full_graph_arena();
+  Status ensure_graph_arena(std::size_t need);
+  // Captures the graph of every token bucket now (at load) so that no request pays for a capture.
+  Status capture_all_buckets(const std::filesystem::path& dir);
   int graph_max_seqs(int bucket) const;
+  std::size_t graph_arena_bytes(int bucket) const;
 
   Status load_weights(const formats::Checkpoint& ckpt);
   Result<TensorView> load(const formats::Checkpoint& ckpt, const std::string& name, const Shape& shape) {
@@ -281,24 +303,36 @@ BertEmbedder::Activations BertEmbedder::carve(void* arena, int64_t t, int64_t ba
 // Capturable when `vb` carries a persistent device batch description (no allocation, sync or host read).
 Status BertEmbedder::forward(ExecContext& ctx, const Activations& a, const TensorView& ids, const TensorView& pos,
                              const ops::VarlenBatch& vb) {
+  ops::DeviceRunner& r = *runner_;  // r.mark(label): stage timing when profiling (no-op otherwise)
+  r.mark(nullptr);
   ops::EmbeddingTables tables{word_, &position_, token_type_.data ? &token_type_ : nullptr};
   FATHOM_TRY(ops::embed_tokens(ctx, ids, &pos, nullptr, tables, a.hidden));
   FATHOM_TRY(embed_norm_.forward(ctx, a.hidden, nullptr, a.hidden));
+  r.mark("embeddings");
   const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim()));
   for (const EncoderLayer& l : layers_) {
     FATHOM_TRY(l.qkv.forward(ctx, a.hidden, a.qkv));
+    r.mark("qkv_gemm");
     FATHOM_TRY(ops::attention_varlen(ctx, a.qkv, vb, cfg_.num_heads, cfg_.head_dim(), scale, a.attn));
+    r.mark("attention");
     FATHOM_TRY(l.attn_out.forward(ctx, a.attn, a.proj));
+    r.mark("attn_out_gemm");
     FATHOM_TRY(l.attn_norm.forward(ctx, a.proj, &a.hidden, a.hidden));
+    r.mark("layer_norm");
     FATHOM_TRY(l.intermediate.forward(ctx, a.hidden, a.mid));
+    r.mark("ffn_up_gemm");
     FATHOM_TRY(ops::gelu(ctx, a.mid, a.mid, cfg_.gelu));
+    r.mark("gelu");
     FATHOM_TRY(l.output.forward(ctx, a.mid, a.proj));
+    r.mark("ffn_down_gemm");
     FATHOM_TRY(l.out_norm.forward(ctx, a.proj, &a.hidden, a.hidden));
+    r.mark("layer_norm");
   }
   FATHOM_TRY(ops::pool(ctx, a.hidden, vb, pooling_, a.pooled));
   if (dtype_ != DType::kF32) {  // 16-bit compute: embeddings leave as f32
     FATHOM_TRY(ops::convert(ctx, a.pooled, a.pooled32));
   }
+  r.mark("pool");
   return Status::Ok();
 }
 
@@ -344,27 +378,72 @@ Result<std::vector<float>> BertEmbedder::embed_eager(const std::vector<std::vect
 
 int BertEmbedder::graph_max_seqs(int bucket) const { return std::min(bucket, kGraphMaxSeqs); }
 
-// One graph per bucket over persistent buffers: the activation arena (sized for the largest bucket, so
-// every captured graph points into the same memory) and the batch description, rewritten before replay.
-Result<std::vector<float>> BertEmbedder::embed_graph(const std::vector<std::vector<int32_t>>& sequences, int bucket) {
-  const int64_t batch = static_cast<int64_t>(sequences.size());
+std::size_t BertEmbedder::graph_arena_bytes(int bucket) const {
+  const int max_seqs = graph_max_seqs(bucket);
+  return arena_bytes(bucket, max_seqs) + align64(ops::graph_batch_ints(max_seqs, bucket) * 4);
+}
+
+// One arena for every graph: activations + batch description of the largest bucket, so that all captured
+// graphs point into the same memory.
+Status BertEmbedder::ensure_graph_arena(std::size_t need) {
+  if (graph_arena_.size() >= need) return Status::Ok();
+  runner_->clear_graphs();  // captured graphs point into the old arena
+  graph_arena_.reset();
+  auto b = Buffer::allocate(*allocator_, std::max(need, graph_arena_bytes(buckets_.back())), account_.get());
+  if (!b.ok()) {
+    FATHOM_ASSIGN_OR_RETURN(graph_arena_, Buffer::allocate(*allocator_, need, account_.get()));
+  } else {
+    graph_arena_ = std::move(b).value();
+  }
+  return Status::Ok();
+}
+
+Result<bool> BertEmbedder::ensure_full_graph_arena() {
+  const std::size_t full = graph_arena_bytes(buckets_.back());
+  if (graph_arena_.size() >= full) return true;
+  auto b = Buffer::allocate(*allocator_, full, account_.get());
+  if (!b.ok()) {
+    if (b.error().code == ErrorCode::kOutOfMemory) return false;
+    return b.error();
+  }
+  runner_->clear_graphs();
+  graph_arena_ = std::move(b).value();
+  return true;
+}
+
+Status BertEmbedder::capture_all_buckets(const std::filesystem::path& dir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  FATHOM_ASSIGN_OR_RETURN(bool full, ensure_full_graph_arena());
+  if (!full) {
+    FATHOM_LOG(kWarn) << dir.string() << ": no room for the CUDA graph arena of " << buckets_.back()
+                      << " tokens within the memory budget; graphs are captured per bucket on first use";
+    return Status::Ok();
+  }
+  // A stand-in batch per bucket: the graph depends only on the bucket, not on the batch it is captured with.
+  const int32_t id = cfg_.pad_token_id >= 0 && cfg_.pad_token_id < cfg_.vocab_size ? cfg_.pad_token_id : 0;
+  for (int bucket : buckets_) {
+    const int per_seq = std::max(1, std::min(bucket, max_tokens_));
+    const int count = std::min(graph_max_seqs(bucket), (bucket + per_seq - 1) / per_seq);
+    std::vector<std::vector<int32_t>> seqs;
+    for (int i = 0, left = bucket; i < count && left > 0; ++i, left -= per_seq)
+      seqs.emplace_back(std::min(per_seq, left), id);
+    auto replayed = replay_graph(seqs, bucket);
+    if (!replayed.ok()) return replayed.error();
+  }
+  FATHOM_TRY(runner_->synchronize());
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  FATHOM_LOG(kInfo) << dir.string() << ": captured " << runner_->graph_count() << " CUDA graphs (token buckets "
+                    << buckets_.front() << ".." << buckets_.back() << ", " << dtype_name(dtype_) << ") in "
+                    << static_cast<int>(ms + 0.5) << " ms";
+  return Status::Ok();
+}
+
+Result<BertEmbedder::Activations> BertEmbedder::replay_graph(const std::vector<std::vector<int32_t>>& sequences,
+                                                             int bucket) {
   const int max_seqs = graph_max_seqs(bucket);
   const std::size_t ints = ops::graph_batch_ints(max_seqs, bucket);
   const std::size_t act = arena_bytes(bucket, max_seqs);
-  const std::size_t need = act + align64(ints * 4);
-  if (graph_arena_.size() < need) {
-    runner_->clear_graphs();  // captured graphs point into the old arena
-    graph_arena_.reset();
-    const int top = buckets_.back();
-    const std::size_t full = arena_bytes(top, graph_max_seqs(top)) +
-                             align64(ops::graph_batch_ints(graph_max_seqs(top), top) * 4);
-    auto b = Buffer::allocate(*allocator_, std::max(need, full), account_.get());
-    if (!b.ok()) {
-      FATHOM_ASSIGN_OR_RETURN(graph_arena_, Buffer::allocate(*allocator_, need, account_.get()));
-    } else {
-      graph_arena_ = std::move(b).value();
-    }
-  }
+  FATHOM_TRY(ensure_graph_arena(act + align64(ints * 4)));
   Activations a = carve(graph_arena_.data(), bucket, max_seqs);
   auto* desc = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(graph_arena_.data()) + act);
   FATHOM_ASSIGN_OR_RETURN(void* stage, runner_->staging(0, ints * 4));
@@ -386,7 +465,13 @@ Result<std::vector<float>> BertEmbedder::embed_graph(const std::vector<std::vect
   } else {
     FATHOM_TRY(runner_->run_graph(bucket, [] { return Status::Ok(); }));
   }
-  return finish(a, batch);
+  return a;
+}
+
+// One graph per bucket over persistent buffers (the graph arena), captured at load.
+Result<std::vector<float>> BertEmbedder::embed_graph(const std::vector<std::vector<int32_t>>& sequences, int bucket) {
+  FATHOM_ASSIGN_OR_RETURN(Activations a, replay_graph(sequences, bucket));
+  return finish(a, static_cast<int64_t>(sequences.size()));
 }
 
 }  // namespace
