@@ -43,6 +43,7 @@ struct TranscribeConfig {
   int max_tokens = 0;                        // per 30 s window; 0: the model's default
   std::string progress = "auto";             // auto (stderr a terminal, > 30 s of audio), always, never
   Device device;
+  std::optional<DType> dtype;  // nullopt = auto (f32 on CPU, the checkpoint's 16-bit type on CUDA)
 };
 
 int run_serve(ServeConfig config);

@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   cli.add_subcommand("version", "Print the version");
   app::TranscribeConfig tconfig;
   std::vector<std::string> tfiles;
-  std::string tmodel, tdevice = "cpu";
+  std::string tmodel, tdevice = "cpu", tdtype = "auto";
   auto* transcribe = cli.add_subcommand("transcribe", "Transcribe (or translate) audio files offline with a speech model");
   transcribe->add_option("FILE", tfiles, "Audio files (wav, flac, mp3, m4a, ogg, webm, ...)")->required();
   transcribe->add_option("--model", tmodel, "A speech-to-text model directory (Whisper, or a plugin architecture)")->required();
@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   transcribe->add_option("--max-tokens", tconfig.max_tokens, "Tokens per 30 s window (0: the model's default)")
       ->check(CLI::NonNegativeNumber);
   transcribe->add_option("--device", tdevice, "cpu, cuda or cuda:N")->capture_default_str();
+  transcribe->add_option("--dtype", tdtype,
+                         "auto, float32, float16 or bfloat16 (auto: float32 on CPU, the checkpoint's 16-bit type on CUDA)")
+      ->capture_default_str();
   transcribe->add_option("--progress", tconfig.progress,
                          "Progress bar on stderr: auto (a terminal and more than 30 s of audio), always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
@@ -91,6 +94,11 @@ int main(int argc, char** argv) {
     auto device = parse_device(tdevice);
     if (!device) return usage_error("--device must be cpu, cuda or cuda:N, got '" + tdevice + "'");
     tconfig.device = *device;
+    if (tdtype != "auto") {
+      auto dt = parse_dtype(tdtype);
+      if (!dt || !is_float(*dt)) return usage_error("--dtype must be auto, float32, float16 or bfloat16, got '" + tdtype + "'");
+      tconfig.dtype = *dt;
+    }
     tconfig.model_dir = tmodel;
     for (const auto& f : tfiles) tconfig.files.emplace_back(f);
     set_log_level(LogLevel::kWarn);

@@ -52,6 +52,7 @@ int run_transcribe(const TranscribeConfig& config) {
   }
   models::LoadOptions load;
   load.device = config.device;
+  load.dtype = config.dtype;
   auto model = models::Registry::global().load(config.model_dir, load);
   if (!model.ok()) {
     std::cerr << "fathom transcribe: " << model.error().message << "\n";

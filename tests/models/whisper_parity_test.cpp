@@ -265,13 +265,14 @@ TEST(WhisperLoad, RegistryServesSpeechToText) {
   EXPECT_GT((*m)->memory_bytes(), 0u);
 }
 
-TEST(WhisperLoad, RefusesNonCpuDevice) {
+TEST(WhisperLoad, RefusesSixteenBitOnCpu) {
   const auto dir = fathom::testing::fixture("models/whisper-tiny-random-f32");
   LoadOptions o;
-  o.device = Device::cuda(0);
+  o.dtype = DType::kF16;
   auto m = WhisperModel::load(dir, read_json(dir / "config.json"), o, whisper_model_info());
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.error().code, ErrorCode::kUnsupported);
+  EXPECT_NE(m.error().message.find("float16"), std::string::npos) << m.error().message;
 }
 
 TEST(WhisperNetworkProtocol, RejectsBadRows) {

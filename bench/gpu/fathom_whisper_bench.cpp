@@ -1,0 +1,210 @@
+// Whisper throughput / latency on the real model and its scheduler, in-process (CUDA builds).
+//
+//   fathom_whisper_bench --model DIR --audio FILE.f32 [--dtype float16] [--concurrency 64] [--requests N]
+//                        [--tokens 64] [--out results.json]
+//
+// FILE.f32: raw little-endian float32 16 kHz mono samples (one window, at most 30 s). Every request
+// transcribes that audio (language en, no timestamps) with max_completion_tokens = --tokens; the model
+// directory's generation_config.json should suppress <|endoftext|> so every window decodes exactly that
+// many tokens (checked and reported). `concurrency` requests are kept in flight (closed loop) until
+// `requests` have finished; RTFx = requests * 30 s / wall seconds (each request is one 30 s window).
+// Afterwards the encoder (one batch of `concurrency` windows) and the decoder step (batch `concurrency`)
+// are timed alone through the network, to show where the time goes.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/speech_scheduler.h"
+#include "models/whisper/whisper_model.h"
+
+using namespace fathom;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(std::min<double>(v.size() - 1, p * (v.size() - 1) + 0.5))];
+}
+
+struct RunResult {
+  double wall = 0;
+  std::vector<double> latency;
+  std::vector<std::size_t> tokens;
+  std::size_t steps = 0;
+};
+
+RunResult run(engine::SpeechScheduler& sched, const std::vector<float>& audio, const models::SpeechOptions& o,
+              int concurrency, int requests) {
+  RunResult r;
+  struct Live {
+    std::shared_ptr<engine::SpeechRequest> req;
+    Clock::time_point t0;
+  };
+  std::vector<Live> live;
+  int submitted = 0;
+  const auto steps0 = sched.stats().steps;
+  const auto t0 = Clock::now();
+  auto submit = [&] {
+    auto q = sched.start(audio, o);
+    if (!q.ok()) {
+      std::cerr << "start failed: " << q.error().message << "\n";
+      std::exit(1);
+    }
+    live.push_back({q.value(), Clock::now()});
+    ++submitted;
+  };
+  while (submitted < std::min(concurrency, requests)) submit();
+  while (!live.empty()) {
+    sched.step();
+    for (std::size_t i = 0; i < live.size();) {
+      if (!live[i].req->done()) {
+        ++i;
+        continue;
+      }
+      r.latency.push_back(seconds_since(live[i].t0));
+      auto res = live[i].req->result();
+      if (!res.ok()) {
+        std::cerr << "request failed: " << res.error().message << "\n";
+        std::exit(1);
+      }
+      r.tokens.push_back(res->tokens.size());
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+      if (submitted < requests) submit();
+    }
+  }
+  r.wall = seconds_since(t0);
+  r.steps = sched.stats().steps - steps0;
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_dir, audio_path, out_path, dtype_name_arg = "float16";
+  int concurrency = 64, requests = 0, tokens = 64;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--model") model_dir = v;
+    else if (k == "--audio") audio_path = v;
+    else if (k == "--out") out_path = v;
+    else if (k == "--dtype") dtype_name_arg = v;
+    else if (k == "--concurrency") concurrency = std::stoi(v);
+    else if (k == "--requests") requests = std::stoi(v);
+    else if (k == "--tokens") tokens = std::stoi(v);
+    else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
+  }
+  if (model_dir.empty() || audio_path.empty()) {
+    std::cerr << "usage: fathom_whisper_bench --model DIR --audio FILE.f32 [--concurrency N] [--requests N]\n";
+    return 2;
+  }
+  if (requests <= 0) requests = concurrency;
+  std::ifstream af(audio_path, std::ios::binary | std::ios::ate);
+  std::vector<float> audio(static_cast<std::size_t>(af.tellg()) / sizeof(float));
+  af.seekg(0);
+  af.read(reinterpret_cast<char*>(audio.data()), static_cast<std::streamsize>(audio.size() * sizeof(float)));
+
+  std::ifstream cf(model_dir + "/config.json");
+  auto config = nlohmann::json::parse(cf);
+  models::LoadOptions lo;
+  lo.device = Device::cuda(0);
+  lo.dtype = parse_dtype(dtype_name_arg);
+  const auto tl = Clock::now();
+  auto loaded = models::whisper::WhisperModel::load(model_dir, config, lo, models::whisper::whisper_model_info(),
+                                                   std::max(concurrency, 1));
+  if (!loaded.ok()) {
+    std::cerr << "load failed: " << loaded.error().message << "\n";
+    return 1;
+  }
+  auto& model = *loaded.value();
+  const double load_s = seconds_since(tl);
+  engine::SpeechSchedulerOptions so;
+  so.max_jobs = static_cast<std::size_t>(std::max(concurrency, 1)) * 2;
+  engine::SpeechScheduler sched("whisper", model.speech(), so);
+  models::SpeechOptions o;
+  o.language = "en";
+  o.max_new_tokens = tokens;
+
+  // Warm-up (cuBLAS heuristics, allocator pools, arena at full size).
+  run(sched, audio, o, concurrency, concurrency);
+  RunResult r = run(sched, audio, o, concurrency, requests);
+
+  const double window_s = 30.0;
+  const double total_tokens = std::accumulate(r.tokens.begin(), r.tokens.end(), 0.0);
+  nlohmann::json out = {
+      {"model", model_dir},
+      {"dtype", dtype_name(model.dtype())},
+      {"concurrency", concurrency},
+      {"requests", requests},
+      {"tokens_per_window_requested", tokens},
+      {"tokens_per_window_mean", total_tokens / std::max<std::size_t>(1, r.tokens.size())},
+      {"tokens_per_window_min", r.tokens.empty() ? 0 : *std::min_element(r.tokens.begin(), r.tokens.end())},
+      {"wall_s", r.wall},
+      {"rtfx", requests * window_s / r.wall},
+      {"latency_mean_s", std::accumulate(r.latency.begin(), r.latency.end(), 0.0) / std::max<std::size_t>(1, r.latency.size())},
+      {"latency_p50_s", percentile(r.latency, 0.5)},
+      {"latency_p90_s", percentile(r.latency, 0.9)},
+      {"scheduler_steps", r.steps},
+      {"load_s", load_s},
+      {"memory_gib", model.memory_bytes() / 1073741824.0},
+  };
+
+  // Where the time goes: the encoder on one batch of `concurrency` windows, and decoder steps at batch
+  // `concurrency` (after the 4-token prompt, one new token per row), through the network directly.
+  auto& net = model.network();
+  const int B = std::min(concurrency, net.free_slots());
+  auto slots = net.acquire_slots(B);
+  if (slots.ok()) {
+    std::vector<std::span<const float>> windows(static_cast<std::size_t>(B), std::span<const float>(audio));
+    std::vector<std::vector<int>> lists;
+    for (int s : slots.value()) lists.push_back({s});
+    const auto te = Clock::now();
+    Status st = net.encode_audio(windows, lists);
+    const double enc_s = seconds_since(te);
+    if (st.ok()) {
+      const auto& gen = model.speech().generation_config();
+      std::vector<int32_t> prompt{gen.decoder_start_token_id, *gen.language_token("en"), gen.task_to_id.at("transcribe"),
+                                  gen.no_timestamps_token_id};
+      std::vector<models::whisper::DecodeRow> rows;
+      for (int s : slots.value()) rows.push_back({s, -1, 0, prompt});
+      auto first = net.decode(rows);
+      const int steps = std::min(tokens, 32);
+      std::vector<double> step_ms;
+      for (int k = 0; first.ok() && k < steps; ++k) {
+        for (auto& row : rows) {
+          row.cached = static_cast<int>(row.tokens.size());
+          row.tokens.push_back(220 + k);
+        }
+        const auto ts = Clock::now();
+        auto l = net.decode(rows);
+        step_ms.push_back(seconds_since(ts) * 1e3);
+        if (!l.ok()) break;
+      }
+      out["encoder_batch"] = B;
+      out["encoder_batch_ms"] = enc_s * 1e3;
+      out["decode_step_batch"] = B;
+      out["decode_step_ms_mean"] = step_ms.empty() ? 0 : std::accumulate(step_ms.begin(), step_ms.end(), 0.0) / step_ms.size();
+      out["decode_step_ms_p50"] = percentile(step_ms, 0.5);
+      out["decode_only_estimate_s"] = (out["decode_step_ms_mean"].get<double>() * (tokens + 1)) / 1e3;
+    } else {
+      out["encoder_error"] = st.error().message;
+    }
+    net.release_slots(slots.value());
+  }
+  std::cout << out.dump() << std::endl;
+  if (!out_path.empty()) std::ofstream(out_path) << out.dump(1) << "\n";
+  return 0;
+}
