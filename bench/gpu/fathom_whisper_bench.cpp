@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <numeric>
 #include <string>
@@ -22,6 +23,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/speech_scheduler.h"
+#include "ops/activation.h"
+#include "ops/attention.h"
+#include "ops/conv1d.h"
+#include "ops/device_runner.h"
+#include "ops/gemm.h"
 #include "models/whisper/whisper_model.h"
 
 using namespace fathom;
@@ -86,6 +92,58 @@ RunResult run(engine::SpeechScheduler& sched, const std::vector<float>& audio, c
   r.wall = seconds_since(t0);
   r.steps = sched.stats().steps - steps0;
   return r;
+}
+
+// The encoder's ops alone at batch `B` windows (one layer; x layers = the encoder's estimate), on
+// uninitialised device memory of the model's dtype: where an encoder pass spends its time.
+nlohmann::json encoder_breakdown(const models::whisper::WhisperConfig& c, DType dt, int B) {
+  nlohmann::json out;
+  auto runner = ops::DeviceRunner::create(Device::cuda(0));
+  if (!runner.ok()) return out;
+  MemoryAccount account("encoder-breakdown");
+  Allocator* alloc = allocator_for(Device::cuda(0));
+  Workspace ws(*alloc, &account);
+  ExecContext ctx;
+  ctx.device = Device::cuda(0);
+  ctx.stream = runner.value()->stream();
+  ctx.allocator = alloc;
+  ctx.account = &account;
+  ctx.workspace = &ws;
+  const int64_t d = c.d_model, F = c.max_source_positions, N = static_cast<int64_t>(B) * F, ffn = c.encoder_ffn_dim;
+  const int64_t mels = c.num_mel_bins;
+  const std::size_t es = dtype_size(dt);
+  auto buf = [&](int64_t n) { return Buffer::allocate(*alloc, static_cast<std::size_t>(n) * es, &account); };
+  auto mel = buf(B * mels * 2 * F), c1 = buf(N * 2 * d), x = buf(N * d), big = buf(N * std::max(3 * d, ffn)),
+       w1 = buf(d * mels * 3), w2 = buf(d * d * 3), wqkv = buf(3 * d * d), wfc = buf(ffn * d), b = buf(std::max(3 * d, ffn));
+  if (!mel.ok() || !c1.ok() || !x.ok() || !big.ok() || !w1.ok() || !w2.ok() || !wqkv.ok() || !wfc.ok() || !b.ok()) {
+    out["error"] = "allocation failed";
+    return out;
+  }
+  auto time_ms = [&](const char* name, const std::function<Status()>& fn) {
+    (void)fn();
+    (void)runner.value()->synchronize();
+    const auto t = Clock::now();
+    for (int i = 0; i < 3; ++i) (void)fn();
+    Status st = runner.value()->synchronize();
+    out[name] = st.ok() ? seconds_since(t) * 1e3 / 3 : -1.0;
+  };
+  TensorView melv = mel->view(dt, Shape{B, mels, 2 * F}), c1v = c1->view(dt, Shape{B, 2 * F, d});
+  TensorView xv = x->view(dt, Shape{B, F, d}), x2 = x->view(dt, Shape{N, d});
+  TensorView w1v = w1->view(dt, Shape{d, mels, 3}), w2v = w2->view(dt, Shape{d, d, 3}), bd = b->view(dt, Shape{d});
+  TensorView qkv = big->view(dt, Shape{N, 3 * d}), f = big->view(dt, Shape{N, ffn});
+  TensorView wq = wqkv->view(dt, Shape{3 * d, d}), w1f = wfc->view(dt, Shape{ffn, d}), w2f = wfc->view(dt, Shape{d, ffn});
+  TensorView b3 = b->view(dt, Shape{3 * d}), bf = b->view(dt, Shape{ffn});
+  const int heads = c.encoder_attention_heads, hd = static_cast<int>(d / heads);
+  ops::VarlenBatch vb = ops::VarlenBatch::from_lengths(std::vector<int>(static_cast<std::size_t>(B), static_cast<int>(F)));
+  time_ms("conv1_ms", [&] { return ops::conv1d(ctx, melv, ops::Conv1dInput::kChannelMajor, w1v, &bd, 1, 1, c1v); });
+  time_ms("conv2_ms", [&] { return ops::conv1d(ctx, c1v, ops::Conv1dInput::kTimeMajor, w2v, &bd, 2, 1, xv); });
+  time_ms("layer_qkv_gemm_ms", [&] { return ops::linear(ctx, x2, wq, &b3, qkv); });
+  time_ms("layer_attention_ms", [&] { return ops::attention_varlen(ctx, qkv, vb, heads, hd, 1.0f / 8, x2); });
+  time_ms("layer_fc1_gemm_ms", [&] { return ops::linear(ctx, x2, w1f, &bf, f); });
+  time_ms("layer_gelu_ms", [&] { return ops::gelu(ctx, f, f, ops::GeluMode::kErf); });
+  time_ms("layer_fc2_gemm_ms", [&] { return ops::linear(ctx, f, w2f, &bd, x2); });
+  out["batch"] = B;
+  return out;
 }
 
 }  // namespace
@@ -204,6 +262,7 @@ int main(int argc, char** argv) {
     }
     net.release_slots(slots.value());
   }
+  out["encoder_ops_one_layer"] = encoder_breakdown(model.config(), model.dtype(), B);
   std::cout << out.dump() << std::endl;
   if (!out_path.empty()) std::ofstream(out_path) << out.dump(1) << "\n";
   return 0;

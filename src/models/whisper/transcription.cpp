@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backends/cpu/parallel.h"
 #include "formats/mel/log_mel.h"
 
 
@@ -203,21 +204,33 @@ void step_jobs(WhisperBackend& backend, const std::vector<TranscriptionJob*>& jo
   if (rows.empty()) return;
   auto logits = backend.decode(rows);
   const std::size_t vocab = static_cast<std::size_t>(backend.vocab_size());
+  if (!logits.ok()) {
+    for (auto* job : running) backend.release_slots(job->fail(logits.error()));
+    return;
+  }
+  // Advance every job on the host in parallel (each touches only its own decoder: the logits rules and
+  // softmax over the vocabulary per row, and the partial text); then the slot bookkeeping serially.
+  std::vector<Status> advanced(running.size(), Status::Ok());
+  cpu::parallel_for(static_cast<int64_t>(running.size()), 1, [&](int64_t begin, int64_t end, int) {
+    for (int64_t k = begin; k < end; ++k) {
+      const std::size_t i = static_cast<std::size_t>(k);
+      TranscriptionJob* job = running[i];
+      const std::size_t stop = i + 1 < running.size() ? first_row[i + 1] : rows.size();
+      std::span<const float> mine(logits.value().data() + first_row[i] * vocab, (stop - first_row[i]) * vocab);
+      try {
+        advanced[i] = job->decoder()->advance(mine);
+        if (advanced[i].ok() && !job->decoder()->done()) job->refresh_text();
+      } catch (const std::exception& e) {
+        advanced[i] = make_error(ErrorCode::kInternal, std::string("whisper decoding: ") + e.what());
+      }
+    }
+  });
   for (std::size_t i = 0; i < running.size(); ++i) {
     TranscriptionJob* job = running[i];
-    if (!logits.ok()) {
-      backend.release_slots(job->fail(logits.error()));
-      continue;
-    }
-    const std::size_t end = i + 1 < running.size() ? first_row[i + 1] : rows.size();
-    std::span<const float> mine(logits.value().data() + first_row[i] * vocab, (end - first_row[i]) * vocab);
-    Status st = job->decoder()->advance(mine);
-    if (!st.ok()) {
-      backend.release_slots(job->fail(st.error()));
+    if (!advanced[i].ok()) {
+      backend.release_slots(job->fail(advanced[i].error()));
     } else if (job->decoder()->done()) {
       backend.release_slots(job->finish_window());
-    } else {
-      job->refresh_text();
     }
   }
 }
