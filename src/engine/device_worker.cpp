@@ -1,11 +1,17 @@
 #include "engine/device_worker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
 namespace fathom::engine {
 
-DeviceWorker::DeviceWorker(std::string device_name) : device_name_(std::move(device_name)) {
+double DeviceWorker::steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+DeviceWorker::DeviceWorker(std::string device_name, StepClock clock)
+    : device_name_(std::move(device_name)), clock_(std::move(clock)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -77,16 +83,17 @@ void DeviceWorker::run() {
     virtual_clock_ = std::max(virtual_clock_, pick->vtime);
     running_ = scheduler.get();
     lock.unlock();
-    std::size_t cost = 1;
+    const double started = clock_();
     try {
-      cost = scheduler->step();  // contractually never throws; guard the worker anyway
+      scheduler->step();  // contractually never throws; guard the worker anyway
     } catch (...) {
     }
+    const double seconds = clock_() - started;
     lock.lock();
     running_ = nullptr;
     for (auto& e : entries_) {
       if (e.scheduler == scheduler) {
-        e.vtime += static_cast<double>(std::max<std::size_t>(cost, 1)) / std::max(1e-6, scheduler->priority());
+        e.vtime += std::max(seconds, 1e-9) / std::max(1e-6, scheduler->priority());
         e.steps++;
       }
     }

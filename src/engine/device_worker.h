@@ -2,14 +2,18 @@
 // One thread per device: the only thread that runs models placed on that device.
 //
 // The worker interleaves every attached scheduler, weighted-fair by Scheduler::priority(): each scheduler
-// carries a virtual time that advances by (batch cost in tokens) / priority after each of its steps, and the
-// worker always steps the scheduler with work whose virtual time is smallest. A scheduler that was idle
+// carries a virtual time that advances by (the step's duration) / priority after each of its steps, and the
+// worker always steps the scheduler with work whose virtual time is smallest. Steps are synchronous (a step
+// returns its results to the host), so a step's wall time is the device time it held; measuring it keeps the
+// share fair across kinds of work whose own cost units do not compare (an encoder batch's tokens against a
+// speech decoder step's running jobs). A scheduler that was idle
 // rejoins at the current virtual time (it cannot bank credit while idle), so one busy model cannot starve
 // another and a model with priority 2 gets about twice the device time of one with priority 1.
 //
 // Thread-safety: every public method may be called from any thread.
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,7 +26,12 @@ namespace fathom::engine {
 
 class DeviceWorker {
  public:
-  explicit DeviceWorker(std::string device_name);
+  // Seconds on a monotonic clock; the worker times each step with it. Tests pass a fake clock that their
+  // schedulers advance, so shares are checked without depending on a loaded machine's scheduling.
+  using StepClock = std::function<double()>;
+  static double steady_seconds();
+
+  explicit DeviceWorker(std::string device_name, StepClock clock = steady_seconds);
   ~DeviceWorker();  // stop(): drains queued work, then joins
   DeviceWorker(const DeviceWorker&) = delete;
   DeviceWorker& operator=(const DeviceWorker&) = delete;
@@ -52,6 +61,7 @@ class DeviceWorker {
   void run();
 
   const std::string device_name_;
+  const StepClock clock_;
   mutable std::mutex mu_;
   std::condition_variable cv_;       // work arrived or stop requested
   std::condition_variable idle_cv_;  // a step finished

@@ -18,12 +18,13 @@ class Scheduler {
 
   // The model's name (for logs and stats).
   virtual const std::string& name() const = 0;
-  // Relative share of its device when several schedulers have work (> 0; 2.0 gets twice the cost of 1.0).
+  // Relative share of its device time when several schedulers have work (> 0; 2.0 gets twice the time of 1.0).
   virtual double priority() const = 0;
   // True when at least one request is waiting.
   virtual bool has_work() const = 0;
   // Forms one batch, runs it on the calling (device worker) thread and fulfils its requests. Returns the
-  // batch's cost in tokens (>= 1 when something ran, 0 when the queue was empty). Never throws: failures
+  // batch's size in the scheduler's own unit (tokens, running jobs; >= 1 when something ran, 0 when the queue
+  // was empty); the device worker shares time by measuring the step, not by this figure. Never throws: failures
   // are delivered to the affected requests only.
   virtual std::size_t step() = 0;
   // Fails every waiting request with `error` and refuses new ones (unload, shutdown without drain).

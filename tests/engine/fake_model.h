@@ -7,6 +7,7 @@
 // kThrowId make it throw; every batch is logged (model name and sizes) into a shared log.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -97,6 +98,9 @@ class FakeEmbedder final : public models::Embedder {
 
   Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) override {
     if (gate_) gate_->wait();
+    // Busy for busy_ per call (spinning, as a device-bound step would hold the worker).
+    for (const auto until = std::chrono::steady_clock::now() + busy_; std::chrono::steady_clock::now() < until;) {
+    }
     std::size_t longest = 0, tokens = 0;
     for (const auto& s : sequences) {
       longest = std::max(longest, s.size());
@@ -117,6 +121,7 @@ class FakeEmbedder final : public models::Embedder {
   }
 
   bool matryoshka_ = false;
+  std::chrono::microseconds busy_{0};  // how long each embed() call takes at least
   std::atomic<int> calls_{0};
 
  private:

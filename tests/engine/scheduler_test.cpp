@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/device_worker.h"
 #include "engine/embed_scheduler.h"
@@ -140,30 +145,89 @@ TEST(DeviceWorker, OneBusyModelDoesNotStarveAnother) {
   EXPECT_LE(last_quiet, 22u) << "the quiet model waited behind the busy model's backlog";
 }
 
-TEST(DeviceWorker, SharesTheDeviceByPriority) {
-  auto log = std::make_shared<BatchLog>();
-  auto gate = std::make_shared<Gate>();
-  ModelManager manager;
-  ServeOptions high, low;
-  high.max_batch_size = low.max_batch_size = 1;
-  high.priority = 3.0;
-  low.priority = 1.0;
-  ASSERT_TRUE(manager.add("high", std::make_unique<FakeModel>("high", 4, log, gate), 1024, high).ok());
-  ASSERT_TRUE(manager.add("low", std::make_unique<FakeModel>("low", 4, log, gate), 1024, low).ok());
-  auto head = manager.find("low")->embed_scheduler->submit({seq(8, 1)});
-  gate->await_waiters(1);
-  auto hf = manager.find("high")->embed_scheduler->submit(std::vector<std::vector<int32_t>>(100, seq(8, 2)));
-  auto lf = manager.find("low")->embed_scheduler->submit(std::vector<std::vector<int32_t>>(100, seq(8, 3)));
-  gate->open();
-  for (auto& f : hf.value()) wait_ok(f);
-  for (auto& f : lf.value()) wait_ok(f);
+// The device worker's clock in these tests: schedulers advance it by their step's duration.
+std::atomic<int64_t> fake_clock_us{0};
+double fake_clock() { return static_cast<double>(fake_clock_us.load()) * 1e-6; }
 
-  auto records = log->records();
-  int high_count = 0;
-  for (std::size_t i = 1; i <= 80; ++i) high_count += records[i].model == "high";
-  // 3:1 share while both are busy: 60 of 80 steps, give or take rounding at the edges.
-  EXPECT_GE(high_count, 57);
-  EXPECT_LE(high_count, 63);
+// A scheduler whose steps each take `step_us` on the fake clock and report `cost` in its own unit.
+class TimedScheduler final : public Scheduler {
+ public:
+  TimedScheduler(std::string name, double priority, std::size_t cost, int64_t step_us, std::size_t steps,
+                 std::shared_ptr<std::vector<std::string>> order, std::shared_ptr<std::mutex> mu)
+      : name_(std::move(name)), priority_(priority), cost_(cost), step_us_(step_us), left_(steps),
+        order_(std::move(order)), mu_(std::move(mu)) {}
+  const std::string& name() const override { return name_; }
+  double priority() const override { return priority_; }
+  bool has_work() const override { return started_.load() && left_.load() > 0; }
+  std::size_t step() override {
+    fake_clock_us += step_us_;
+    left_--;
+    std::lock_guard lock(*mu_);
+    order_->push_back(name_);
+    return cost_;
+  }
+  void close(const Error&) override { left_ = 0; }
+  void start() {
+    started_ = true;
+    wake();
+  }
+
+ private:
+  std::string name_;
+  double priority_;
+  std::size_t cost_;
+  int64_t step_us_;
+  std::atomic<std::size_t> left_;
+  std::atomic<bool> started_{false};
+  std::shared_ptr<std::vector<std::string>> order_;
+  std::shared_ptr<std::mutex> mu_;
+};
+
+// Runs schedulers a and b (both busy from the same moment) on one worker; returns the order of their steps.
+std::vector<std::string> run_two(std::shared_ptr<TimedScheduler> a, std::shared_ptr<TimedScheduler> b,
+                                 const std::shared_ptr<std::vector<std::string>>& order,
+                                 const std::shared_ptr<std::mutex>& mu) {
+  {
+    DeviceWorker worker("test", fake_clock);
+    worker.attach(a);
+    worker.attach(b);
+    {
+      std::lock_guard lock(*mu);  // neither can step until both have started
+      a->start();
+      b->start();
+    }
+    while (a->has_work() || b->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::lock_guard lock(*mu);
+  return *order;
+}
+
+TEST(DeviceWorker, SharesTheDeviceByPriority) {
+  auto order = std::make_shared<std::vector<std::string>>();
+  auto mu = std::make_shared<std::mutex>();
+  // Equal step durations: priority 3 gets three steps for each of priority 1's.
+  auto steps = run_two(std::make_shared<TimedScheduler>("high", 3.0, 1, 1000, 90, order, mu),
+                       std::make_shared<TimedScheduler>("low", 1.0, 1, 1000, 90, order, mu), order, mu);
+  ASSERT_EQ(steps.size(), 180u);
+  int high = 0;
+  for (std::size_t i = 0; i < 80; ++i) high += steps[i] == "high";
+  EXPECT_GE(high, 59);
+  EXPECT_LE(high, 61);
+}
+
+// Steps that hold the device equally long get equal turns even when their own cost figures differ a
+// thousandfold (an encoder batch of 16k tokens against a decoder step of 16 running jobs); a step twice as
+// long counts twice.
+TEST(DeviceWorker, SharesDeviceTimeWhateverUnitsTheSchedulersCountIn) {
+  auto order = std::make_shared<std::vector<std::string>>();
+  auto mu = std::make_shared<std::mutex>();
+  auto steps = run_two(std::make_shared<TimedScheduler>("tokens", 1.0, 16384, 4000, 40, order, mu),
+                       std::make_shared<TimedScheduler>("jobs", 1.0, 16, 2000, 80, order, mu), order, mu);
+  ASSERT_EQ(steps.size(), 120u);
+  int token_steps = 0;
+  for (std::size_t i = 0; i < 60; ++i) token_steps += steps[i] == "tokens";
+  EXPECT_GE(token_steps, 19) << "the scheduler reporting large costs was starved";
+  EXPECT_LE(token_steps, 21);
 }
 
 TEST(ModelManager, ListsStateAndRefusesWorkAfterUnloadAndShutdown) {
