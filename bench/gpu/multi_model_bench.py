@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Several models on one GPU, served by ONE fathom process: each model alone against all together.
+
+Random-weight checkpoints at real configurations are made here with transformers (f16 safetensors):
+  minilm     all-MiniLM-L6-v2 config  (BERT 6 x 384)            light
+  bge-base   bge-base-en-v1.5 config  (BERT 12 x 768)
+  bge-large  bge-large-en-v1.5 config (BERT 24 x 1024)           heavy
+  xlmr       xlm-roberta-base config  (XLM-R 12 x 768, 250k vocab)
+  whisper    whisper-base config      (6 + 6 layers x 512), with --whisper (needs fathom built with FFmpeg)
+One `fathom serve --config` process serves them all on cuda:0 (per-model memory budgets, priorities, CUDA
+graphs). Load comes from `fathom_load` (one process per model, so every model gets its own throughput and
+latency percentiles), closed loop: N connections each sending one text per request (embeddings; texts with
+the realistic length spread of bench_embed.make_workload) or the 11 s jfk clip (Whisper, 32 tokens).
+
+Scenarios (each after a short unmeasured warm-up at the same load):
+  http-path    bge-base alone in its own server, 256 connections, against the in-process figure of
+               `fathom_gpu_bench run` on the same texts (issue 3's HTTP target)
+  alone/<m>    each model alone at saturation (the others loaded and idle)
+  together     every model at once, same connections
+  light/alone  the light model at a low load (a few connections) with nothing else running
+  light/heavy  the same light load while the heavy model is saturated
+Aggregate efficiency = sum over models of (together throughput / alone throughput): the device-time shares
+the models got together, which must add up to >= 0.9. /metrics is sampled every second for each model's
+memory (fathom_model_memory_bytes) and its budget.
+
+usage (GPU machine, repo root, bundle B with fathom, fathom_load, fathom_gpu_bench and jfk.wav):
+  python3 B/multi_model_bench.py --bundle B --out results.json [--seconds 8] [--whisper]
+"""
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
+
+REPO = os.environ.get("FATHOM_SOURCE_DIR", os.getcwd())
+sys.path.insert(0, os.path.join(REPO, "bench", "gpu"))
+FIX = os.path.join(REPO, "tests", "fixtures", "models")
+
+BERT = {
+    "minilm": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
+    "bge-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "bge-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+}
+# Per model: memory budget, priority, batch token budget, connections at saturation.
+SERVE = {
+    "minilm": dict(budget="1GiB", priority=1, max_batch_tokens=16384, conns=128),
+    "bge-base": dict(budget="2GiB", priority=1, max_batch_tokens=16384, conns=128),
+    "bge-large": dict(budget="3GiB", priority=1, max_batch_tokens=8192, conns=128),
+    "xlmr": dict(budget="3GiB", priority=1, max_batch_tokens=16384, conns=128),
+    "whisper": dict(budget="6GiB", priority=1, max_batch_tokens=16384, conns=32),
+}
+LIGHT, HEAVY, LIGHT_CONNS = "minilm", "bge-large", 4
+# --smoke: the committed fixtures on the CPU instead (checks this script, not performance).
+DEVICE = {"device": "cuda", "dtype": "float16"}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def tokenizer_files(src, dst, max_len):
+    os.makedirs(dst, exist_ok=True)
+    shutil.copy(os.path.join(src, "tokenizer.json"), dst)
+    with open(os.path.join(src, "tokenizer_config.json")) as f:
+        tc = json.load(f)
+    tc["model_max_length"] = max_len
+    with open(os.path.join(dst, "tokenizer_config.json"), "w") as f:
+        json.dump(tc, f)
+
+
+def make_models(work, whisper):
+    import torch
+    from transformers import (BertConfig, BertModel, WhisperConfig, WhisperForConditionalGeneration,
+                              XLMRobertaConfig, XLMRobertaModel)
+    dirs = {}
+    for name, cfg in BERT.items():
+        d = os.path.join(work, name)
+        torch.manual_seed(0)
+        with torch.device("cuda"):
+            m = BertModel(BertConfig(vocab_size=30522, max_position_embeddings=512, type_vocab_size=2,
+                                     hidden_act="gelu", layer_norm_eps=1e-12, initializer_range=0.02, **cfg),
+                          add_pooling_layer=False)
+        m.half().save_pretrained(d, safe_serialization=True)
+        tokenizer_files(os.path.join(FIX, "bert-mean-norm"), d, 512)
+        dirs[name] = d
+    d = os.path.join(work, "xlmr")
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        m = XLMRobertaModel(XLMRobertaConfig(vocab_size=250002, hidden_size=768, num_hidden_layers=12,
+                                             num_attention_heads=12, intermediate_size=3072,
+                                             max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
+                                             bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5),
+                            add_pooling_layer=False)
+    m.half().save_pretrained(d, safe_serialization=True)
+    tokenizer_files(os.path.join(FIX, "xlmr-bf16-max"), d, 512)
+    dirs["xlmr"] = d
+    if whisper:
+        src = os.path.join(FIX, "whisper-tiny-random-f32")
+        d = os.path.join(work, "whisper")
+        cfg = WhisperConfig.from_pretrained(src)
+        cfg.update(dict(d_model=512, encoder_layers=6, decoder_layers=6, encoder_attention_heads=8,
+                        decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048, init_std=0.02))
+        torch.manual_seed(0)
+        with torch.device("cuda"):
+            m = WhisperForConditionalGeneration(cfg)
+        m.half().save_pretrained(d, safe_serialization=True)
+        for f in ("generation_config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(src, f), d)
+        dirs["whisper"] = d
+    return dirs
+
+
+def texts_for(dirs, n):
+    """Realistic-length texts (bench_embed.make_workload ids decoded); per model those within 510 tokens."""
+    from bench_embed import make_workload
+    from tokenizers import Tokenizer
+    seqs = make_workload(n, seed=7)
+    bert_tok = Tokenizer.from_file(os.path.join(dirs["bge-base"], "tokenizer.json"))
+    bert_tok.no_padding(); bert_tok.no_truncation()
+    texts = bert_tok.decode_batch(seqs, skip_special_tokens=True)
+    out = {}
+    for m, d in dirs.items():
+        if m == "whisper":
+            continue
+        tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
+        tok.no_padding(); tok.no_truncation()
+        lens = [len(e.ids) for e in tok.encode_batch(texts)]
+        out[m] = [t for t, L in zip(texts, lens) if L <= 510]
+    bert_ids = [e.ids for e in bert_tok.encode_batch(out["bge-base"])]
+    return out, bert_ids
+
+
+def write_workloads(work, texts, whisper, jfk):
+    paths = {}
+    for m, ts in texts.items():
+        p = os.path.join(work, f"load_{m}.json")
+        with open(p, "w") as f:
+            json.dump([{"name": f"{m}/{i}", "kind": "embeddings", "model": m, "input": t}
+                       for i, t in enumerate(ts[:800])], f)
+        paths[m] = p
+    if whisper:
+        shutil.copy(jfk, os.path.join(work, "jfk.wav"))
+        p = os.path.join(work, "load_whisper.json")
+        with open(p, "w") as f:
+            json.dump([{"name": "whisper/jfk", "kind": "transcriptions", "model": "whisper", "file": "jfk.wav",
+                        "fields": {"language": "en", "max_completion_tokens": "32"}}], f)
+        paths["whisper"] = p
+    return paths
+
+
+def write_config(path, port, dirs, overrides=None):
+    lines = ["[server]", 'host = "127.0.0.1"', f"port = {port}", "access_log = false", 'log_level = "warn"', "",
+             "[limits]", "max_connections = 2048", "max_queued_requests = 8192", "request_timeout_seconds = 120", "",
+             "[defaults]", f'device = "{DEVICE["device"]}"', f'dtype = "{DEVICE["dtype"]}"', "cuda_graphs = true", "max_batch_size = 512", ""]
+    for m, d in dirs.items():
+        s = dict(SERVE[m], **(overrides or {}).get(m, {}))
+        lines += ["[[models]]", f'name = "{m}"', f'path = "{d}"', f'memory_budget = "{s["budget"]}"',
+                  f'priority = {s["priority"]}', f'max_batch_tokens = {s["max_batch_tokens"]}', ""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+class Server:
+    def __init__(self, cmd, port, log_path):
+        self.port, self.log_path = port, log_path
+        self.logf = open(log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
+        t0 = time.time()
+        while True:
+            if time.time() - t0 > 600:
+                self.proc.kill()
+                raise RuntimeError(f"fathom was not ready within 600 s: {open(log_path).read()[-3000:]}")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fathom exited ({self.proc.returncode}): {open(log_path).read()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.2)
+        self.load_s = time.time() - t0
+        log(f"server on :{port} ready after {self.load_s:.1f} s")
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.logf.close()
+        return self.proc.returncode
+
+
+def gauge(text, name):
+    out = {}
+    for m in re.finditer(name + r'\{model="([^"]+)"[^}]*\} (\S+)', text):
+        out[m.group(1)] = float(m.group(2))
+    return out
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self, server):
+        super().__init__(daemon=True)
+        self.server, self.samples, self.stop_flag = server, [], threading.Event()
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                t = self.server.metrics()
+                self.samples.append({"t": time.time(), "bytes": gauge(t, "fathom_model_memory_bytes"),
+                                     "budget": gauge(t, "fathom_model_memory_budget_bytes")})
+            except Exception as e:
+                log("metrics scrape failed:", e)
+            self.stop_flag.wait(1.0)
+
+    def summary(self):
+        out = {}
+        for s in self.samples:
+            for m, b in s["bytes"].items():
+                o = out.setdefault(m, {"min_mib": 1e18, "max_mib": 0, "budget_mib": s["budget"].get(m, 0) / 2**20})
+                o["min_mib"] = min(o["min_mib"], b / 2**20)
+                o["max_mib"] = max(o["max_mib"], b / 2**20)
+        for o in out.values():
+            o["within_budget"] = o["budget_mib"] == 0 or o["max_mib"] <= o["budget_mib"]
+        return {"samples": len(self.samples), "models": out}
+
+
+def load(bundle, port, models, conns, seconds, paths, tag, work):
+    """Runs one fathom_load per model at once; returns {model: summary}."""
+    procs = {}
+    for m in models:
+        out = os.path.join(work, f"{tag}_{m}.json".replace("/", "_"))
+        cmd = [os.path.join(bundle, "run"), "fathom_load", "--url", f"http://127.0.0.1:{port}", "--connections",
+               str(conns[m]), "--duration", str(seconds), "--workload", paths[m], "--out", out, "--timeout", "120"]
+        procs[m] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), out)
+    res = {}
+    for m, (p, out) in procs.items():
+        text, _ = p.communicate()
+        try:
+            with open(out) as f:
+                j = json.load(f)
+            t = j["total"]
+            res[m] = {"connections": conns[m], "requests": t["requests"], "status": t["status"],
+                      "throughput_rps": t["throughput_rps"], "inputs_per_s": t["inputs_per_s"],
+                      "latency_ms": t["latency_ms"], "wall_s": j["wall_s"]}
+        except Exception as e:
+            res[m] = {"error": f"{e}: {text[-1500:]}"}
+    log(tag, json.dumps({m: (r.get("inputs_per_s"), r.get("latency_ms", {}).get("p99")) for m, r in res.items()}))
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--whisper", action="store_true")
+    ap.add_argument("--jfk", default=None)
+    ap.add_argument("--skip-http-path", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="CPU fixtures instead of GPU checkpoints (script check)")
+    args = ap.parse_args()
+    B = os.path.abspath(args.bundle)
+    work = tempfile.mkdtemp(prefix="multi_model_")
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(sys.argv),
+              "seconds": args.seconds, "serve": SERVE, "scenarios": {}}
+    try:
+        import torch
+        result["device"] = torch.cuda.get_device_name(0)
+        result["torch"] = torch.__version__
+    except Exception:
+        pass
+
+    def save():
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+
+    t0 = time.time()
+    if args.smoke:
+        DEVICE.update(device="cpu", dtype="auto")
+        args.skip_http_path = True
+        fx = {"minilm": "bert-mean-norm", "bge-base": "bert-mean-norm", "bge-large": "roberta-cls",
+              "xlmr": "xlmr-bf16-max", "whisper": "whisper-tiny-random-f32"}
+        dirs = {m: os.path.join(FIX, f) for m, f in fx.items() if m != "whisper" or args.whisper}
+        texts = {m: [c["text"] for c in json.load(open(os.path.join(FIX, fx[m] + ".reference.json")))["cases"]
+                     if not c["truncated"]] for m in dirs if m != "whisper"}
+        for m in SERVE:
+            SERVE[m]["conns"] = 4
+    else:
+        dirs = make_models(work, args.whisper)
+        texts, bert_ids = texts_for(dirs, 3000)
+    jfk = args.jfk or os.path.join(B, "jfk.wav")
+    paths = write_workloads(work, texts, args.whisper, jfk)
+    result["setup_s"] = time.time() - t0
+    log(f"models and workloads ready in {result['setup_s']:.1f} s")
+    fathom = [os.path.join(B, "run"), "fathom", "serve"]
+
+    # Issue 3's HTTP path: bge-base alone, 256 connections, one text per request, vs in-process.
+    if not args.skip_http_path:
+        from bench_embed import write_ids, fathom as run_bench
+        ids_path = os.path.join(work, "http_ids.bin")
+        write_ids(ids_path, [s[:512] for s in bert_ids])
+        inproc = run_bench(os.path.join(B, "run") + " fathom_gpu_bench", "run", "--model", dirs["bge-base"],
+                           "--dtype", "f16", "--ids", ids_path, "--graphs", 1, "--batch-tokens", 16384)[-1]
+        cfg = os.path.join(work, "http.toml")
+        write_config(cfg, 18300, {"bge-base": dirs["bge-base"]})
+        srv = Server(fathom + ["--config", cfg], 18300, os.path.join(work, "http_serve.log"))
+        try:
+            load(B, 18300, ["bge-base"], {"bge-base": 256}, args.warmup, paths, "http_warm", work)
+            http = load(B, 18300, ["bge-base"], {"bge-base": 256}, args.seconds, paths, "http", work)["bge-base"]
+            batches = srv.metrics()
+        finally:
+            srv.stop()
+        bs = {k: float(v) for k, v in re.findall(r'fathom_batch_size_(sum|count)\{model="bge-base"\} (\S+)', batches)}
+        result["scenarios"]["http-path"] = {
+            "in_process": inproc, "http": http,
+            "http_over_in_process": http.get("inputs_per_s", 0) / inproc["texts_per_s"],
+            "mean_batch": bs.get("sum", 0) / max(1, bs.get("count", 1))}
+        log("http-path", json.dumps(result["scenarios"]["http-path"]))
+        save()
+
+    # All models in one server.
+    cfg = os.path.join(work, "all.toml")
+    write_config(cfg, 18301, dirs)
+    models = list(dirs)
+    conns = {m: SERVE[m]["conns"] for m in models}
+    srv = Server(fathom + ["--config", cfg], 18301, os.path.join(work, "all_serve.log"))
+    result["load_s"] = srv.load_s
+    sampler = MemorySampler(srv)
+    sampler.start()
+    try:
+        load(B, 18301, models, conns, args.warmup, paths, "warm_all", work)
+        sc = result["scenarios"]
+        for m in models:
+            load(B, 18301, [m], conns, 1.0, paths, f"warm_{m}", work)
+            sc[f"alone/{m}"] = load(B, 18301, [m], conns, args.seconds, paths, f"alone_{m}", work)[m]
+            save()
+        sc["together"] = load(B, 18301, models, conns, args.seconds, paths, "together", work)
+        share = {m: sc["together"][m].get("inputs_per_s", 0) / max(1e-9, sc[f"alone/{m}"].get("inputs_per_s", 0))
+                 for m in models}
+        sc["together_efficiency"] = {"share_of_alone": share, "sum": sum(share.values()), "target": 0.9}
+        save()
+        light = {LIGHT: LIGHT_CONNS, HEAVY: SERVE[HEAVY]["conns"]}
+        sc["light/alone"] = load(B, 18301, [LIGHT], light, args.seconds, paths, "light_alone", work)[LIGHT]
+        lh = load(B, 18301, [LIGHT, HEAVY], light, args.seconds, paths, "light_heavy", work)
+        sc["light/heavy"] = lh
+        a, t = sc["light/alone"]["latency_ms"]["p99"], lh[LIGHT]["latency_ms"]["p99"]
+        sc["light_p99_ratio"] = {"alone_ms": a, "with_heavy_ms": t, "ratio": t / max(1e-9, a), "target": 2.0}
+        save()
+    finally:
+        sampler.stop_flag.set()
+        sampler.join(timeout=5)
+        result["memory"] = sampler.summary()
+        result["all_server_exit"] = srv.stop()
+        result["all_server_log_tail"] = open(os.path.join(work, "all_serve.log")).read()[-3000:]
+        save()
+
+    # The light model's p99 with the heavy model's batches capped small (shorter head-of-line waits).
+    cfg = os.path.join(work, "small.toml")
+    write_config(cfg, 18302, {LIGHT: dirs[LIGHT], HEAVY: dirs[HEAVY]}, {HEAVY: {"max_batch_tokens": 1024}})
+    srv = Server(fathom + ["--config", cfg], 18302, os.path.join(work, "small_serve.log"))
+    try:
+        light = {LIGHT: LIGHT_CONNS, HEAVY: SERVE[HEAVY]["conns"]}
+        load(B, 18302, [HEAVY], light, args.warmup, paths, "small_warm", work)
+        heavy_alone = load(B, 18302, [HEAVY], light, args.seconds, paths, "small_heavy_alone", work)[HEAVY]
+        lh = load(B, 18302, [LIGHT, HEAVY], light, args.seconds, paths, "small_light_heavy", work)
+        a = result["scenarios"]["light/alone"]["latency_ms"]["p99"]
+        result["scenarios"]["light/heavy, heavy batches 1024 tokens"] = {
+            "heavy_alone": heavy_alone, "together": lh,
+            "light_p99_ratio": lh[LIGHT]["latency_ms"]["p99"] / max(1e-9, a)}
+    finally:
+        srv.stop()
+    result["total_s"] = time.time() - t0
+    save()
+    log("done in %.0f s" % result["total_s"])
+
+
+if __name__ == "__main__":
+    main()
