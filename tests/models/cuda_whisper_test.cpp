@@ -3,6 +3,7 @@
 // the detected language must agree and the matching token count is reported. Batched jobs equal single
 // jobs; the device log-mel equals the CPU log-mel and the feature extractor's (1e-4); audio handed to
 // SpeechToText::start (log-mel on the device) transcribes like the host mel. Skipped without a device.
+#if FATHOM_WITH_CUDA  // CUDA-only test; CPU builds compile nothing here
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -263,3 +264,4 @@ TEST(CudaWhisperLoad, AutoDtypeAndErrors) {
 
 }  // namespace
 }  // namespace fathom::models::whisper
+#endif  // FATHOM_WITH_CUDA
