@@ -96,6 +96,18 @@ tok_split = dict(tok_whitespace, pre_tokenizer={"type": "Sequence", "pretokenize
 for i, t in enumerate([tok_wordpiece, tok_bytelevel, tok_metaspace, tok_whitespace, tok_split]):
     out("tokenizer_json", f"tok{i}", bytes([i * 7 + (1 if i == 1 else 0) + (2 if i == 1 else 0) + 4]) + json.dumps(t, ensure_ascii=(i % 2 == 0)).encode())
 out("tokenizer_json", "unsupported", b"\x00" + json.dumps({"model": {"type": "Unigram", "vocab": []}}).encode())
+tok_unigram = {
+    "normalizer": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Strip", "strip_left": False, "strip_right": True},
+                                                      {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "▁"}]},
+    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}]},
+    "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+    "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                       "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}, "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}},
+    "added_tokens": [{"id": i, "content": c, "special": True, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False} for i, c in enumerate(["<unk>", "<s>", "</s>"])],
+    "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": True,
+              "vocab": [["<unk>", 0.0], ["<s>", 0.0], ["</s>", 0.0], ["<0x41>", 0.0], ["<0xC3>", 0.0], ["▁", -2.0], ["▁a", -3.0], ["a", -2.5], ["b", -4.0], ["ab", -3.5], ["é", -5.0]]},
+}
+out("tokenizer_json", "unigram", b"\x05" + json.dumps(tok_unigram, ensure_ascii=False).encode())
 
 # --- safetensors ----------------------------------------------------------------------------------------
 reset("safetensors")

@@ -1,5 +1,5 @@
 // Fuzzes Tokenizer::decode on arbitrary id sequences (as a client could send token arrays) for BERT,
-// byte-level BPE and Whisper tokenizers, with every decode option.
+// byte-level BPE, Whisper and SentencePiece Unigram tokenizers, with every decode option.
 // Input: byte 0 picks the tokenizer, byte 1 the options, then little-endian 16-bit values mapped onto ids
 // around the vocabulary (mostly valid, some out of range and negative).
 #include <cstdio>
@@ -21,7 +21,9 @@ const std::vector<std::shared_ptr<const Tokenizer>>& tokenizers() {
     return fathom::fuzz::load_tokenizers({fathom::fuzz::shared_dir() / "assets/bert-uncased-tokenizer/tokenizer.json",
                                           src / "roberta-cls/tokenizer.json",
                                           src / "whisper-tiny-random-f32/tokenizer.json",
-                                          src / "whisper-v3-random-f16/tokenizer.json"});
+                                          src / "whisper-v3-random-f16/tokenizer.json",
+                                          src / "xlmr-unigram-mean/tokenizer.json",
+                                          src / "../tokenizers/spm-byte-fallback/tokenizer.json"});
   }();
   return all;
 }

@@ -1,5 +1,6 @@
 // Fuzzes Tokenizer::encode on arbitrary bytes (as request text reaches it) for the project's real
-// tokenizers: BERT WordPiece, byte-level BPE (RoBERTa) and Whisper's multilingual BPE.
+// tokenizers: BERT WordPiece, byte-level BPE (RoBERTa) and Whisper's multilingual BPE, SentencePiece Unigram
+// (XLM-R with its precompiled charsmap, and a byte_fallback one).
 // Input: byte 0 picks the tokenizer, byte 1 the options, the rest is the text.
 // Checked besides "no crash": ids are inside the vocabulary, max_length is honoured, and the ids decode.
 #include <cstdio>
@@ -21,7 +22,9 @@ const std::vector<std::shared_ptr<const Tokenizer>>& tokenizers() {
     return fathom::fuzz::load_tokenizers({fathom::fuzz::shared_dir() / "assets/bert-uncased-tokenizer/tokenizer.json",
                                           src / "roberta-cls/tokenizer.json",
                                           src / "whisper-tiny-random-f32/tokenizer.json",
-                                          src / "xlmr-bf16-max/tokenizer.json"});
+                                          src / "xlmr-bf16-max/tokenizer.json",
+                                          src / "xlmr-unigram-mean/tokenizer.json",
+                                          src / "../tokenizers/spm-byte-fallback/tokenizer.json"});
   }();
   return all;
 }

@@ -308,6 +308,331 @@ def make_embedding_models():
 
 
 # ---------------------------------------------------------------------------------------------
+# SentencePiece Unigram tokenizers (the XLM-RoBERTa family: multilingual-e5, bge-m3, paraphrase-multilingual)
+#
+# A small Unigram model is trained with sentencepiece (nmt_nfkc normalisation, as XLM-R's) on the text
+# below and converted to tokenizer.json three ways: transformers' XLMRobertaTokenizerFast (the layout
+# of current XLM-R files: Precompiled + WhitespaceSplit/Metaspace), the older converter layout
+# (Precompiled + Strip + Replace, Metaspace with `add_prefix_space`), and a byte_fallback model in the
+# Llama/T5 style (no pre-tokenizer, ByteFallback/Fuse/Strip decoders).
+
+SPM_SENTENCES = [
+    "The quick brown fox jumps over the lazy dog while the cat sleeps on the warm windowsill.",
+    "Multilingual sentence embeddings map texts in many languages into one shared vector space.",
+    "Search engines rank passages by their similarity to the query, then rerank the best ones.",
+    "She sells sea shells by the sea shore, and the shells she sells are surely sea shells.",
+    "In 2024 the company reported revenue of $3.5 billion, up 12% from 2023.",
+    "Call me at +1 (555) 010-2030 or write to info@example.com before 5:30 pm.",
+    "Der schnelle braune Fuchs springt über den faulen Hund, während die Katze schläft.",
+    "Die Straße war nass, und die Größe der Äpfel überraschte alle Käufer auf dem Markt.",
+    "Sprachmodelle lernen Bedeutungen aus großen Mengen von Texten in vielen Sprachen.",
+    "Le renard brun rapide saute par-dessus le chien paresseux pendant que le chat dort.",
+    "À l'été, nous irons à la plage ; où est-ce que tu veux aller ? C'est déjà décidé.",
+    "Les élèves étudient la géographie, l'histoire et les mathématiques au lycée.",
+    "El rápido zorro marrón salta sobre el perro perezoso mientras el gato duerme.",
+    "¿Dónde está la biblioteca? ¡Qué día tan bonito para pasear por la ciudad!",
+    "O rápido raposa marrom pula sobre o cão preguiçoso; a informação está disponível.",
+    "Il veloce volpe marrone salta sopra il cane pigro, e la città è piena di gente.",
+    "Быстрая коричневая лиса прыгает через ленивую собаку, пока кошка спит.",
+    "Москва является столицей России, а Санкт-Петербург называют северной столицей.",
+    "Съешь же ещё этих мягких французских булок, да выпей чаю.",
+    "Швидка руда лисиця перестрибує через ледачого пса.",
+    "Η γρήγορη καφέ αλεπού πηδάει πάνω από τον τεμπέλη σκύλο.",
+    "الثعلب البني السريع يقفز فوق الكلب الكسول بينما القطة نائمة.",
+    "مرحبا بكم في عالم معالجة اللغات الطبيعية والتعلم الآلي.",
+    "השועל החום המהיר קופץ מעל הכלב העצלן.",
+    "तेज़ भूरी लोमड़ी आलसी कुत्ते के ऊपर कूदती है।",
+    "भाषा मॉडल कई भाषाओं में पाठ को समझते हैं।",
+    "北京是中国的首都，上海是最大的城市。我们喜欢学习自然语言处理。",
+    "今天天气很好，我们去公园散步吧。机器学习和深度学习正在改变世界。",
+    "東京は日本の首都です。私は毎朝コーヒーを飲みます。",
+    "ひらがなとカタカナと漢字を使って日本語を書きます。",
+    "서울은 한국의 수도입니다. 저는 매일 아침 커피를 마십니다.",
+    "한국어와 영어를 함께 사용하는 문장도 많습니다.",
+    "Hızlı kahverengi tilki tembel köpeğin üzerinden atlar.",
+    "Szybki brązowy lis przeskakuje nad leniwym psem.",
+    "Příliš žluťoučký kůň úpěl ďábelské ódy.",
+    "Snabba bruna räven hoppar över den lata hunden.",
+    "De snelle bruine vos springt over de luie hond.",
+    "Nhanh chóng con cáo nâu nhảy qua con chó lười.",
+    "สุนัขจิ้งจอกสีน้ำตาลกระโดดข้ามสุนัขขี้เกียจ",
+    "I'm happy 😀, you're great 🎉 and we'll win 👍!",
+    "Numbers: 0 1 2 3 4 5 6 7 8 9 10 100 1000 3.14 2.718 1,000,000 42.",
+    "Dates like 2026-11-27, 27/11/2026 and 11.27.2026 appear in many documents.",
+    "Ünïcödé text with ﬁ ligatures, ① circled digits, ｆｕｌｌｗｉｄｔｈ letters and ™ signs.",
+]
+
+SPM_WORDS = {
+    "en": ("time year people way day man thing woman life child world school state family student group country "
+           "problem hand part place case week company system program question work government number night point "
+           "home water room mother area money story fact month lot right study book eye job word business issue "
+           "side kind head house service friend father power hour game line end member law car city community name "
+           "president team minute idea kid body information back parent face others level office door health person "
+           "art war history party result change morning reason research girl guy moment air teacher force education "
+           "embedding vector model language search query passage document retrieval similarity sentence token "
+           "running jumped quickly unbelievable national international understanding together"),
+    "de": ("Zeit Jahr Mensch Weg Tag Mann Ding Frau Leben Kind Welt Schule Staat Familie Gruppe Land Problem Hand "
+           "Teil Platz Woche Firma System Frage Arbeit Regierung Zahl Nacht Punkt Haus Wasser Zimmer Mutter Geld "
+           "Geschichte Monat Buch Auge Wort Geschäft Freund Vater Stunde Spiel Stadt Gesetz Straße Größe Äpfel "
+           "schön grün über müssen können möchten Übersetzung Wissenschaft Zusammenarbeit Bundesregierung"),
+    "fr": ("temps année personne chemin jour homme chose femme vie enfant monde école état famille groupe pays "
+           "problème main partie place semaine entreprise système question travail gouvernement nombre nuit point "
+           "maison eau chambre mère argent histoire mois livre œil mot affaire ami père heure jeu ville loi été "
+           "déjà très où à ça français élève forêt fenêtre hôpital château garçon cœur naïve"),
+    "es": ("tiempo año persona camino día hombre cosa mujer vida niño mundo escuela estado familia grupo país "
+           "problema mano parte lugar semana empresa sistema pregunta trabajo gobierno número noche punto casa agua "
+           "habitación madre dinero historia mes libro ojo palabra negocio amigo padre hora juego ciudad ley "
+           "señor mañana corazón canción también información"),
+    "ru": ("время год человек путь день мужчина вещь женщина жизнь ребёнок мир школа государство семья группа "
+           "страна проблема рука часть место неделя компания система вопрос работа правительство число ночь точка "
+           "дом вода комната мать деньги история месяц книга глаз слово дело друг отец час игра город закон "
+           "хорошо большой новый первый последний русский язык"),
+    "zh": "时间 年 人 路 天 男人 东西 女人 生活 孩子 世界 学校 国家 家庭 学生 问题 手 地方 公司 系统 工作 政府 数字 晚上 家 水 房间 母亲 钱 故事 月 书 眼睛 朋友 父亲 小时 城市 法律 语言 模型 向量 搜索",
+    "ja": "時間 年 人 道 日 男 物 女 生活 子供 世界 学校 国 家族 学生 問題 手 場所 会社 仕事 政府 番号 夜 家 水 部屋 母 お金 物語 月 本 目 言葉 友達 父 ゲーム 都市 ことば です ます した",
+    "ko": "시간 년 사람 길 날 남자 물건 여자 생활 아이 세계 학교 나라 가족 학생 문제 손 장소 회사 일 정부 숫자 밤 집 물 방 어머니 돈 이야기 달 책 눈 말 친구 아버지",
+    "ar": "وقت سنة شخص طريق يوم رجل شيء امرأة حياة طفل عالم مدرسة دولة عائلة مجموعة بلد مشكلة يد جزء مكان أسبوع شركة نظام سؤال عمل حكومة رقم ليلة بيت ماء غرفة أم مال قصة شهر كتاب عين كلمة صديق أب",
+    "hi": "समय साल व्यक्ति रास्ता दिन आदमी चीज़ औरत जीवन बच्चा दुनिया स्कूल राज्य परिवार समूह देश समस्या हाथ हिस्सा जगह सप्ताह कंपनी प्रणाली सवाल काम सरकार संख्या रात घर पानी",
+    "el": "χρόνος έτος άνθρωπος δρόμος ημέρα άνδρας πράγμα γυναίκα ζωή παιδί κόσμος σχολείο κράτος οικογένεια ομάδα χώρα πρόβλημα χέρι μέρος",
+}
+
+
+def spm_training_lines():
+    import random
+    rng = random.Random(7)
+    lines = list(SPM_SENTENCES) * 3
+    for lang, words in SPM_WORDS.items():
+        ws = words.split()
+        sep = "" if lang in ("zh", "ja") else " "
+        for _ in range(300):
+            n = rng.randint(4, 14)
+            s = sep.join(rng.choice(ws) for _ in range(n))
+            if lang not in ("zh", "ja", "ko", "ar", "hi") and rng.random() < 0.5:
+                s = s[0].upper() + s[1:]
+            s += rng.choice([".", "!", "?", ",", ";", "", "。" if sep == "" else "."])
+            if rng.random() < 0.2:
+                s += f" {rng.randint(0, 99999)}"
+            lines.append(s)
+    return lines
+
+
+SPM_CASES = TOKENIZER_CORPUS[:-1] + [
+    "Unseen words: blorfticating zyxwv quizzaciously Überschallgeschwindigkeitsflugzeug",
+    "Rare scripts: தமிழ் ქართული ᚠᚢᚦ 𓀀 ꦗꦮ ጤና ᏣᎳᎩ",
+    "Symbols ⚛ ♞ ∮ ∂x/∂t ≠ ≤ ∞ 𝄞 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛",
+    "NFKC: ﬁne ﬂow ① ② ㍻ ™ ½ ² Ⅻ ｶﾀｶﾅ ＡＢＣ１２３ ㈱ ℡",
+    "Spaces:\u00a0nbsp\u2003em\u2009thin\u200a hair \u3000 ideographic \u202f narrow",
+    "Line\nbreaks\r\nand\rcarriage\u2028separator\u2029paragraph\u0085next",
+    "Zero\u200bwidth\u200c\u200djoiners\u2060word\ufeffjoiner\u00adsoft",
+    "Combining: q\u0307\u0323 a\u0300\u0301\u0302 e\u0301 \u0301start \u1112\u1161\u11ab 각 o\u0308\u0304",
+    "Ｔｈｅ ｑｕｉｃｋ ｂｒｏｗｎ — ｆｕｌｌ　ｗｉｄｔｈ",
+    "▁ already ▁▁ metaspace ▁x▁ chars▁",
+    "<mask> is masked: the <mask> sat on the mat<mask>",
+    "<s>inline</s> <pad> <unk> specials </s>",
+    "Price: 12,345.67 € / ¥9800 / £5 — 50% off!!! ??? ... ‘quotes’ “double” „low“ «guillemets»",
+    "Deutsch: Größe, Straße, Äpfel, Öl, Übermut, ẞ",
+    "Français : « Où est-ce que tu vas ? » — l'été, à bientôt…",
+    "Русский: Съешь же ещё этих мягких французских булок, да выпей чаю.",
+    "العربية: مرحبا بالعالم، كيف حالك؟ ١٢٣٤٥ مُحَمَّد",
+    "日本語のテキスト：ひらがな、カタカナ、漢字。ﾊﾝｶｸ ｶﾞｷﾞ",
+    "中文：我爱自然语言处理！（测试）龘𠀀𪚥",
+    "한국어 텍스트와 English 혼합 ㄱㄴㄷ",
+    "Emoji sequences: 🏳️‍🌈 👩🏾‍💻 🤷‍♂️ 1️⃣ #️⃣ ☺︎ ✌🏻",
+    "\t\t  \n  ",
+    "x" * 300,
+    "a" + " " * 50 + "b",
+    "don't can't won't it's y'all",
+    "UPPER lower MiXeD İstanbul ǅ ß ﬀ",
+    "\u0001\u0002\u007f control \u001b[0m escape",
+    "Hello, world! Bonjour le monde! Hallo Welt! Привет, мир! こんにちは世界 你好，世界 안녕하세요 세계",
+    TOKENIZER_CORPUS[-1],
+]
+
+
+def spm_train(prefix, vocab_size, byte_fallback):
+    import sentencepiece as spm
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(spm_training_lines()), model_prefix=prefix, model_type="unigram",
+        vocab_size=vocab_size, normalization_rule_name="nmt_nfkc", byte_fallback=byte_fallback,
+        character_coverage=0.9995, hard_vocab_limit=False, num_threads=1, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
+    print(f"   sentencepiece {prefix}: {sp.get_piece_size()} pieces")
+    return prefix + ".model", sp
+
+
+def precompiled_charsmap(tokenizer_json):
+    def walk(n):
+        if isinstance(n, dict):
+            if n.get("type") == "Precompiled":
+                return n["precompiled_charsmap"]
+            for v in n.values():
+                r = walk(v)
+                if r:
+                    return r
+        elif isinstance(n, list):
+            for v in n:
+                r = walk(v)
+                if r:
+                    return r
+        return None
+    return walk(tokenizer_json.get("normalizer"))
+
+
+def xlmr_unigram_tokenizer(model_file, sp):
+    """transformers' own conversion of a SentencePiece model into XLM-R's fast tokenizer."""
+    import transformers
+    cls = getattr(transformers, "XLMRobertaTokenizerFast", None) or transformers.XLMRobertaTokenizer
+    try:
+        tok = cls(vocab_file=model_file)
+        j = json.loads(tok.backend_tokenizer.to_str())
+    except Exception:
+        traceback.print_exc()
+        j = {"model": {"type": "failed"}, "normalizer": None}
+    if j["model"]["type"] != "Unigram" or not precompiled_charsmap(j):
+        # Conversion by hand, as transformers' XLMRobertaConverter does.
+        print("   vocab_file conversion gave", j["model"]["type"], json.dumps(j["normalizer"])[:200])
+        vocab = ([("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] +
+                 [(sp.id_to_piece(i), sp.get_score(i)) for i in range(3, sp.get_piece_size())] + [("<mask>", 0.0)])
+        from transformers.convert_slow_tokenizer import import_protobuf
+        pb = import_protobuf()
+        proto = pb.ModelProto()
+        proto.ParseFromString(open(model_file, "rb").read())
+        tok = transformers.XLMRobertaTokenizer(vocab=vocab,
+                                               _spm_precompiled_charsmap=proto.normalizer_spec.precompiled_charsmap)
+        j = json.loads(tok.backend_tokenizer.to_str())
+    assert j["model"]["type"] == "Unigram" and precompiled_charsmap(j)
+    assert len(tok) == sp.get_piece_size() + 2, (len(tok), sp.get_piece_size())
+    print("   XLM-R tokenizer:", json.dumps({k: j[k] for k in ["pre_tokenizer", "decoder", "post_processor"]})[:600])
+    print("   normalizer:", json.dumps(j["normalizer"])[:100])
+    # Against sentencepiece itself (fairseq ids are spm ids + 1, spm's unk 0 becomes 3): informational.
+    diff = 0
+    for text in SPM_CASES:
+        want = [i + 1 if i else 3 for i in sp.encode(text)]
+        if tok(text, add_special_tokens=False)["input_ids"] != want:
+            diff += 1
+    print(f"   fast vs sentencepiece: {diff} of {len(SPM_CASES)} texts differ")
+    return tok
+
+
+def keep_tokenizer_files(d):
+    for f in os.listdir(d):
+        if f not in ("tokenizer.json", "tokenizer_config.json"):
+            os.remove(os.path.join(d, f))
+
+
+def check_against_raw(tok, path):
+    """The python tokenizer must agree with tokenizers' own reading of the saved tokenizer.json."""
+    raw = Tokenizer.from_file(path)
+    bad = [t for t in SPM_CASES if raw.encode(t).ids != tok(t)["input_ids"]]
+    print(f"   {path}: {len(bad)} texts differ from tokenizers.Tokenizer.from_file", bad[:3])
+
+
+SPM_WORK = "/tmp/spm-fixtures"
+_SPM_BASE = []
+
+
+def spm_base():
+    """The trained Unigram model and its XLM-R fast tokenizer (made once, shared by the spm parts)."""
+    if not _SPM_BASE:
+        os.makedirs(SPM_WORK, exist_ok=True)
+        model_file, sp = spm_train(os.path.join(SPM_WORK, "unigram"), 2500, False)
+        tok = xlmr_unigram_tokenizer(model_file, sp)
+        j = json.loads(tok.backend_tokenizer.to_str())
+        charsmap = base64.b64decode(precompiled_charsmap(j))
+        vocab = [(p, s) for p, s in j["model"]["vocab"]]
+        _SPM_BASE.extend([tok, charsmap, vocab])
+    return _SPM_BASE
+
+
+@part("spm-unigram")
+def make_spm_unigram():
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+    tok, _, _ = spm_base()
+
+    # The embedding model (the tokenizer travels with it) and the tokenizer reference read from it.
+    name = "xlmr-unigram-mean"
+    common = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                  initializer_range=0.08, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    cfg = XLMRobertaConfig(vocab_size=len(tok), max_position_embeddings=66, pad_token_id=1, bos_token_id=0,
+                           eos_token_id=2, type_vocab_size=1, **common)
+    cfg.architectures = ["XLMRobertaModel"]
+    embedding_fixture(name, XLMRobertaModel, cfg, tok, "mean", True, seed=15)
+    d = os.path.join(OUT, "models", name)
+    for extra in ["sentencepiece.bpe.model", "special_tokens_map.json", "added_tokens.json"]:
+        if os.path.exists(os.path.join(d, extra)):
+            os.remove(os.path.join(d, extra))
+    loaded = AutoTokenizer.from_pretrained(d)
+    check_against_raw(loaded, os.path.join(d, "tokenizer.json"))
+    ref = tokenizer_reference(loaded, SPM_CASES)
+    ref["tokenizer_json"] = f"tests/fixtures/models/{name}/tokenizer.json"
+    write_json(os.path.join(OUT, "tokenizers", "xlmr-unigram.reference.json"), ref)
+
+
+@part("spm-unigram-legacy")
+def make_spm_unigram_legacy():
+    # The older converter layout with the legacy Metaspace fields (`add_prefix_space`).
+    from tokenizers import normalizers, Regex
+    _, charsmap, vocab = spm_base()
+    t = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    t.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap), normalizers.Strip(left=False, right=True),
+                                         normalizers.Replace(Regex(" {2,}"), "▁")])
+    t.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    t.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    t.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+                                                     special_tokens=[("<s>", 0), ("</s>", 2)])
+    t.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in ["<s>", "<pad>", "</s>", "<unk>"]] +
+                         [AddedToken("<mask>", special=True, lstrip=True, normalized=False)])
+    d = os.path.join(OUT, "tokenizers", "xlmr-unigram-legacy")
+    os.makedirs(d, exist_ok=True)
+    fast = PreTrainedTokenizerFast(tokenizer_object=t, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+    fast.save_pretrained(d)
+    keep_tokenizer_files(d)
+    path = os.path.join(d, "tokenizer.json")
+    j = json.load(open(path, encoding="utf-8"))
+    for key in ["pre_tokenizer", "decoder"]:
+        j[key] = {"type": "Metaspace", "replacement": "▁", "add_prefix_space": True}
+    write_json(path + ".legacy", j)
+    try:
+        Tokenizer.from_file(path + ".legacy")
+        os.replace(path + ".legacy", path)
+    except Exception as e:  # this tokenizers no longer reads the legacy fields: keep the current ones
+        print("   legacy Metaspace fields not readable:", e)
+        os.remove(path + ".legacy")
+    fast = PreTrainedTokenizerFast.from_pretrained(d)
+    print("   legacy pre_tokenizer:", json.loads(fast.backend_tokenizer.to_str())["pre_tokenizer"])
+    check_against_raw(fast, path)
+    ref = tokenizer_reference(fast, SPM_CASES)
+    ref["tokenizer_json"] = "tests/fixtures/tokenizers/xlmr-unigram-legacy/tokenizer.json"
+    write_json(os.path.join(OUT, "tokenizers", "xlmr-unigram-legacy.reference.json"), ref)
+
+
+@part("spm-byte-fallback")
+def make_spm_byte_fallback():
+    # byte_fallback, Llama/T5 style: the whole text is one piece, unknown characters become <0xXX> bytes.
+    from tokenizers import normalizers
+    _, charsmap, _ = spm_base()
+    _, spb = spm_train(os.path.join(SPM_WORK, "bytes"), 1000, True)
+    vocab_b = [(spb.id_to_piece(i), spb.get_score(i)) for i in range(spb.get_piece_size())]
+    t = Tokenizer(models.Unigram(vocab_b, unk_id=0, byte_fallback=True))
+    t.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap), normalizers.Prepend("▁"),
+                                         normalizers.Replace(" ", "▁")])
+    t.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                   decoders.Strip(" ", 1, 0)])
+    t.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
+    t.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in ["<unk>", "<s>", "</s>"]])
+    d = os.path.join(OUT, "tokenizers", "spm-byte-fallback")
+    os.makedirs(d, exist_ok=True)
+    fast = PreTrainedTokenizerFast(tokenizer_object=t, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(d)
+    keep_tokenizer_files(d)
+    fast = PreTrainedTokenizerFast.from_pretrained(d)
+    check_against_raw(fast, os.path.join(d, "tokenizer.json"))
+    ref = tokenizer_reference(fast, SPM_CASES)
+    ref["tokenizer_json"] = "tests/fixtures/tokenizers/spm-byte-fallback/tokenizer.json"
+    write_json(os.path.join(OUT, "tokenizers", "spm-byte-fallback.reference.json"), ref)
+
+
+# ---------------------------------------------------------------------------------------------
 # Whisper
 
 def read_wav(path):

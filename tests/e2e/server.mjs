@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const sourceDir = process.env.FATHOM_SOURCE_DIR ?? path.resolve(here, '..', '..');
 export const binary = process.env.FATHOM_BIN ?? path.join(sourceDir, 'build', 'fathom');
-export const fixtureModels = ['bert-mean-norm', 'roberta-cls', 'xlmr-bf16-max', 'bert-mlm-sharded-lasttoken'];
+export const fixtureModels = ['bert-mean-norm', 'roberta-cls', 'xlmr-bf16-max', 'bert-mlm-sharded-lasttoken', 'xlmr-unigram-mean'];
 
 export function modelDir(name) {
   return path.join(sourceDir, 'tests', 'fixtures', 'models', name);

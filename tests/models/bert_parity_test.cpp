@@ -15,6 +15,7 @@ namespace fathom::models {
 namespace {
 
 struct Case {
+  std::string text;
   std::vector<int32_t> ids;
   std::vector<float> embedding;
   bool truncated = false;
@@ -37,8 +38,8 @@ Reference read_reference(const std::string& name) {
   r.architecture = j.at("architecture").get<std::string>();
   r.pooling = j.at("pooling").get<std::string>();
   for (const auto& c : j.at("cases"))
-    r.cases.push_back({c.at("token_ids").get<std::vector<int32_t>>(), c.at("embedding").get<std::vector<float>>(),
-                       c.at("truncated").get<bool>()});
+    r.cases.push_back({c.at("text").get<std::string>(), c.at("token_ids").get<std::vector<int32_t>>(),
+                       c.at("embedding").get<std::vector<float>>(), c.at("truncated").get<bool>()});
   return r;
 }
 
@@ -105,8 +106,27 @@ TEST_P(BertParity, MatchesReferenceAndBatchingIsExact) {
   }
 }
 
+// The model directory's own tokenizer (as /v1/embeddings uses it) gives the reference's ids, truncated
+// to the model's input limit as sentence-transformers truncates.
+TEST_P(BertParity, ModelTokenizerGivesTheReferenceIds) {
+  const std::string name = GetParam();
+  const Reference ref = read_reference(name);
+  auto loaded = Registry::global().load(testing::fixture("models/" + name), LoadOptions{});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  Embedder* e = (*loaded)->as_embedder();
+  ASSERT_NE(e, nullptr);
+  formats::EncodeOptions options;
+  options.max_length = e->max_input_tokens();
+  for (const auto& c : ref.cases) {
+    auto ids = e->tokenizer().encode(c.text, options);
+    ASSERT_TRUE(ids.ok()) << ids.error().message;
+    EXPECT_EQ(*ids, c.ids) << name << ": " << c.text;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, BertParity,
-                         ::testing::Values("bert-mean-norm", "bert-mlm-sharded-lasttoken", "roberta-cls", "xlmr-bf16-max"),
+                         ::testing::Values("bert-mean-norm", "bert-mlm-sharded-lasttoken", "roberta-cls", "xlmr-bf16-max",
+                                           "xlmr-unigram-mean"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& c : s)

@@ -143,6 +143,102 @@ TEST(TokenizerLoad, Errors) {
   EXPECT_FALSE(Tokenizer::load(write_tokenizer("badmerge", bad_merge)).ok());
 }
 
+TEST(TokenizerLoad, UnigramErrorsNameFileAndProblem) {
+  auto expect_error = [](const std::string& name, const Json& model, const std::string& what) {
+    auto path = write_tokenizer(name, Json{{"model", model}});
+    auto t = Tokenizer::load(path);
+    ASSERT_FALSE(t.ok()) << name;
+    EXPECT_EQ(t.error().code, ErrorCode::kLoadFailed);
+    EXPECT_NE(t.error().message.find(path.string()), std::string::npos) << t.error().message;
+    EXPECT_NE(t.error().message.find(what), std::string::npos) << t.error().message;
+  };
+  expect_error("uni_obj", {{"type", "Unigram"}, {"vocab", {{"a", 0}}}}, "list of [piece, score]");
+  expect_error("uni_entry", {{"type", "Unigram"}, {"vocab", Json::array({Json::array({"a"})})}}, "entry 0");
+  expect_error("uni_score", {{"type", "Unigram"}, {"vocab", Json::array({Json::array({"a", -1.0}), Json::array({"b", "x"})})}},
+               "entry 1");
+  expect_error("uni_unk", {{"type", "Unigram"}, {"unk_id", 2}, {"vocab", Json::array({Json::array({"a", -1.0})})}},
+               "unk_id 2 is outside the vocabulary (size 1)");
+  expect_error("uni_unk_neg", {{"type", "Unigram"}, {"unk_id", -1}, {"vocab", Json::array({Json::array({"a", -1.0})})}},
+               "unk_id -1");
+  Json bad_normalizer = {{"model", {{"type", "Unigram"}, {"unk_id", 0}, {"vocab", Json::array({Json::array({"<unk>", 0.0})})}}},
+                         {"normalizer", {{"type", "Precompiled"}, {"precompiled_charsmap", "%%%"}}}};
+  auto path = write_tokenizer("uni_precompiled", bad_normalizer);
+  auto t = Tokenizer::load(path);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find(path.string()), std::string::npos) << t.error().message;
+  EXPECT_NE(t.error().message.find("Precompiled normalizer: precompiled_charsmap is not valid base64"),
+            std::string::npos) << t.error().message;
+}
+
+// A hand-written Unigram: the scores make the best segmentation checkable by hand.
+Json tiny_unigram(Json unk_id, bool byte_fallback) {
+  Json vocab = Json::array({Json::array({"<unk>", 0.0}), Json::array({"a", -1.0}), Json::array({"b", -2.0}),
+                            Json::array({"ab", -1.5}), Json::array({"c", -1.0}), Json::array({"abc", -10.0}),
+                            Json::array({"<0x78>", 0.0}), Json::array({"é", -3.0}), Json::array({"ab", -4.0})});
+  return {{"model", {{"type", "Unigram"}, {"unk_id", unk_id}, {"vocab", vocab}, {"byte_fallback", byte_fallback}}},
+          {"decoder", {{"type", "Sequence"}, {"decoders", {{{"type", "ByteFallback"}}, {{"type", "Fuse"}}}}}}};
+}
+
+TEST(TokenizerUnigram, ViterbiUnknownsAndByteFallback) {
+  auto t = load_json("unigram_plain", tiny_unigram(0, false));
+  ASSERT_TRUE(t);
+  // "ab" appears twice: the last id (8) wins, with its score -4 (a + b = -3 is better).
+  EXPECT_EQ(encode(*t, "ab"), (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(encode(*t, "abc"), (std::vector<int32_t>{1, 2, 4}));   // abc scores -10, a + b + c -4
+  EXPECT_EQ(encode(*t, "é"), (std::vector<int32_t>{7}));
+  // Unknown characters (score min - 10 = -20 each) fuse into one <unk>; "<0x78>" is matched literally.
+  EXPECT_EQ(encode(*t, "xyza"), (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(encode(*t, "axbyc"), (std::vector<int32_t>{1, 0, 2, 0, 4}));
+  EXPECT_EQ(encode(*t, "<0x78>"), (std::vector<int32_t>{6}));
+  EXPECT_EQ(encode(*t, "中😀"), (std::vector<int32_t>{0}));
+  EXPECT_EQ(encode(*t, ""), (std::vector<int32_t>{}));
+  EXPECT_EQ(t->decode({1, 8, 4}).value(), "aabc");
+
+  // byte_fallback: an unknown span becomes its bytes when all exist, else <unk>.
+  auto bf = load_json("unigram_bytes", tiny_unigram(0, true));
+  ASSERT_TRUE(bf);
+  EXPECT_EQ(encode(*bf, "xa"), (std::vector<int32_t>{6, 1}));
+  EXPECT_EQ(encode(*bf, "xxa"), (std::vector<int32_t>{6, 6, 1}));
+  EXPECT_EQ(encode(*bf, "xya"), (std::vector<int32_t>{0, 1}));  // no <0x79>: the fused "xy" is <unk>
+  EXPECT_EQ(bf->decode({6, 6, 1}).value(), "xxa");
+
+  // Without an unk_id unknown characters are dropped.
+  auto no_unk = load_json("unigram_no_unk", tiny_unigram(nullptr, false));
+  ASSERT_TRUE(no_unk);
+  EXPECT_EQ(encode(*no_unk, "xaybz"), (std::vector<int32_t>{1, 2}));
+}
+
+TEST(TokenizerUnigram, FixtureRobustAndLongInput) {
+  for (const char* rel : {"models/xlmr-unigram-mean/tokenizer.json", "tokenizers/spm-byte-fallback/tokenizer.json"}) {
+    auto loaded = Tokenizer::load(testing::fixture(rel));
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+    const Tokenizer& tok = **loaded;
+    std::mt19937 rng(42);
+    const std::vector<std::string> pieces = {"a", " ", "é", "e\u0301", "中", "😀", "👍🏽", "\u200d", "ｆ", "ﬁ", "<s>",
+                                             "<mask>", "▁", "\n", "  ", "Ω", "\u0301", "\xF0\x9F", "\xFF"};
+    for (int trial = 0; trial < 400; ++trial) {
+      std::string s;
+      for (int k = static_cast<int>(rng() % 20); k > 0; --k) s += pieces[rng() % pieces.size()];
+      auto ids = tok.encode(s);
+      if (!ids.ok()) {
+        EXPECT_EQ(ids.error().code, ErrorCode::kInvalidArgument);
+        continue;
+      }
+      for (int32_t id : *ids) ASSERT_TRUE(id >= 0 && id < tok.vocab_size());
+      ASSERT_TRUE(tok.decode(*ids).ok());
+    }
+    // One long word (no whitespace) goes through a single Viterbi pass.
+    std::string word;
+    for (int k = 0; k < 30000; ++k) word += k % 3 == 0 ? "ab" : k % 3 == 1 ? "é" : "中";
+    for (const std::string& text : {word, std::string(200000, 'x')}) {
+      auto ids = tok.encode(text);
+      ASSERT_TRUE(ids.ok());
+      EXPECT_GT(ids->size(), 2u);
+      ASSERT_TRUE(tok.decode(*ids).ok());
+    }
+  }
+}
+
 Json tiny_bpe(bool fuse_unk, bool byte_fallback) {
   Json vocab = {{"a", 0}, {"b", 1}, {"ab", 2}, {"<unk>", 3}, {"c", 4}, {"abc", 5}, {"<0x78>", 6}, {"<0xC3>", 7}};
   return {{"model",

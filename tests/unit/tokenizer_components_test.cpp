@@ -1,10 +1,12 @@
 // Tokenizer building blocks: the GPT-2 split, regex emulation, split behaviours, normalizers, decoders.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
 
 #include "formats/tokenizer/components.h"
 #include "formats/tokenizer/unicode.h"
+#include "support/paths.h"
 
 namespace fathom::formats::tok {
 namespace {
@@ -114,10 +116,95 @@ TEST(Normalizers, Basic) {
 }
 
 TEST(Normalizers, UnsupportedTypeNamesFileAndType) {
-  auto n = make_normalizer(Json::parse(R"({"type":"Precompiled","precompiled_charsmap":"AA=="})"), "dir/tokenizer.json");
+  auto n = make_normalizer(Json::parse(R"({"type":"ByteLevel"})"), "dir/tokenizer.json");
   ASSERT_FALSE(n.ok());
   EXPECT_NE(n.error().message.find("dir/tokenizer.json"), std::string::npos);
-  EXPECT_NE(n.error().message.find("Precompiled"), std::string::npos);
+  EXPECT_NE(n.error().message.find("ByteLevel"), std::string::npos);
+}
+
+// The Precompiled normalizer of the XLM-R fixture (SentencePiece's nmt_nfkc charsmap).
+Json fixture_precompiled() {
+  std::ifstream in(testing::fixture("models/xlmr-unigram-mean/tokenizer.json"));
+  Json j = Json::parse(in);
+  EXPECT_EQ(j["normalizer"]["type"], "Precompiled");
+  return j["normalizer"];
+}
+
+std::string base64(const std::string& bytes) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    for (int k = 3; k >= 0; --k) out.push_back(kAlphabet[(v >> (6 * k)) & 63]);
+  }
+  if (i + 1 == bytes.size()) {
+    uint32_t v = uint8_t(bytes[i]) << 16;
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == bytes.size()) {
+    uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+TEST(Normalizers, PrecompiledCharsmap) {
+  Json j = fixture_precompiled();
+  auto n = make_normalizer(j, "test");
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  const Normalizer& norm = **n;
+  EXPECT_EQ(norm.normalize("plain ascii text"), "plain ascii text");
+  EXPECT_EQ(norm.normalize("ｆｕｌｌ"), "full");                 // NFKC width folding
+  EXPECT_EQ(norm.normalize("ﬁne"), "fine");                      // ligature
+  EXPECT_EQ(norm.normalize("e\u0301"), "\u00e9");               // a whole grapheme cluster is one key
+  EXPECT_EQ(norm.normalize("caf\u00e9"), "caf\u00e9");          // already normalized: copied
+  EXPECT_EQ(norm.normalize(""), "");
+  // Arbitrary valid UTF-8 normalizes to valid UTF-8.
+  const std::vector<std::string> alphabet = {"a", "Z", "é", "e\u0301", "中", "ｶ", "ﾞ", "😀", "👍🏽", "\u200d", "\r\n",
+                                             "\t", "\u3000", "①", "ﬁ", "\u0301", "\ufe0f", "🇫🇷", "\u00a0", "Ω"};
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 500; ++trial) {
+    std::string s;
+    for (int k = static_cast<int>(rng() % 10); k > 0; --k) s += alphabet[rng() % alphabet.size()];
+    EXPECT_TRUE(unicode::is_valid_utf8(norm.normalize(s))) << s;
+  }
+}
+
+TEST(Normalizers, PrecompiledMalformedCharsmaps) {
+  auto load = [](const std::string& charsmap) {
+    return make_normalizer(Json{{"type", "Precompiled"}, {"precompiled_charsmap", charsmap}}, "dir/tokenizer.json");
+  };
+  auto expect_error = [&](const std::string& charsmap, const std::string& what) {
+    auto n = load(charsmap);
+    ASSERT_FALSE(n.ok()) << what;
+    EXPECT_NE(n.error().message.find("dir/tokenizer.json"), std::string::npos) << n.error().message;
+    EXPECT_NE(n.error().message.find("Precompiled"), std::string::npos) << n.error().message;
+    EXPECT_NE(n.error().message.find(what), std::string::npos) << n.error().message;
+  };
+  expect_error("AA==", "4-byte header");
+  expect_error("not base64!", "base64");
+  expect_error(base64(std::string("\x10\x00\x00\x00\x01\x02", 6)), "does not fit");
+  expect_error(base64(std::string("\x03\x00\x00\x00\x01\x02\x03", 7)), "does not fit");
+  expect_error(base64(std::string("\x00\x00\x00\x00\xff\xfe", 6)), "not valid UTF-8");
+  auto missing = make_normalizer(Json{{"type", "Precompiled"}}, "dir/tokenizer.json");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("precompiled_charsmap"), std::string::npos);
+
+  // A damaged trie (units pointing anywhere, values past the strings) must never read out of bounds.
+  std::string blob;
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const uint32_t units = 1 + rng() % 64;
+    blob.assign(4, '\0');
+    const uint32_t bytes = units * 4;
+    for (int k = 0; k < 4; ++k) blob[k] = static_cast<char>((bytes >> (8 * k)) & 0xFF);
+    for (uint32_t k = 0; k < bytes; ++k) blob.push_back(static_cast<char>(rng() & 0xFF));
+    blob += std::string("x\0yz\0\xc3\xa9\0", 8);
+    auto n = load(base64(blob));
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    for (const char* text : {"abc", "xyz é", "\x01\x02\x03", "中文 😀", "e\u0301"})
+      EXPECT_TRUE(unicode::is_valid_utf8((*n)->normalize(text)));
+  }
 }
 
 std::vector<std::string> pre_tokenize_with(const std::string& json, const std::string& text) {

@@ -102,7 +102,8 @@ TEST_P(TokenizerParity, SpecialTokenBookkeeping) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, TokenizerParity,
-                         ::testing::Values("bert-uncased", "roberta-bpe", "whisper-multilingual"),
+                         ::testing::Values("bert-uncased", "roberta-bpe", "whisper-multilingual", "xlmr-unigram",
+                                           "xlmr-unigram-legacy", "spm-byte-fallback"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)

@@ -80,6 +80,8 @@ class Normalizer {
   virtual std::string normalize(std::string s) const = 0;
 };
 Result<std::unique_ptr<Normalizer>> make_normalizer(const Json& j, const std::string& file);
+// SentencePiece's "Precompiled" normalizer (precompiled_charsmap), defined in precompiled.cpp.
+Result<std::unique_ptr<Normalizer>> make_precompiled_normalizer(const Json& j, const std::string& file);
 
 // ---- pre-tokenizers ----
 class PreTokenizer {

@@ -1,4 +1,4 @@
-// WordPiece and BPE models.
+// WordPiece and BPE models (Unigram lives in unigram.cpp).
 #include "formats/tokenizer/models.h"
 
 #include <cstdio>
@@ -280,10 +280,12 @@ Result<std::unique_ptr<Model>> make_model(const Json& j, const std::string& file
   std::string type = j.value("type", std::string());
   if (type.empty()) {  // older files omit the type
     if (j.contains("merges")) type = "BPE";
+    else if (j.contains("unk_id") || (j.contains("vocab") && j["vocab"].is_array())) type = "Unigram";
     else if (j.contains("continuing_subword_prefix") || j.contains("max_input_chars_per_word")) type = "WordPiece";
   }
   if (type == "WordPiece") return WordPiece::create(j, file);
   if (type == "BPE") return Bpe::create(j, file);
+  if (type == "Unigram") return make_unigram(j, file);
   return load_error(file, "unsupported model type '" + type + "'");
 }
 

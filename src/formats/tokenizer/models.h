@@ -1,5 +1,5 @@
 #pragma once
-// Tokenizer models (WordPiece, BPE) built from the "model" object of tokenizer.json. Internal.
+// Tokenizer models (WordPiece, BPE, Unigram) built from the "model" object of tokenizer.json. Internal.
 //
 // Thread-safety: tokenize() may be called from many threads; the BPE word cache is guarded.
 #include <cstdint>
@@ -38,5 +38,8 @@ class Model {
 };
 
 Result<std::unique_ptr<Model>> make_model(const Json& j, const std::string& file);
+// The SentencePiece Unigram model ({"type": "Unigram", "unk_id", "vocab": [[piece, score], ...],
+// "byte_fallback"}), defined in unigram.cpp.
+Result<std::unique_ptr<Model>> make_unigram(const Json& j, const std::string& file);
 
 }  // namespace fathom::formats::tok

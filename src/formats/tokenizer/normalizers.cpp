@@ -169,6 +169,7 @@ Result<std::unique_ptr<Normalizer>> make_normalizer(const Json& j, const std::st
       return load_error(file, "Prepend normalizer needs 'prepend'");
     return std::unique_ptr<Normalizer>(std::make_unique<PrependNormalizer>(j["prepend"].get<std::string>()));
   }
+  if (type == "Precompiled") return make_precompiled_normalizer(j, file);
   return load_error(file, "unsupported normalizer type '" + type + "'");
 }
 

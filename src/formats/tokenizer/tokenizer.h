@@ -1,9 +1,11 @@
 #pragma once
 // A tokenizer loaded from a Hugging Face `tokenizer.json`.
 //
-// Supported models: WordPiece (BERT family, with the BERT normaliser and pre-tokeniser) and BPE (byte-level
-// as in RoBERTa / GPT-2 / Whisper, or with unk / byte_fallback / subword prefix and suffix). Normalizers:
-// BertNormalizer, Sequence, NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, Strip, Replace, Prepend.
+// Supported models: WordPiece (BERT family, with the BERT normaliser and pre-tokeniser), BPE (byte-level
+// as in RoBERTa / GPT-2 / Whisper, or with unk / byte_fallback / subword prefix and suffix) and SentencePiece
+// Unigram (XLM-RoBERTa family: multilingual-e5, bge-m3, ...; with unk fusing and byte_fallback). Normalizers:
+// BertNormalizer, Sequence, NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, Strip, Replace, Prepend, Precompiled
+// (SentencePiece's precompiled_charsmap).
 // Pre-tokenizers: BertPreTokenizer, ByteLevel, Split, Sequence, Whitespace, WhitespaceSplit, Punctuation,
 // Digits, Metaspace. Post-processors: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel,
 // Sequence. Decoders: ByteLevel, WordPiece, Sequence, Replace, Strip, Fuse, ByteFallback, Metaspace. Added and special tokens are matched before the model runs, as in
