@@ -64,12 +64,14 @@ def tokenizer_files(src, dst, max_len):
         json.dump(tc, f)
 
 
-def make_models(work, whisper):
+def make_models(work, whisper, only=None):
     import torch
     from transformers import (BertConfig, BertModel, WhisperConfig, WhisperForConditionalGeneration,
                               XLMRobertaConfig, XLMRobertaModel)
     dirs = {}
     for name, cfg in BERT.items():
+        if only and name not in only:
+            continue
         d = os.path.join(work, name)
         torch.manual_seed(0)
         with torch.device("cuda"):
@@ -79,6 +81,8 @@ def make_models(work, whisper):
         m.half().save_pretrained(d, safe_serialization=True)
         tokenizer_files(os.path.join(FIX, "bert-mean-norm"), d, 512)
         dirs[name] = d
+    if only and "xlmr" not in only:
+        return dirs
     d = os.path.join(work, "xlmr")
     torch.manual_seed(0)
     with torch.device("cuda"):
@@ -258,6 +262,9 @@ def main():
     ap.add_argument("--whisper", action="store_true")
     ap.add_argument("--jfk", default=None)
     ap.add_argument("--skip-http-path", action="store_true")
+    ap.add_argument("--http-sweep", action="store_true",
+                    help="only the HTTP path: bge-base in-process at 4k/8k/16k-token batches, HTTP at 256/512/1024 "
+                         "connections")
     ap.add_argument("--smoke", action="store_true", help="CPU fixtures instead of GPU checkpoints (script check)")
     args = ap.parse_args()
     B = os.path.abspath(args.bundle)
@@ -286,6 +293,9 @@ def main():
                      if not c["truncated"]] for m in dirs if m != "whisper"}
         for m in SERVE:
             SERVE[m]["conns"] = 4
+    elif args.http_sweep:
+        dirs = make_models(work, False, only={"bge-base"})
+        texts, bert_ids = texts_for(dirs, 3000)
     else:
         dirs = make_models(work, args.whisper)
         texts, bert_ids = texts_for(dirs, 3000)
@@ -294,6 +304,38 @@ def main():
     result["setup_s"] = time.time() - t0
     log(f"models and workloads ready in {result['setup_s']:.1f} s")
     fathom = [os.path.join(B, "run"), "fathom", "serve"]
+
+    if args.http_sweep:
+        from bench_embed import write_ids, fathom as run_bench
+        ids_path = os.path.join(work, "http_ids.bin")
+        write_ids(ids_path, [s[:512] for s in bert_ids])
+        sweep = result["scenarios"]["http-sweep"] = {"in_process": {}, "http": {}}
+        for bt in (4096, 8192, 16384):
+            sweep["in_process"][bt] = run_bench(os.path.join(B, "run") + " fathom_gpu_bench", "run", "--model",
+                                                dirs["bge-base"], "--dtype", "f16", "--ids", ids_path, "--graphs", 1,
+                                                "--batch-tokens", bt)[-1]
+            log("in-process", bt, sweep["in_process"][bt]["texts_per_s"])
+        cfg = os.path.join(work, "http.toml")
+        write_config(cfg, 18300, {"bge-base": dirs["bge-base"]})
+        srv = Server(fathom + ["--config", cfg], 18300, os.path.join(work, "http_serve.log"))
+        try:
+            for c in (256, 512, 1024):
+                load(B, 18300, ["bge-base"], {"bge-base": c}, args.warmup, paths, f"sweep_warm_{c}", work)
+                before = srv.metrics()
+                r = load(B, 18300, ["bge-base"], {"bge-base": c}, args.seconds, paths, f"sweep_{c}", work)["bge-base"]
+                after = srv.metrics()
+                def bs(t):
+                    return {k: float(v) for k, v in
+                            re.findall(r'fathom_batch_size_(sum|count)\{model="bge-base"\} (\S+)', t)}
+                b0, b1 = bs(before), bs(after)
+                r["mean_batch"] = (b1["sum"] - b0["sum"]) / max(1, b1["count"] - b0["count"])
+                sweep["http"][c] = r
+                save()
+        finally:
+            srv.stop()
+        result["total_s"] = time.time() - t0
+        save()
+        return
 
     # Issue 3's HTTP path: bge-base alone, 256 connections, one text per request, vs in-process.
     if not args.skip_http_path:
