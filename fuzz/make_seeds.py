@@ -211,6 +211,19 @@ for i, b in enumerate(bodies):
 out("embeddings_request", "not_object", b"\x00[1, 2]")
 out("embeddings_request", "bad_json", b"\x10{\"model\": \"m\", \"input\": \"a\"")
 
+# --- multipart_form: [task] name=value (0x1e name=value)* -----------------------------------------------------
+reset("multipart_form")
+forms = [[("model", "whisper"), ("language", "en"), ("response_format", "json")],
+         [("response_format", "verbose_json"), ("timestamp_granularities[]", "segment"), ("temperature", "0.2"),
+          ("top_p", "0.9"), ("seed", "7")],
+         [("use_beam_search", "true"), ("n", "4"), ("max_completion_tokens", " 24 ")],
+         [("stream", "true"), ("response_format", "text"), ("prompt", "naïve café\r\n")],
+         [("response_format", "srt"), ("language", "fr")],
+         [("n", "2")], [("temperature", "1e400")], [("timestamp_granularities[]", "word")],
+         [("stream", "true"), ("response_format", "vtt")], [("seed", "99999999999999999999")]]
+for i, fields in enumerate(forms):
+    out("multipart_form", f"form{i}", bytes([i % 2]) + b"\x1e".join(f"{k}={v}".encode() for k, v in fields))
+
 # --- transcription_format: [format] (start u16, length u16, count, ids u16...)* ------------------------------
 reset("transcription_format")
 for f in range(5):

@@ -1,12 +1,12 @@
 // fathom_load: an HTTP load client for fathom's /v1/embeddings and /v1/audio/transcriptions.
 //
-//   fathom_load --url http://127.0.0.1:8000 --connections 64 --duration 30 --workload mixed.json
-//               [--out results.json] [--check] [--allow 200,429]
+//   fathom_load --url http://127.0.0.1:8000 --connections 64 (--duration 30 | --requests N | --per-connection N)
+//               --workload mixed.json [--out results.json] [--check] [--allow 200,429]
 //
 // Runs one thread per connection (a keep-alive httplib::Client each); every thread picks the next request's
 // workload entry at random by weight, sends it, and records its status and latency. Stops after --duration
-// seconds or after --requests requests in all. With --check every 200 answer is compared with the entry's
-// `expected` (bench/load/workload.h). Prints per-entry and total figures (requests, status counts, req/s,
+// seconds, after --requests requests in all, or when each connection has sent --per-connection requests.
+// With --check every 200 answer is compared with the entry's `expected` (bench/load/workload.h). Prints per-entry and total figures (requests, status counts, req/s,
 // inputs/s, latency p50/p90/p99/max of the 200 answers in ms, check failures) and writes them as JSON to
 // --out. Exit status: 0 when every answer's status is in the allowed set (default 200,429) and no check
 // failed; 1 otherwise; 2 on bad arguments or workload.
@@ -92,6 +92,7 @@ struct Options {
   int connections = 1;
   double duration_s = 0;
   uint64_t requests = 0;
+  uint64_t per_connection = 0;
   std::string workload;
   std::string out;
   bool check = false;
@@ -110,7 +111,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   auto* dur = app.add_option("--duration,-d", o.duration_s, "Seconds to run")->check(CLI::PositiveNumber);
   auto* req = app.add_option("--requests,-n", o.requests, "Requests to send in all")->check(CLI::PositiveNumber);
+  auto* per = app.add_option("--per-connection", o.per_connection, "Requests each connection sends")
+                 ->check(CLI::PositiveNumber);
   dur->excludes(req);
+  dur->excludes(per);
+  req->excludes(per);
   app.add_option("--workload,-w", o.workload, "Workload JSON file (see bench/load/README.md)")->required();
   app.add_option("--out,-o", o.out, "Write the results as JSON to this file");
   app.add_flag("--check", o.check, "Compare every 200 answer with the entry's `expected`");
@@ -119,8 +124,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--seed", o.seed, "Seed of the per-connection entry choice");
   CLI11_PARSE(app, argc, argv);
-  if (o.duration_s <= 0 && o.requests == 0) {
-    std::cerr << "fathom_load: give --duration SECONDS or --requests N\n";
+  if (o.duration_s <= 0 && o.requests == 0 && o.per_connection == 0) {
+    std::cerr << "fathom_load: give --duration SECONDS, --requests N or --per-connection N\n";
     return 2;
   }
   std::set<std::string> allowed;
@@ -162,8 +167,10 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(o.seed * 1000003u + t);
     std::uniform_real_distribution<double> pick(0.0, w.total_weight);
     auto& stats = per_thread[t];
-    for (;;) {
-      if (o.requests > 0) {
+    for (uint64_t sent = 0;; ++sent) {
+      if (o.per_connection > 0) {
+        if (sent >= o.per_connection) break;
+      } else if (o.requests > 0) {
         if (issued.fetch_add(1) >= o.requests) break;
       } else if (Clock::now() >= end) {
         break;

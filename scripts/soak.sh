@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Soak test: serves the fixture models (three embedding models + tiny Whisper, bench/load/fixtures.toml),
+# drives mixed load with fathom_load (--check against the fixtures' references) for MINUTES, samples the
+# server's resident memory (/proc/PID/status VmRSS), thread count and /metrics every SAMPLE_S seconds into a
+# CSV, then stops the server with SIGTERM. Fails when the load client fails (a status outside 200/429 or a
+# wrong answer), when the server does not exit 0, or when resident memory after the warm-up grows by more
+# than MAX_GROWTH_MIB over its value at the end of the warm-up.
+#
+#   scripts/soak.sh [MINUTES]        (default 30)
+#
+# Environment: BUILD_DIR (default build; needs fathom and fathom_load), CONNECTIONS (default 16),
+# SAMPLE_S (default 15), WARMUP_S (default 180), MAX_GROWTH_MIB (default 32), WORKLOAD (default
+# bench/load/workloads/fixtures_mixed.json), CONFIG (default bench/load/fixtures.toml), OUT_DIR (default
+# BUILD_DIR/soak-<date>), NICE (default 10: the server and client run niced).
+# Output: OUT_DIR/samples.csv, OUT_DIR/load.json (fathom_load --out), OUT_DIR/server.log, OUT_DIR/summary.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINUTES=${1:-30}
+BUILD_DIR=${BUILD_DIR:-build}
+CONNECTIONS=${CONNECTIONS:-16}
+SAMPLE_S=${SAMPLE_S:-15}
+WARMUP_S=${WARMUP_S:-180}
+MAX_GROWTH_MIB=${MAX_GROWTH_MIB:-32}
+WORKLOAD=${WORKLOAD:-bench/load/workloads/fixtures_mixed.json}
+CONFIG=${CONFIG:-bench/load/fixtures.toml}
+OUT_DIR=${OUT_DIR:-$BUILD_DIR/soak-$(date +%Y%m%d-%H%M%S)}
+NICE=${NICE:-10}
+for b in fathom fathom_load; do
+  [ -x "$BUILD_DIR/$b" ] || { echo "soak.sh: $BUILD_DIR/$b missing (cmake --build $BUILD_DIR --target $b)" >&2; exit 2; }
+done
+command -v curl >/dev/null || { echo "soak.sh: needs curl" >&2; exit 2; }
+mkdir -p "$OUT_DIR"
+
+nice -n "$NICE" "$BUILD_DIR/fathom" serve --config "$CONFIG" --port 0 >"$OUT_DIR/server.log" 2>&1 &
+server=$!
+load=""
+cleanup() {
+  [ -n "$load" ] && kill "$load" 2>/dev/null || true
+  kill "$server" 2>/dev/null || true
+}
+trap cleanup EXIT
+port=""
+for _ in $(seq 1 300); do
+  port=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$OUT_DIR/server.log" | head -1 | sed 's/.*://') || true
+  [ -n "$port" ] && break
+  kill -0 "$server" 2>/dev/null || { cat "$OUT_DIR/server.log" >&2; echo "soak.sh: server exited" >&2; exit 1; }
+  sleep 0.2
+done
+[ -n "$port" ] || { echo "soak.sh: server did not start listening" >&2; exit 1; }
+url="http://127.0.0.1:$port"
+echo "soak.sh: server pid $server on $url; $MINUTES min, $CONNECTIONS connections, samples every ${SAMPLE_S} s in $OUT_DIR" >&2
+
+nice -n "$NICE" "$BUILD_DIR/fathom_load" --url "$url" --connections "$CONNECTIONS" --duration $((MINUTES * 60)) \
+  --workload "$WORKLOAD" --check --out "$OUT_DIR/load.json" >"$OUT_DIR/load.txt" 2>&1 &
+load=$!
+
+metric_sum() {  # sum of every sample of metric $1 in the /metrics text on stdin
+  awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%.0f", s }'
+}
+csv="$OUT_DIR/samples.csv"
+echo "t_s,rss_mib,threads,requests_total,errors_total,queue_depth,model_memory_mib" >"$csv"
+start=$(date +%s)
+while kill -0 "$load" 2>/dev/null; do
+  t=$(( $(date +%s) - start ))
+  rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server/status")
+  threads=$(awk '/^Threads:/ {print $2}' "/proc/$server/status")
+  m=$(curl -s --max-time 10 "$url/metrics" || true)
+  req=$(metric_sum fathom_requests_total <<<"$m")
+  err=$(metric_sum fathom_request_errors_total <<<"$m")
+  qd=$(metric_sum fathom_queue_depth <<<"$m")
+  mem=$(metric_sum fathom_model_memory_bytes <<<"$m")
+  echo "$t,$((rss_kb / 1024)),$threads,$req,$err,$qd,$((mem / 1048576))" >>"$csv"
+  for _ in $(seq 1 "$SAMPLE_S"); do kill -0 "$load" 2>/dev/null || break; sleep 1; done
+done
+load_rc=0
+wait "$load" || load_rc=$?
+load=""
+kill -TERM "$server"
+server_rc=0
+wait "$server" || server_rc=$?
+trap - EXIT
+
+# Memory verdict: growth of VmRSS after the warm-up over the first sample at or after WARMUP_S.
+verdict=$(awk -F, -v w="$WARMUP_S" -v lim="$MAX_GROWTH_MIB" 'NR > 1 && $1 >= w {
+    if (base == "") base = $2; if ($2 > max) max = $2; last = $2; n++ }
+  END { if (base == "") { print "no samples after the warm-up"; exit }
+        printf "rss after warm-up %d MiB, max %d MiB, last %d MiB, growth %d MiB (limit %d) over %d samples: %s",
+               base, max, last, max - base, lim, n, (max - base > lim ? "GROWTH" : "flat") }' "$csv")
+{
+  echo "soak: $MINUTES min, $CONNECTIONS connections, workload $WORKLOAD"
+  tail -n 3 "$OUT_DIR/load.txt"
+  echo "$verdict"
+  echo "load client exit $load_rc, server exit $server_rc"
+} | tee "$OUT_DIR/summary.txt" >&2
+[ "$load_rc" -eq 0 ] || { echo "soak.sh: FAILED: load client reported failures (see $OUT_DIR/load.txt)" >&2; exit 1; }
+[ "$server_rc" -eq 0 ] || { echo "soak.sh: FAILED: server exit status $server_rc after SIGTERM" >&2; exit 1; }
+case "$verdict" in *flat) ;; *) echo "soak.sh: FAILED: $verdict" >&2; exit 1 ;; esac
+echo "soak.sh: OK ($csv)" >&2
