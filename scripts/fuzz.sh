@@ -7,7 +7,9 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      e.g. scripts/fuzz.sh 300 safetensors
 #
 # Environment: CXX/CC (default clang++/clang), JOBS (build parallelism, default 2),
-# BUILD_DIR (default build-fuzz). Inputs found during the run accumulate in BUILD_DIR/corpus/<target>/.
+# BUILD_DIR (default build-fuzz), FUZZ_SEED (libFuzzer -seed; default: libFuzzer's own).
+# Inputs found during the run accumulate in BUILD_DIR/corpus/<target>/. A BUILD_DIR already configured with
+# FATHOM_BUILD_FUZZERS=ON (e.g. by `FUZZERS=ON scripts/sanitize.sh`) is reused as it is, not reconfigured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +21,12 @@ BUILD_DIR=${BUILD_DIR:-build-fuzz}
 
 scripts/install-deps.sh --fuzz
 start=$(date +%s)
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFATHOM_WITH_CUDA=OFF \
-  -DFATHOM_BUILD_FUZZERS=ON -DFATHOM_BUILD_TESTS=OFF -DFATHOM_BUILD_BENCH=OFF -DFATHOM_BUILD_EXAMPLES=OFF >/dev/null
+if grep -q '^FATHOM_BUILD_FUZZERS:BOOL=ON' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
+  echo "fuzz.sh: reusing $BUILD_DIR (already configured with FATHOM_BUILD_FUZZERS=ON)" >&2
+else
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFATHOM_WITH_CUDA=OFF \
+    -DFATHOM_BUILD_FUZZERS=ON -DFATHOM_BUILD_TESTS=OFF -DFATHOM_BUILD_BENCH=OFF -DFATHOM_BUILD_EXAMPLES=OFF >/dev/null
+fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in fuzz/*_fuzzer.cpp; do t=$(basename "$f" _fuzzer.cpp); targets+=("$t"); done
@@ -37,13 +43,15 @@ for t in "${targets[@]}"; do
   work="$BUILD_DIR/corpus/$t"
   artifacts="$BUILD_DIR/artifacts/$t"
   mkdir -p "$work" "$artifacts" "fuzz/corpus/$t"
+  seed=()
+  [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
   dict=()
   [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="fuzz/dict/$t.dict")
   log="$BUILD_DIR/fuzz-$t.log"
   echo "== $t: ${SECONDS_EACH} s" >&2
   rc=0
   "$BUILD_DIR/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=30 -rss_limit_mb=3072 -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" "${dict[@]}" "$work" "fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+    -artifact_prefix="$artifacts/" "${seed[@]}" "${dict[@]}" "$work" "fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
   stats=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)
   summary+=("$t: rc=$rc execs=${execs:-?} last: ${stats:-none}")

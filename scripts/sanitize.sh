@@ -8,7 +8,11 @@
 # The e2e tests (Node's test runner + the openai client) drive the sanitized fathom binary, so server code
 # reached over real sockets is checked too; they need node (npm ci runs in tests/e2e as ./dev test does).
 # Environment: CXX/CC (default clang++/clang when installed, else g++/gcc), JOBS (default 2),
-# BUILD_DIR (default build-asan), LABEL_EXCLUDE (ctest -LE regex, default "gpu").
+# BUILD_DIR (default build-asan), LABEL_EXCLUDE (ctest -LE regex, default "gpu"),
+# FUZZERS=ON (clang only): configure with FATHOM_BUILD_FUZZERS=ON as well, so the same build directory also
+# holds the libFuzzer targets and `BUILD_DIR=... scripts/fuzz.sh` reuses it instead of building everything
+# again (the libraries then carry libFuzzer's coverage instrumentation, which the sanitizer runtimes
+# accept without libFuzzer; CI does this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +22,12 @@ fi
 JOBS=${JOBS:-2}
 BUILD_DIR=${BUILD_DIR:-build-asan}
 LABEL_EXCLUDE=${LABEL_EXCLUDE:-gpu}
+FUZZERS=${FUZZERS:-OFF}
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 start=$(date +%s)
 cmake -S . -B "$BUILD_DIR" -G Ninja \
-  -DFATHOM_WITH_CUDA=OFF -DFATHOM_BUILD_TESTS=ON -DFATHOM_BUILD_BENCH=OFF \
+  -DFATHOM_WITH_CUDA=OFF -DFATHOM_BUILD_TESTS=ON -DFATHOM_BUILD_BENCH=OFF -DFATHOM_BUILD_FUZZERS="$FUZZERS" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DCMAKE_CXX_FLAGS="$san" -DCMAKE_C_FLAGS="$san" \

@@ -2,7 +2,8 @@
 // Whisper fixture, every response format, streaming, and the text of the offline `fathom transcribe`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI, { toFile } from 'openai';
@@ -29,10 +30,13 @@ after(async () => {
 const file = () => toFile(jfk, 'jfk.wav', { type: 'audio/wav' });
 
 // The offline command's text for the same settings (the server and the CLI share the decoding path).
-function offlineText(args) {
-  return execFileSync(binary, ['transcribe', jfkPath, '--model', modelDir(kModel), '--format', 'text', ...args], {
-    encoding: 'utf8',
-  }).replace(/\n$/, '');
+// Asynchronous: a synchronous child blocks the event loop, so the client would not see the server close an
+// idle keep-alive connection (after 5 s, e.g. under a sanitizer build) and would write its next request
+// into the closed socket (EPIPE).
+async function offlineText(args) {
+  const { stdout } = await promisify(execFile)(
+    binary, ['transcribe', jfkPath, '--model', modelDir(kModel), '--format', 'text', ...args], { encoding: 'utf8' });
+  return stdout.replace(/\n$/, '');
 }
 
 test('GET /v1/models lists the whisper model with its tasks and endpoints', async () => {
@@ -47,12 +51,12 @@ test('transcription json equals the offline transcribe command', async () => {
   const r = await client.audio.transcriptions.create({ file: await file(), model: kModel, language: 'en', max_completion_tokens: 24 });
   assert.equal(typeof r.text, 'string');
   assert.ok(r.text.length > 0);
-  assert.equal(r.text, offlineText(['--language', 'en', '--max-tokens', '24']));
+  assert.equal(r.text, await offlineText(['--language', 'en', '--max-tokens', '24']));
 });
 
 test('translation (source language fr) equals the offline --translate command', async () => {
   const r = await client.audio.translations.create({ file: await file(), model: kModel, language: 'fr', max_completion_tokens: 24 });
-  assert.equal(r.text, offlineText(['--language', 'fr', '--translate', '--max-tokens', '24']));
+  assert.equal(r.text, await offlineText(['--language', 'fr', '--translate', '--max-tokens', '24']));
 });
 
 test('verbose_json, srt, vtt and text formats', async () => {
@@ -73,7 +77,7 @@ test('verbose_json, srt, vtt and text formats', async () => {
   const vtt = await client.audio.transcriptions.create({ file: await file(), model: kModel, language: 'en', response_format: 'vtt', max_completion_tokens: 24 });
   assert.match(vtt, /^WEBVTT\n/);
   const text = await client.audio.transcriptions.create({ file: await file(), model: kModel, language: 'en', response_format: 'text', max_completion_tokens: 24 });
-  assert.equal(text.trim(), offlineText(['--language', 'en', '--max-tokens', '24']).trim());
+  assert.equal(text.trim(), (await offlineText(['--language', 'en', '--max-tokens', '24'])).trim());
 });
 
 test('streaming: deltas add up to the done text', async () => {
@@ -86,12 +90,12 @@ test('streaming: deltas add up to the done text', async () => {
     if (ev.type === 'transcript.text.delta') joined += ev.delta;
     else if (ev.type === 'transcript.text.done') done = ev.text;
   }
-  assert.equal(done, offlineText(['--language', 'en', '--max-tokens', '24']));
+  assert.equal(done, await offlineText(['--language', 'en', '--max-tokens', '24']));
   assert.equal(joined, done);
 });
 
 test('concurrent requests all succeed with the same text', async () => {
-  const expected = offlineText(['--language', 'en', '--max-tokens', '24']);
+  const expected = await offlineText(['--language', 'en', '--max-tokens', '24']);
   const results = await Promise.all(Array.from({ length: 8 }, async () =>
     client.audio.transcriptions.create({ file: await file(), model: kModel, language: 'en', max_completion_tokens: 24 })));
   for (const r of results) assert.equal(r.text, expected);

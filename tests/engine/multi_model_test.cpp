@@ -209,7 +209,7 @@ class MultiModelServer : public ::testing::Test {
                                    body.dump(), "application/json");
   }
   httplib::Result admin_delete(const std::string& name) {
-    return server_.client(60).Delete(("/v1/admin/models/" + name).c_str(),
+    return server_.client(300).Delete(("/v1/admin/models/" + name).c_str(),
                                      {{"Authorization", std::string("Bearer ") + kAdminToken}});
   }
 
