@@ -4,6 +4,8 @@
 #include <chrono>
 #include <limits>
 
+#include "runtime/device_fault.h"
+
 namespace fathom::engine {
 
 double DeviceWorker::steady_seconds() {
@@ -19,11 +21,51 @@ DeviceWorker::~DeviceWorker() { stop(); }
 
 void DeviceWorker::attach(std::shared_ptr<Scheduler> scheduler) {
   scheduler->set_wake([this] { notify(); });
+  std::vector<std::pair<std::shared_ptr<Scheduler>, std::string>> to_close;
   {
     std::lock_guard lock(mu_);
     entries_.push_back(Entry{std::move(scheduler), virtual_clock_, false, 0});
+    if (!device_fault_) device_fault_ = device_fault(device_name_);
+    if (device_fault_) {
+      fault_locked(entries_.back(), *device_fault_, to_close);
+    }
   }
+  close_faulted(to_close);
   cv_.notify_all();
+}
+
+void DeviceWorker::fault_locked(Entry& e, const std::string& error,
+                                std::vector<std::pair<std::shared_ptr<Scheduler>, std::string>>& out) {
+  if (e.faulted) return;
+  e.faulted = true;
+  faults_.push_back(Fault{e.scheduler->name(), device_name_, error});
+  out.emplace_back(e.scheduler, error);
+}
+
+void DeviceWorker::close_faulted(const std::vector<std::pair<std::shared_ptr<Scheduler>, std::string>>& faulted) {
+  for (const auto& [s, error] : faulted) {
+    s->close(make_error(ErrorCode::kUnavailable, "model '" + s->name() + "' cannot serve: its device " + device_name_ +
+                                                     " failed (" + error + "); it stays unavailable until fathom restarts"));
+  }
+}
+
+void DeviceWorker::inject_fault(const Scheduler* scheduler, const std::string& error) {
+  std::vector<std::pair<std::shared_ptr<Scheduler>, std::string>> to_close;
+  {
+    std::lock_guard lock(mu_);
+    if (!scheduler && !device_fault_) device_fault_ = error;
+    for (auto& e : entries_) {
+      if (scheduler && e.scheduler.get() != scheduler) continue;
+      fault_locked(e, error, to_close);
+    }
+  }
+  close_faulted(to_close);
+  cv_.notify_all();
+}
+
+std::vector<DeviceWorker::Fault> DeviceWorker::faults() const {
+  std::lock_guard lock(mu_);
+  return faults_;
 }
 
 void DeviceWorker::detach(const Scheduler* scheduler) {
@@ -89,6 +131,16 @@ void DeviceWorker::run() {
     } catch (...) {
     }
     const double seconds = clock_() - started;
+    // A sticky fault reported by the backend during the step (runtime/device_fault.h) ends the device.
+    std::vector<std::pair<std::shared_ptr<Scheduler>, std::string>> to_close;
+    if (auto fault = device_fault(device_name_)) {
+      lock.lock();
+      if (!device_fault_) device_fault_ = *fault;
+      for (auto& e : entries_)
+        fault_locked(e, *fault, to_close);
+      lock.unlock();
+      close_faulted(to_close);
+    }
     lock.lock();
     running_ = nullptr;
     for (auto& e : entries_) {

@@ -35,6 +35,16 @@ DeviceWorker& ModelManager::worker(const models::Device& device) {
   return *slot;
 }
 
+std::vector<DeviceWorker::Fault> ModelManager::faults() const {
+  std::vector<DeviceWorker::Fault> all;
+  std::lock_guard lock(mu_);
+  for (const auto& [name, w] : workers_) {
+    auto f = w->faults();
+    all.insert(all.end(), f.begin(), f.end());
+  }
+  return all;
+}
+
 Status ModelManager::reserve(const std::string& name, const std::filesystem::path& dir,
                              std::shared_ptr<LoadedModel>* out) {
   if (name.empty()) return make_error(ErrorCode::kInvalidArgument, "a model name must not be empty");

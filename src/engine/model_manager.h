@@ -105,6 +105,8 @@ class ModelManager {
 
   // The worker of `device` (created on first use).
   DeviceWorker& worker(const models::Device& device);
+  // Models stopped by a sticky device fault, over every device (DeviceWorker::faults()); never cleared.
+  std::vector<DeviceWorker::Fault> faults() const;
 
  private:
   Status reserve(const std::string& name, const std::filesystem::path& dir, std::shared_ptr<LoadedModel>* out);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/mel/log_mel.h"
+#include "server/client_liveness.h"
 #include "server/multipart_form.h"
 #include "server/routes_audio_format.h"
 
@@ -126,7 +127,13 @@ void handle_audio(const RouteContext& ctx, const httplib::Request& req, httplib:
     return;
   }
   auto& handle = request.value();
+  ClientLiveness client(req);
+  const auto started = std::chrono::steady_clock::now();
   while (!handle->done()) {
+    if (std::chrono::steady_clock::now() - started > std::chrono::milliseconds(200) && client.gone()) {
+      handle->cancel();  // nobody will read the text: free the job's decoder slots
+      fail(499, "the client closed the connection; the transcription was cancelled", {}, "client_closed");
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       handle->cancel();  // the job ends at its next step and frees its decoder slots
       char limit[32];

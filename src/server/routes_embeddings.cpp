@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include "engine/embedding_postprocess.h"
+#include "server/client_liveness.h"
 #include "server/embeddings_request.h"
 
 namespace fathom::server {
@@ -123,8 +124,15 @@ void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, htt
   std::vector<engine::Embedding> vectors;
   vectors.reserve(futures.value().size());
   std::optional<Error> first_error;
+  ClientLiveness client(req);
   for (auto& f : futures.value()) {
-    if (f.wait_until(deadline) != std::future_status::ready) {
+    const WaitOutcome waited = wait_for_result(f, deadline, client);
+    if (waited == WaitOutcome::kClientGone) {
+      // Nobody will read the answer: drop the inputs still queued (a running batch finishes unobserved).
+      model->embed_scheduler->cancel(cancel, make_error(ErrorCode::kUnavailable, "the client closed the connection"));
+      fail(499, "the client closed the connection; its queued inputs were dropped", {}, "client_closed");
+    }
+    if (waited == WaitOutcome::kTimeout) {
       // Drop whatever of this request still waits; inputs already in a running batch finish unobserved.
       const Error timeout = make_error(ErrorCode::kTimeout, "the request did not finish within the request timeout");
       model->embed_scheduler->cancel(cancel, timeout);

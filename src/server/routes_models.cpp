@@ -44,12 +44,32 @@ void register_model_routes(RouteContext& ctx) {
     for (const auto& m : ctx.models.list()) data.push_back(model_json(*m));
     res.set_content(nlohmann::json{{"object", "list"}, {"data", data}}.dump(), "application/json");
   });
-  // Liveness: 503 only while shutting down. Whether every model is ready is GET /ready (routes_ops.cpp), so a
-  // model loading or failing through the admin API does not make a healthy process look dead.
+  // Liveness: 503 while shutting down or once a model's device had a sticky fault. Whether every model is
+  // ready is GET /ready (routes_ops.cpp), so a model loading or failing through the admin API does not make
+  // a healthy process look dead.
   ctx.router.get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
-    bool ready = !ctx.models.shutting_down();
     nlohmann::json models = nlohmann::json::object();
     for (const auto& m : ctx.models.list()) models[m->name] = engine::model_state_name(m->state.load());
+    // A sticky device fault (DeviceWorker::faults()) makes the process unhealthy: it cannot serve those
+    // models again without a restart.
+    const auto faults = ctx.models.faults();
+    if (!faults.empty()) {
+      nlohmann::json list = nlohmann::json::array();
+      std::string message = "device fault: ";
+      for (std::size_t i = 0; i < faults.size(); ++i) {
+        const auto& f = faults[i];
+        list.push_back({{"model", f.model}, {"device", f.device}, {"error", f.error}});
+        message += (i ? "; " : "") + std::string("model '") + f.model + "' on " + f.device + ": " + f.error;
+      }
+      auto body = error_json(api_error(503, message + " (restart fathom to recover)", {}, "device_fault"));
+      body["status"] = "unhealthy";
+      body["models"] = models;
+      body["faults"] = list;
+      res.status = 503;
+      res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+      return;
+    }
+    bool ready = !ctx.models.shutting_down();
     res.status = ready ? 200 : 503;
     res.set_content(nlohmann::json{{"status", ready ? "ok" : "unavailable"}, {"models", models}}.dump(),
                     "application/json");

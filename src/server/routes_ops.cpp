@@ -35,6 +35,10 @@ std::string render_metrics(const engine::ModelManager& models) {
                         {{"model", m->name}, {"state", engine::model_state_name(s)}}, state == s ? 1.0 : 0.0});
     }
   }
+  for (const auto& f : models.faults()) {
+    gauges.push_back({"fathom_device_fault", "1 for a model stopped by a sticky fault of its device",
+                      {{"model", f.model}, {"device", f.device}}, 1.0});
+  }
   gauges.push_back({"fathom_shutting_down", "1 while the server is shutting down", {}, models.shutting_down() ? 1.0 : 0.0});
   return engine::Metrics::global().render(gauges);
 }
@@ -53,6 +57,10 @@ void register_ops_routes(RouteContext& ctx) {
       not_ready += (not_ready.empty() ? "" : ", ") + m->name + " (" + engine::model_state_name(state);
       if (state == engine::ModelState::kFailed && !m->error.empty()) not_ready += ": " + m->error;
       not_ready += ")";
+    }
+    for (const auto& f : ctx.models.faults()) {
+      states[f.model] = "device_fault";
+      not_ready += (not_ready.empty() ? "" : ", ") + f.model + " (device fault on " + f.device + ": " + f.error + ")";
     }
     if (ctx.models.shutting_down()) not_ready = "the server is shutting down" + (not_ready.empty() ? "" : "; " + not_ready);
     if (not_ready.empty()) {
