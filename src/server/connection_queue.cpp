@@ -1,5 +1,8 @@
 #include "server/connection_queue.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 
 namespace fathom::server {
@@ -86,6 +89,18 @@ std::size_t ConnectionQueue::threads() const {
 std::size_t ConnectionQueue::peak_threads() const {
   std::lock_guard lock(mu_);
   return peak_;
+}
+
+std::size_t raise_open_file_limit(std::size_t max_connections) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  const rlim_t want = static_cast<rlim_t>(max_connections) + 256;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? static_cast<std::size_t>(-1) : static_cast<std::size_t>(lim.rlim_cur);
 }
 
 }  // namespace fathom::server

@@ -52,4 +52,10 @@ class ConnectionQueue final : public httplib::TaskQueue {
   bool shutdown_ = false;
 };
 
+// Raises the process's soft limit of open files (RLIMIT_NOFILE) towards what `max_connections` connections
+// need (one descriptor each, plus 256 for models, logs and the listening socket), never above the hard
+// limit. Returns the soft limit in force afterwards. Distributions often start processes at a soft limit of
+// 1,024, which would make accept() fail (EMFILE) long before --max-connections.
+std::size_t raise_open_file_limit(std::size_t max_connections);
+
 }  // namespace fathom::server
