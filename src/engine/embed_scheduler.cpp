@@ -9,7 +9,40 @@
 namespace fathom::engine {
 
 EmbedScheduler::EmbedScheduler(std::string name, models::Embedder& embedder, EmbedSchedulerOptions options)
-    : name_(std::move(name)), embedder_(embedder), options_(options), dim_(embedder.embedding_dim()) {}
+    : name_(std::move(name)), embedder_(embedder), options_(options), dim_(embedder.embedding_dim()) {
+  completer_ = std::thread([this] { completion_loop(); });
+}
+
+EmbedScheduler::~EmbedScheduler() {
+  {
+    std::lock_guard lock(done_mu_);
+    stopping_ = true;
+  }
+  done_cv_.notify_all();
+  completer_.join();
+}
+
+void EmbedScheduler::deliver(Delivery delivery) {
+  if (delivery.empty()) return;
+  {
+    std::lock_guard lock(done_mu_);
+    done_.push_back(std::move(delivery));
+  }
+  done_cv_.notify_one();
+}
+
+void EmbedScheduler::completion_loop() {
+  std::unique_lock lock(done_mu_);
+  for (;;) {
+    done_cv_.wait(lock, [&] { return !done_.empty() || stopping_; });
+    if (done_.empty()) return;  // stopping, and everything is delivered
+    Delivery next = std::move(done_.front());
+    done_.pop_front();
+    lock.unlock();
+    for (auto& [promise, value] : next) promise.set_value(std::move(value));
+    lock.lock();
+  }
+}
 
 Result<std::vector<EmbeddingFuture>> EmbedScheduler::submit(std::vector<std::vector<int32_t>> sequences,
                                                             CancelFlag cancel) {
@@ -129,14 +162,16 @@ std::size_t EmbedScheduler::step() {
   Metrics::global().record_batch(name_, batch.size(), tokens);
 
   std::size_t failed = 0;
+  Delivery delivery;
+  delivery.reserve(batch.size());
   auto result = run_batch(batch);
   if (result.ok()) {
     const float* data = result.value().data();
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      batch[i].promise.set_value(Embedding(data + i * dim_, data + (i + 1) * dim_));
+      delivery.emplace_back(std::move(batch[i].promise), Embedding(data + i * dim_, data + (i + 1) * dim_));
     }
   } else if (batch.size() == 1) {
-    batch[0].promise.set_value(result.error());
+    delivery.emplace_back(std::move(batch[0].promise), result.error());
     failed = 1;
   } else {
     // Isolate the failure: run each sequence alone so only the ones that fail by themselves fail.
@@ -145,18 +180,19 @@ std::size_t EmbedScheduler::step() {
       single.push_back(std::move(item));
       auto one = run_batch(single);
       if (one.ok()) {
-        single[0].promise.set_value(std::move(one).value());
+        delivery.emplace_back(std::move(single[0].promise), std::move(one).value());
       } else {
-        single[0].promise.set_value(one.error());
+        delivery.emplace_back(std::move(single[0].promise), one.error());
         ++failed;
       }
     }
   }
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(mu_);  // before delivery: a woken waiter sees the stats of the batch that served it
     stats_.sequences += batch.size();
     stats_.failed += failed;
   }
+  deliver(std::move(delivery));
   return std::max<std::size_t>(1, tokens);
 }
 

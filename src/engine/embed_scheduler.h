@@ -6,17 +6,23 @@
 // on the device worker thread: it takes a FIFO prefix of the queue under the token budget, calls
 // Embedder::embed once, and fulfils each promise with that sequence's pooled, un-normalised vector. When a
 // batch fails (error or exception), each of its sequences is retried alone so only the failing ones fail.
+// Promises are fulfilled by the scheduler's own completion thread, in batch order, not by the device
+// worker: waking a few hundred waiting HTTP threads costs milliseconds of CPU per batch, which would
+// otherwise keep the device idle between steps.
 //
 // Thread-safety: submit(), has_work(), close() and stats() may be called from any thread; step() from the
 // device worker only (the one thread that touches the model).
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <cstdint>
 #include <deque>
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/batcher.h"
@@ -52,6 +58,9 @@ class EmbedScheduler final : public Scheduler {
  public:
   // `embedder` must outlive the scheduler.
   EmbedScheduler(std::string name, models::Embedder& embedder, EmbedSchedulerOptions options);
+  ~EmbedScheduler() override;  // delivers every result already computed, then stops the completion thread
+  EmbedScheduler(const EmbedScheduler&) = delete;
+  EmbedScheduler& operator=(const EmbedScheduler&) = delete;
 
   // Queues every sequence or none: fails with kOverloaded when the queue would exceed max_queued, and with
   // kUnavailable after close(). Returns one future per sequence, in order. With `cancel`, cancel() can
@@ -76,8 +85,12 @@ class EmbedScheduler final : public Scheduler {
     std::promise<Result<Embedding>> promise;
     CancelFlag cancel;
   };
+  using Delivery = std::vector<std::pair<std::promise<Result<Embedding>>, Result<Embedding>>>;
   // Runs `items` as one batch; on failure returns the error without touching the promises.
   Result<std::vector<float>> run_batch(std::vector<Item>& items);
+  // Hands finished promises and their values to the completion thread.
+  void deliver(Delivery delivery);
+  void completion_loop();
 
   const std::string name_;
   models::Embedder& embedder_;
@@ -89,6 +102,12 @@ class EmbedScheduler final : public Scheduler {
   bool closed_ = false;
   Error close_error_;
   EmbedStats stats_;
+
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::deque<Delivery> done_;
+  bool stopping_ = false;
+  std::thread completer_;  // last member: started after everything it uses
 };
 
 }  // namespace fathom::engine
