@@ -76,7 +76,7 @@ class FakeBackend : public WhisperBackend {
     }
     return Status::Ok();
   }
-  Result<std::vector<float>> decode(const std::vector<DecodeRow>& rows) override {
+  Result<std::span<float>> decode(const std::vector<DecodeRow>& rows) override {
     ++decode_calls;
     decode_batch_sizes.push_back(static_cast<int>(rows.size()));
     auto before = cache_;
@@ -100,7 +100,8 @@ class FakeBackend : public WhisperBackend {
       out.insert(out.end(), l.begin(), l.end());
       histories.push_back(r.tokens);
     }
-    return out;
+    logits_ = std::move(out);
+    return std::span<float>(logits_);
   }
 
   int encode_calls = 0, decode_calls = 0, encoded_windows = 0, fed_tokens = 0;
@@ -114,6 +115,7 @@ class FakeBackend : public WhisperBackend {
   std::set<int> free_;
   std::map<int, std::vector<int32_t>> cache_;
   std::map<int, int> window_of_;
+  std::vector<float> logits_;  // the last decode()'s logits (valid until the next call, as the contract says)
 };
 
 // Logits with `hot` tokens at the given values and everything else at `base`.

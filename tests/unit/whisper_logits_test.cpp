@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <random>
 
 #include "models/whisper/logits_rules.h"
 #include "unit/whisper_fake.h"
@@ -100,6 +102,39 @@ TEST(WhisperLogits, LogSoftmaxKeepsInfinities) {
   EXPECT_NEAR(std::exp(lp[0]), 0.25, 1e-6);
   EXPECT_NEAR(std::exp(lp[2]), 0.75, 1e-6);
   EXPECT_TRUE(std::isinf(lp[1]));
+}
+
+}  // namespace
+}  // namespace fathom::models::whisper
+
+namespace fathom::models::whisper {
+namespace {
+
+// row_stats (vectorised max, first argmax and log-sum-exp) against the double log_softmax reference, on
+// rows of every length around the vector widths, with ties, -inf entries and a large dynamic range.
+TEST(WhisperLogits, RowStatsMatchLogSoftmax) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-30.0f, 12.0f);
+  for (int n : {1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 1023, 1024, 1025, 51866}) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (auto& x : v) x = u(rng);
+    for (int i = 0; i < n; i += 5) v[static_cast<std::size_t>(i)] = -std::numeric_limits<float>::infinity();
+    const float top = 20.0f;
+    const std::size_t a = static_cast<std::size_t>(n) / 2, b = static_cast<std::size_t>(n) - 1;
+    v[b] = top;
+    v[a] = top;  // a tie: the first index wins
+    const RowStats s = row_stats(v);
+    auto lp = log_softmax(v);
+    EXPECT_EQ(s.argmax, static_cast<int>(std::min(a, b))) << n;
+    EXPECT_EQ(s.max, top);
+    const double ref = static_cast<double>(v[static_cast<std::size_t>(s.argmax)]) - lp[static_cast<std::size_t>(s.argmax)];
+    EXPECT_NEAR(s.logsumexp, ref, 1e-6 * std::max(1.0, std::abs(ref))) << n;
+    EXPECT_NEAR(log_sum_exp(v), ref, 1e-6 * std::max(1.0, std::abs(ref))) << n;
+  }
+  std::vector<float> all_inf(100, -std::numeric_limits<float>::infinity());
+  const RowStats s = row_stats(all_inf);
+  EXPECT_EQ(s.argmax, 0);
+  EXPECT_TRUE(std::isinf(s.logsumexp) && s.logsumexp < 0);
 }
 
 }  // namespace

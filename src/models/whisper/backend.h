@@ -35,8 +35,9 @@ class WhisperBackend {
     (void)slots;
     return make_error(ErrorCode::kUnsupported, "this speech backend does not compute log-mel features");
   }
-  // One batched decoder call (see DecodeRow); rows.size() * vocab_size() logits.
-  virtual Result<std::vector<float>> decode(const std::vector<DecodeRow>& rows) = 0;
+  // One batched decoder call (see DecodeRow): rows.size() * vocab_size() f32 logits in memory of the
+  // backend (host), valid and writable until the next decode() call (the logits rules work in place).
+  virtual Result<std::span<float>> decode(const std::vector<DecodeRow>& rows) = 0;
 };
 
 }  // namespace fathom::models::whisper

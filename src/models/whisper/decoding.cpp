@@ -10,14 +10,6 @@ namespace {
 
 constexpr double kNegInfD = -std::numeric_limits<double>::infinity();
 
-// Index of the first maximum (torch.argmax's choice on ties).
-int argmax(std::span<const float> v) {
-  int best = 0;
-  for (int i = 1; i < static_cast<int>(v.size()); ++i)
-    if (v[i] > v[best]) best = i;
-  return best;
-}
-
 }  // namespace
 
 std::vector<std::pair<int, double>> subset_log_softmax(std::span<const float> logits, const std::vector<int>& tokens) {
@@ -92,6 +84,12 @@ std::vector<int32_t> WindowDecoder::partial_tokens() const {
   return std::vector<int32_t>(g.begin(), g.end());
 }
 
+std::span<const int32_t> WindowDecoder::partial_view() const {
+  if (done_) return result_.tokens;
+  if (phase_ != Phase::kGenerate || beams_.empty()) return {};
+  return generated(beams_[0]);
+}
+
 std::vector<DecodeRow> WindowDecoder::rows() const {
   std::vector<DecodeRow> out;
   if (done_) return out;
@@ -112,9 +110,14 @@ std::vector<DecodeRow> WindowDecoder::rows() const {
   return out;
 }
 
-Status WindowDecoder::advance(std::span<const float> logits) {
+std::size_t WindowDecoder::row_count() const {
+  if (done_) return 0;
+  return phase_ == Phase::kGenerate ? beams_.size() : 1;
+}
+
+Status WindowDecoder::advance(std::span<float> logits) {
   if (done_) return make_error(ErrorCode::kInternal, "whisper decoder: advance() after completion");
-  const std::size_t n_rows = rows().size();
+  const std::size_t n_rows = row_count();
   if (logits.size() != n_rows * static_cast<std::size_t>(vocab_))
     return make_error(ErrorCode::kInternal, "whisper decoder: expected " + std::to_string(n_rows) + " x " +
                                                 std::to_string(vocab_) + " logits, got " + std::to_string(logits.size()));
@@ -139,8 +142,8 @@ Status WindowDecoder::advance(std::span<const float> logits) {
       }
       const int ns = gen_.no_speech_token_id();
       if (ns >= 0 && ns < vocab_) {
-        auto lp = log_softmax(logits);
-        result_.no_speech_prob = std::exp(lp[ns]);
+        const double lse = log_sum_exp(logits.first(static_cast<std::size_t>(vocab_)));
+        result_.no_speech_prob = std::isfinite(lse) ? std::exp(static_cast<double>(logits[ns]) - lse) : 0.0;
       }
       beams_[0].tokens = prompt_;
       beams_[0].cached = sot_index() + 1;
@@ -166,11 +169,12 @@ Status WindowDecoder::advance(std::span<const float> logits) {
   return Status::Ok();
 }
 
-Status WindowDecoder::step_single(std::span<const float> logits) {
+Status WindowDecoder::step_single(std::span<float> logits) {
   Beam& b = beams_[0];
-  std::vector<float> row(logits.begin(), logits.begin() + vocab_);
+  std::span<float> row = logits.first(static_cast<std::size_t>(vocab_));
   apply_logits_rules(rules_, generated(b), row);
-  auto lp = log_softmax(row);
+  // Greedy needs only the first maximum and the chosen token's log-probability (logit - logsumexp).
+  const RowStats stats = row_stats(row);
   int token = 0;
   if (opt_.temperature > 0) {
     // Temperature, then nucleus (top_p) filtering, then a draw from the seeded generator.
@@ -198,10 +202,10 @@ Status WindowDecoder::step_single(std::span<const float> logits) {
     std::discrete_distribution<int> dist(p.begin(), p.end());
     token = dist(rng_);
   } else {
-    token = argmax(row);
+    token = stats.argmax;
   }
-  if (!std::isfinite(lp[token])) token = argmax(row);  // a draw can never pick a suppressed token
-  b.score += lp[token];
+  if (!std::isfinite(row[token])) token = stats.argmax;  // a draw can never pick a suppressed token
+  b.score += std::isfinite(stats.logsumexp) ? static_cast<double>(row[token]) - stats.logsumexp : kNegInfD;
   if (token == gen_.eos_token_id) {
     finish_single(true);
     return Status::Ok();
@@ -223,7 +227,7 @@ void WindowDecoder::finish_single(bool eos) {
   done_ = true;
 }
 
-Status WindowDecoder::step_beams(std::span<const float> logits) {
+Status WindowDecoder::step_beams(std::span<float> logits) {
   const int n = opt_.beams;
   struct Cand {
     double score;
@@ -232,8 +236,7 @@ Status WindowDecoder::step_beams(std::span<const float> logits) {
   };
   std::vector<Cand> cands;
   for (std::size_t bi = 0; bi < beams_.size(); ++bi) {
-    std::vector<float> row(logits.begin() + static_cast<std::ptrdiff_t>(bi * vocab_),
-                           logits.begin() + static_cast<std::ptrdiff_t>((bi + 1) * vocab_));
+    std::span<float> row = logits.subspan(bi * static_cast<std::size_t>(vocab_), static_cast<std::size_t>(vocab_));
     apply_logits_rules(rules_, generated(beams_[bi]), row);
     auto lp = log_softmax(row);
     std::vector<int> idx(vocab_);

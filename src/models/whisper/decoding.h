@@ -71,11 +71,16 @@ class WindowDecoder {
   bool done() const { return done_; }
   // Rows needing logits now; empty when done().
   std::vector<DecodeRow> rows() const;
-  // Logits for rows() (same order), rows().size() * vocab_size floats. Errors on a size mismatch.
-  Status advance(std::span<const float> logits);
+  // Number of rows() without building them.
+  std::size_t row_count() const;
+  // Logits for rows() (same order), rows().size() * vocab_size floats. Errors on a size mismatch. The
+  // logits are scratch: the logits rules are applied to them in place.
+  Status advance(std::span<float> logits);
   const WindowResult& result() const { return result_; }
   // Tokens generated so far by the leading hypothesis (for streaming).
   std::vector<int32_t> partial_tokens() const;
+  // The same without a copy (valid until the next advance()).
+  std::span<const int32_t> partial_view() const;
   const std::vector<int32_t>& prompt() const { return prompt_; }
 
  private:
@@ -97,8 +102,8 @@ class WindowDecoder {
   void build_prompt();
   int sot_index() const;
   std::span<const int32_t> generated(const Beam& b) const;
-  Status step_single(std::span<const float> logits);
-  Status step_beams(std::span<const float> logits);
+  Status step_single(std::span<float> logits);
+  Status step_beams(std::span<float> logits);
   void finish_single(bool eos);
   void finish_beams();
 

@@ -31,4 +31,17 @@ void apply_logits_rules(const LogitsRules& rules, std::span<const int32_t> gener
 // log_softmax of `logits` (-inf stays -inf), in double for stable comparisons.
 std::vector<double> log_softmax(std::span<const float> logits);
 
+// One row's statistics without materialising a log-softmax: the index of the first maximum (torch.argmax's
+// choice on ties; 0 for an empty or all -inf row), the maximum, and log(sum(exp(logits))) (-inf when every
+// entry is -inf). A max pass and one exp pass in float (vectorised; exp within ~2 ulp) with the sum
+// accumulated in double, so logits[i] - logsumexp is the log-probability within ~1e-6 of log_softmax().
+struct RowStats {
+  int argmax = 0;
+  float max = 0;
+  double logsumexp = 0;
+};
+RowStats row_stats(std::span<const float> logits);
+// log(sum(exp(logits))) alone (same method as row_stats).
+double log_sum_exp(std::span<const float> logits);
+
 }  // namespace fathom::models::whisper

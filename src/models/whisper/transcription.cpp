@@ -104,6 +104,8 @@ std::vector<int> TranscriptionJob::finish_window() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       text_ = out_.text;
+      shown_.clear();
+      shown_dirty_ = false;
     }
     seconds_done_.store(out_.duration);
     done_.store(true);
@@ -126,20 +128,25 @@ std::vector<int> TranscriptionJob::fail(Error error) {
 }
 
 void TranscriptionJob::refresh_text() {
-  std::vector<int32_t> toks = text_tokens_;
+  std::lock_guard<std::mutex> lock(mu_);
+  shown_.assign(text_tokens_.begin(), text_tokens_.end());  // reuses shown_'s capacity
   // Partial text of the running window only when it cannot be taken back: without timestamps (a window's
   // tail after its last timestamp pair may be dropped) and without beams (the leader may change).
   if (decoder_ && !setup_.window.timestamps && setup_.window.beams <= 1)
-    for (auto t : decoder_->partial_tokens())
-      if (t < gen_.eos_token_id) toks.push_back(t);
-  std::string text = text_of(toks);
-  trim_replacement(text);
-  std::lock_guard<std::mutex> lock(mu_);
-  if (text.size() > text_.size() && text.compare(0, text_.size(), text_) == 0) text_ = std::move(text);
+    for (auto t : decoder_->partial_view())
+      if (t < gen_.eos_token_id) shown_.push_back(t);
+  shown_dirty_ = true;
 }
 
 std::string TranscriptionJob::text_so_far() const {
   std::lock_guard<std::mutex> lock(mu_);
+  if (shown_dirty_) {
+    // Decoded lazily: only callers that watch the text (streaming) pay for the tokenizer.
+    shown_dirty_ = false;
+    std::string text = shown_.empty() ? std::string() : decode_(shown_);
+    trim_replacement(text);
+    if (text.size() > text_.size() && text.compare(0, text_.size(), text_) == 0) text_ = std::move(text);
+  }
   return text_;
 }
 
@@ -216,7 +223,7 @@ void step_jobs(WhisperBackend& backend, const std::vector<TranscriptionJob*>& jo
       const std::size_t i = static_cast<std::size_t>(k);
       TranscriptionJob* job = running[i];
       const std::size_t stop = i + 1 < running.size() ? first_row[i + 1] : rows.size();
-      std::span<const float> mine(logits.value().data() + first_row[i] * vocab, (stop - first_row[i]) * vocab);
+      std::span<float> mine(logits.value().data() + first_row[i] * vocab, (stop - first_row[i]) * vocab);
       try {
         advanced[i] = job->decoder()->advance(mine);
         if (advanced[i].ok() && !job->decoder()->done()) job->refresh_text();

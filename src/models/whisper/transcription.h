@@ -54,7 +54,9 @@ class TranscriptionJob final : public SpeechJob {
   std::vector<int> finish_window();
   // Ends the job with `error`; returns the slots to release.
   std::vector<int> fail(Error error);
-  void refresh_text();                        // recompute text_so_far() after a step
+  // Records the tokens behind text_so_far() after a step (a copy of token ids; the text itself is decoded
+  // only when text_so_far() is asked).
+  void refresh_text();
 
  private:
   std::string text_of(const std::vector<int32_t>& tokens) const;
@@ -75,7 +77,9 @@ class TranscriptionJob final : public SpeechJob {
   std::vector<int32_t> text_tokens_;  // text tokens of finished windows
 
   mutable std::mutex mu_;
-  std::string text_;
+  mutable std::string text_;             // the text reported so far (only ever extended)
+  std::vector<int32_t> shown_;           // text tokens behind the next text_so_far()
+  mutable bool shown_dirty_ = false;     // shown_ changed since text_ was last decoded
   std::optional<Error> error_;
   std::atomic<bool> done_{false};
   std::atomic<double> seconds_done_{0.0};  // audio before the seek (the duration once done)

@@ -332,7 +332,7 @@ Status WhisperNetwork::encode_audio(const std::vector<std::span<const float>>& s
   return guarded("whisper encoder: ", [&] { return encode_impl(Input::kAudio, samples, slots); });
 }
 
-Result<std::vector<float>> WhisperNetwork::decode(const std::vector<DecodeRow>& rows) {
+Result<std::span<float>> WhisperNetwork::decode(const std::vector<DecodeRow>& rows) {
   return guarded("whisper decoder: ", [&] { return decode_impl(rows); });
 }
 
@@ -377,11 +377,11 @@ Status WhisperNetwork::encode_impl(Input kind, const std::vector<std::span<const
   return runner_.synchronize();
 }
 
-Result<std::vector<float>> WhisperNetwork::decode_impl(const std::vector<DecodeRow>& rows) {
+Result<std::span<float>> WhisperNetwork::decode_impl(const std::vector<DecodeRow>& rows) {
   const int64_t d = cfg_.d_model;
   const int P = cfg_.max_target_positions;
   const int R = static_cast<int>(rows.size());
-  if (R == 0) return std::vector<float>{};
+  if (R == 0) return std::span<float>();
   // Validate everything before touching any cache.
   std::set<int> targets;
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -577,8 +577,8 @@ Result<std::vector<float>> WhisperNetwork::decode_impl(const std::vector<DecodeR
   FATHOM_ASSIGN_OR_RETURN(void* host, runner_.staging(1, out_bytes));
   FATHOM_TRY(runner_.download(host, logits32.data, out_bytes));
   FATHOM_TRY(runner_.synchronize());
-  const float* f = static_cast<const float*>(host);
-  return std::vector<float>(f, f + static_cast<std::size_t>(R * V));
+  // The logits stay in the page-locked staging buffer (valid until the next call): no host copy.
+  return std::span<float>(static_cast<float*>(host), static_cast<std::size_t>(R * V));
 }
 
 }  // namespace fathom::models::whisper

@@ -48,7 +48,7 @@ class WhisperNetwork final : public WhisperBackend {
   bool computes_log_mel() const override { return !mel_filters_.empty(); }
   Status encode_audio(const std::vector<std::span<const float>>& samples,
                       const std::vector<std::vector<int>>& slots) override;
-  Result<std::vector<float>> decode(const std::vector<DecodeRow>& rows) override;
+  Result<std::span<float>> decode(const std::vector<DecodeRow>& rows) override;
 
   // The encoder alone: windows [B, n_mels, 3000] -> hidden states [B, 1500, d] (after the final norm),
   // host f32 copies. For tests.
@@ -79,7 +79,7 @@ class WhisperNetwork final : public WhisperBackend {
 
   Status encode_impl(Input kind, const std::vector<std::span<const float>>& inputs,
                      const std::vector<std::vector<int>>& slots);
-  Result<std::vector<float>> decode_impl(const std::vector<DecodeRow>& rows);
+  Result<std::span<float>> decode_impl(const std::vector<DecodeRow>& rows);
   // Uploads (and for kAudio computes) the f32 mel windows [B, n_mels, 3000] at the start of the arena;
   // returns the arena offset where free space starts.
   Result<TensorView> stage_mel(Input kind, const std::vector<std::span<const float>>& inputs, std::size_t* used);
