@@ -228,6 +228,8 @@ TEST_F(MultiModelServer, MixedLoadMatchesFixturesWhileModelsLoadAndUnload) {
 
   std::atomic<bool> stop{false};
   std::atomic<int> extra_answered{0};
+  std::map<std::string, std::atomic<int>> steady_answered;  // keys fixed before the clients start
+  for (const auto& m : steady) steady_answered[m] = 0;
   std::mutex mu;
   std::vector<Outcome> outcomes;
   std::vector<std::thread> clients;
@@ -246,6 +248,7 @@ TEST_F(MultiModelServer, MixedLoadMatchesFixturesWhileModelsLoadAndUnload) {
         const std::string& model = steady[(t + i) % steady.size()];
         if (model == "whisper") mine.push_back(transcribe(client));
         else mine.push_back(embed(client, model, rng() % 16, 1 + rng() % 4, i % 2 == 1));
+        if (mine.back().status == 200 && mine.back().problem.empty()) steady_answered.at(model)++;
       }
       std::lock_guard lock(mu);
       outcomes.insert(outcomes.end(), mine.begin(), mine.end());
@@ -293,7 +296,16 @@ TEST_F(MultiModelServer, MixedLoadMatchesFixturesWhileModelsLoadAndUnload) {
   EXPECT_EQ(big_outcome.problem, "");
   extra.reset();
 
-  sleep_ms(700);  // traffic continues, the extra clients now knock on a missing model
+  // Traffic continues (the extra clients now knock on a missing model) until every steady model has answered
+  // a fair number of requests (Whisper on a CPU takes seconds per request while the device is shared).
+  auto enough = [&] {
+    for (const auto& m : steady) {
+      if (steady_answered.at(m).load() < 10) return false;
+    }
+    return true;
+  };
+  sleep_ms(500);
+  for (int i = 0; i < 6000 && !enough(); ++i) sleep_ms(10);
   stop = true;
   for (auto& c : clients) c.join();
 
@@ -323,7 +335,7 @@ TEST_F(MultiModelServer, MixedLoadMatchesFixturesWhileModelsLoadAndUnload) {
   for (const auto& [m, n] : ok) tally += (tally.empty() ? "" : ", ") + m + " " + std::to_string(n);
   std::printf("answers matching their reference: %s; extra after its unload: %d x 404\n", tally.c_str(),
               extra_after_unload);
-  for (const auto& m : steady) EXPECT_GE(ok[m], 5) << m << " answered too few requests";
+  for (const auto& m : steady) EXPECT_GE(ok[m], 10) << m << " answered too few requests";
   EXPECT_GE(ok["extra"], 10);
   EXPECT_GE(extra_after_unload, kExtraClients);
 
