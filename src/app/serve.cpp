@@ -36,6 +36,10 @@ void print_table(const engine::ModelManager& manager) {
   std::vector<std::vector<std::string>> rows = {
       {"NAME", "ARCHITECTURE", "DTYPE", "DEVICE", "MEMORY", "TASKS", "ENDPOINTS"}};
   for (const auto& m : manager.list()) {
+    if (m->state.load() == engine::ModelState::kFailed) {
+      rows.push_back({m->name, "-", "-", "-", "-", "-", "none: failed to load (" + m->error + ")"});
+      continue;
+    }
     std::vector<std::string> tasks, endpoints;
     for (auto t : m->info.tasks) {
       tasks.push_back(models::task_name(t));
@@ -129,6 +133,7 @@ int run_serve(ServeConfig config) {
   }
 
   engine::ModelManager manager;
+  int failed = 0;
   for (const auto& spec : cfg.models) {
     if (stop_requested) return finish(0);
     const models::LoadOptions load = server::model_load_options(cfg, spec);
@@ -136,11 +141,19 @@ int run_serve(ServeConfig config) {
                       << load.device.to_string()
                       << (load.memory_budget ? " with a memory budget of " + format_bytes(load.memory_budget) : "");
     auto status = manager.load(spec.name, spec.path, load, server::model_serve_options(cfg, spec));
+    // A model that cannot load does not keep the others from serving: it stays listed as failed with its
+    // error (/v1/models, /ready answers 503 naming it) until it is loaded again or unloaded through the
+    // admin API. With nothing loaded at all there is nothing to serve.
     if (!status.ok()) {
-      std::cerr << "fathom: " << status.error().message << "\n";
-      manager.shutdown();
-      return finish(1);
+      std::cerr << "fathom: model '" << spec.name << "' failed to load; serving the others: "
+                << status.error().message << "\n";
+      ++failed;
     }
+  }
+  if (!cfg.models.empty() && failed == static_cast<int>(cfg.models.size())) {
+    std::cerr << "fathom: no model could be loaded; exiting\n";
+    manager.shutdown();
+    return finish(1);
   }
 
   // Models loaded later through the admin API start from the same defaults.

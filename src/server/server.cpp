@@ -168,10 +168,11 @@ Result<int> Server::bind() {
   }
   port_ = port;
   const std::size_t files = raise_open_file_limit(options_.max_connections);
-  if (files < options_.max_connections + 256)
+  if (files < options_.max_connections + 256) {
     FATHOM_LOG(kWarn) << "the open-file limit is " << files << " (hard limit); --max-connections "
                       << options_.max_connections << " needs about " << options_.max_connections + 256
                       << ": connections beyond the limit wait in the kernel's accept queue";
+  }
   // Linux lets listen() be called again on a listening socket to change its backlog.
   if (listen_socket_ >= 0) ::listen(listen_socket_, static_cast<int>(std::max<std::size_t>(options_.max_connections, 128)));
   return port;

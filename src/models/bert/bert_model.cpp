@@ -81,9 +81,10 @@ class BertEmbedder final : public Model, public Embedder {
     if (!allocator_)
       return make_error(ErrorCode::kUnsupported, "no allocator for device " + device_.to_string() + " in this build");
     FATHOM_ASSIGN_OR_RETURN(tokenizer_, formats::Tokenizer::load(dir / "tokenizer.json"));
-    if (tokenizer_->vocab_size() > cfg_.vocab_size)
+    if (tokenizer_->vocab_size() > cfg_.vocab_size) {
       FATHOM_LOG(kWarn) << dir.string() << ": tokenizer has " << tokenizer_->vocab_size()
                         << " ids but the model's vocab_size is " << cfg_.vocab_size;
+    }
 
     FATHOM_ASSIGN_OR_RETURN(auto ckpt, formats::Checkpoint::open(dir));
     FATHOM_TRY(load_weights(ckpt));
