@@ -151,6 +151,7 @@ nlohmann::json encoder_breakdown(const models::whisper::WhisperConfig& c, DType 
 int main(int argc, char** argv) {
   std::string model_dir, audio_path, out_path, dtype_name_arg = "float16";
   int concurrency = 64, requests = 0, tokens = 64;
+  bool graphs = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model_dir = v;
@@ -160,6 +161,7 @@ int main(int argc, char** argv) {
     else if (k == "--concurrency") concurrency = std::stoi(v);
     else if (k == "--requests") requests = std::stoi(v);
     else if (k == "--tokens") tokens = std::stoi(v);
+    else if (k == "--cuda-graphs") graphs = v != "off";
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
@@ -180,6 +182,7 @@ int main(int argc, char** argv) {
   models::LoadOptions lo;
   lo.device = Device::cuda(0);
   lo.dtype = parse_dtype(dtype_name_arg);
+  lo.cuda_graphs = graphs;
   const auto tl = Clock::now();
   auto loaded = models::whisper::WhisperModel::load(model_dir, config, lo, models::whisper::whisper_model_info(),
                                                    std::max(concurrency, 1));
@@ -206,6 +209,7 @@ int main(int argc, char** argv) {
       {"model", model_dir},
       {"dtype", dtype_name(model.dtype())},
       {"concurrency", concurrency},
+      {"cuda_graphs", model.network().uses_graphs()},
       {"requests", requests},
       {"tokens_per_window_requested", tokens},
       {"tokens_per_window_mean", total_tokens / std::max<std::size_t>(1, r.tokens.size())},

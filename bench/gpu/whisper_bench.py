@@ -6,6 +6,8 @@
 #
 # Usage (repo root, OUT set): python3 bench/gpu/whisper_bench.py "RUN_PREFIX fathom_whisper_bench" [models]
 #   models: comma list of large-v3-turbo,large-v3 (default both). Results: $OUT/whisper_h100.json.
+#   WHISPER_BENCH_GRAPHS_OFF=1,64 also runs fathom with --cuda-graphs off at those concurrencies;
+#   WHISPER_HOST_BENCH="... whisper_host_bench" adds the host ms per step at batch 64 (host_step).
 import json, os, shutil, subprocess, sys, time, wave
 
 import numpy as np
@@ -16,6 +18,10 @@ BENCH = sys.argv[1].split()
 MODELS = (sys.argv[2] if len(sys.argv) > 2 else "large-v3-turbo,large-v3").split(",")
 TOKENS = int(os.environ.get("WHISPER_BENCH_TOKENS", "64"))
 CONC = [int(c) for c in os.environ.get("WHISPER_BENCH_CONC", "1,64").split(",")]
+# Optional: concurrencies to rerun fathom with --cuda-graphs off, and the host-step harness command
+# (bench/whisper_host_bench, e.g. "RUN_PREFIX whisper_host_bench").
+GRAPHS_OFF = [int(c) for c in os.environ.get("WHISPER_BENCH_GRAPHS_OFF", "").split(",") if c]
+HOST_BENCH = os.environ.get("WHISPER_HOST_BENCH", "").split()
 FIXTURE = "tests/fixtures/models/whisper-v3-random-f16"
 WORK = "/tmp/whisper_bench"
 os.makedirs(WORK, exist_ok=True)
@@ -93,18 +99,18 @@ def hf_bench(d, conc):
     return res
 
 
-def fathom_bench(d, conc):
+def fathom_bench(d, conc, graphs="on"):
     res = {}
     for c in conc:
         requests = 8 if c == 1 else 2 * c
         cmd = BENCH + ["--model", d, "--audio", audio_path, "--dtype", "float16", "--concurrency", str(c),
-                       "--requests", str(requests), "--tokens", str(TOKENS)]
+                       "--requests", str(requests), "--tokens", str(TOKENS), "--cuda-graphs", graphs]
         p = subprocess.run([str(x) for x in cmd], capture_output=True, text=True, timeout=400)
         if p.returncode != 0:
             res[str(c)] = dict(error=p.stderr[-2000:])
         else:
             res[str(c)] = json.loads(p.stdout.strip().splitlines()[-1])
-        print(d, "fathom", c, res[str(c)], flush=True)
+        print(d, "fathom", graphs, c, res[str(c)], flush=True)
     return res
 
 
@@ -118,6 +124,14 @@ for name in MODELS:
     r = results["models"].setdefault(name, {})
     r["checkpoint_s"] = time.perf_counter() - t0
     r["fathom"] = fathom_bench(d, CONC)
+    if GRAPHS_OFF:
+        r["fathom_graphs_off"] = fathom_bench(d, GRAPHS_OFF, "off")
+    if HOST_BENCH:
+        # Host ms per scheduler step at batch 64 (network call vs decoding on the host), this checkpoint.
+        p = subprocess.run(HOST_BENCH + ["--model", d, "--device", "cuda", "--jobs", "64", "--tokens", str(TOKENS)],
+                           capture_output=True, text=True, timeout=300)
+        r["host_step"] = json.loads(p.stdout) if p.returncode == 0 else dict(error=p.stderr[-2000:])
+        print(d, "host step", r["host_step"], flush=True)
     json.dump(results, open(os.path.join(OUT, "whisper_h100.json"), "w"), indent=1)
     r["transformers"] = hf_bench(d, CONC)
     for c in map(str, CONC):

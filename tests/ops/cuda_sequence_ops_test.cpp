@@ -225,6 +225,51 @@ TEST_F(CudaSequenceOps, AttentionCachedAllDtypes) {
     }
 }
 
+// attention_cached_prepared (descriptor in device memory, fixed bounds as a captured graph uses them: the
+// longest possible key range, padding rows without keys) against attention_cached on the CPU.
+TEST_F(CudaSequenceOps, AttentionCachedPreparedMatchesEager) {
+  const int heads = 20, hd = 64, hidden = heads * hd, ld = 2 * hidden;
+  const std::vector<int> kv_lens = {1, 17, 300, 448};
+  const int real = static_cast<int>(kv_lens.size()), rows = real + 2;  // two padding rows
+  for (DType d : kFloatTypes)
+    for (bool causal : {true, false})
+      for (int n_real : {1, real}) {  // one sequence (split keys) and several
+        SCOPED_TRACE(std::string(dtype_name(d)) + (causal ? " causal" : " full") + " seqs " + std::to_string(n_real));
+        Twin q = twin(d, static_cast<std::size_t>(rows) * hidden, 11, 1.f);
+        std::vector<Twin> kv;
+        std::vector<TensorView> kc, vc;
+        for (int b = 0; b < n_real; ++b) {
+          kv.push_back(twin(d, static_cast<std::size_t>(kv_lens[b] + 1) * ld, 20 + b, 1.f));
+          kc.push_back(kv.back().cpu_view(0, Shape{kv_lens[b], ld}));
+          vc.push_back(kv.back().cpu_view(hidden, Shape{kv_lens[b], ld}));
+        }
+        const int total = n_real + 2;
+        const std::size_t n = static_cast<std::size_t>(total) * hidden;
+        Twin out = output(d, n);
+        const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+        auto batch = ops::VarlenBatch::from_lengths(std::vector<int>(static_cast<std::size_t>(n_real), 1));
+        Status st = ops::attention_cached(cpu(), q.cpu_view(0, Shape{n_real, hidden}), batch, kc, vc, heads, hd, scale,
+                                          causal, out.cpu_view(0, Shape{n_real, hidden}));
+        ASSERT_TRUE(st.ok()) << st.error().message;
+        std::fill(out.host.begin() + static_cast<std::ptrdiff_t>(n_real) * hidden, out.host.begin() + n, 0.f);
+        std::vector<ops::CachedSeq> seqs;
+        for (int b = 0; b < n_real; ++b)
+          seqs.push_back({kv[b].dev_view(0, Shape{1}).data, kv[b].dev_view(hidden, Shape{1}).data, kv_lens[b], b, 1, 0});
+        for (int b = n_real; b < total; ++b) seqs.push_back({kv[0].dev.data(), kv[0].dev.data(), 0, b, 1, 0});
+        Buffer desc = std::move(Buffer::allocate(device_allocator(0), seqs.size() * sizeof(ops::CachedSeq)).value());
+        FATHOM_CUDA_CHECK(cudaMemcpy(desc.data(), seqs.data(), seqs.size() * sizeof(ops::CachedSeq), cudaMemcpyHostToDevice));
+        const ops::CachedAttentionBounds bounds{total, total, 1, 448, ld, true};
+        const std::size_t scratch_bytes = ops::attention_cached_scratch_bytes(gpu(), bounds, heads, hd);
+        Buffer scratch;
+        if (scratch_bytes) scratch = std::move(Buffer::allocate(device_allocator(0), scratch_bytes).value());
+        st = ops::attention_cached_prepared(gpu(), q.dev_view(0, Shape{total, hidden}),
+                                            static_cast<const ops::CachedSeq*>(desc.data()), bounds, heads, hd, scale,
+                                            causal, scratch.data(), out.dev_view(0, Shape{total, hidden}));
+        ASSERT_TRUE(st.ok()) << st.error().message;
+        report(std::string("attention_cached_prepared") + (scratch_bytes ? " (split keys)" : ""), d, compare(out, n));
+      }
+}
+
 TEST_F(CudaSequenceOps, AttentionCachedRejectsWideHeads) {
   const int heads = 1, hd = 256;
   Twin q = twin(DType::kF16, hd, 1), kv = twin(DType::kF16, 4 * hd, 2);

@@ -7,6 +7,7 @@
 // the batch description laid out as VarlenLayout{desc_max_seqs, total} (see varlen.h), which a model
 // uploads before a captured graph replays; otherwise the op builds it in ctx.workspace with a host->device
 // copy (eager execution only, not capturable).
+#include <cstddef>
 #include <cstdint>
 
 #include "base/error.h"
@@ -47,5 +48,13 @@ Status conv1d(ExecContext& ctx, const TensorView& x, bool channel_major, const T
 Status attention_cached(ExecContext& ctx, const TensorView& q, const int32_t* cu, int batch, const TensorView* keys,
                         const TensorView* values, int heads, int head_dim, float scale, bool causal,
                         const TensorView& out);
+// attention_cached over a device descriptor of `num_seqs` cuda::CachedAttnSeq entries (ops::CachedSeq has
+// the same layout) and fixed bounds; `scratch`: attention_cached_prepared_scratch() bytes of device memory.
+// No allocation, copy or synchronisation: capturable.
+std::size_t attention_cached_prepared_scratch(const ExecContext& ctx, int num_seqs, int rows, int max_q_len,
+                                              int max_kv_len, int heads, int head_dim);
+Status attention_cached_prepared(ExecContext& ctx, const TensorView& q, const void* seqs, int num_seqs, int rows,
+                                 int max_q_len, int max_kv_len, int64_t ld_kv, bool kv_aligned, int heads,
+                                 int head_dim, float scale, bool causal, void* scratch, const TensorView& out);
 
 }  // namespace fathom::cuda::ops

@@ -127,4 +127,45 @@ Status attention_cached(ExecContext& ctx, const TensorView& q, const int32_t* cu
   });
 }
 
+namespace {
+
+int prepared_splits(const ExecContext& ctx, int num_seqs, int max_q_len, int max_kv_len, int heads) {
+  return cached_attention_splits(num_seqs, max_q_len, heads, max_kv_len, sm_count(ctx.device.index));
+}
+
+}  // namespace
+
+std::size_t attention_cached_prepared_scratch(const ExecContext& ctx, int num_seqs, int rows, int max_q_len,
+                                              int max_kv_len, int heads, int head_dim) {
+  const int splits = prepared_splits(ctx, num_seqs, max_q_len, max_kv_len, heads);
+  return cached_attention_partial_floats(rows, heads, head_dim, splits) * sizeof(float);
+}
+
+Status attention_cached_prepared(ExecContext& ctx, const TensorView& q, const void* seqs, int num_seqs, int rows,
+                                 int max_q_len, int max_kv_len, int64_t ld_kv, bool kv_aligned, int heads,
+                                 int head_dim, float scale, bool causal, void* scratch, const TensorView& out) {
+  return status_from_exceptions([&] {
+    CachedAttentionParams p;
+    p.dtype = q.dtype;
+    p.heads = heads;
+    p.head_dim = head_dim;
+    p.q = q.data; p.ld_q = heads * head_dim;
+    p.out = out.data; p.ld_out = heads * head_dim;
+    p.ld_kv = ld_kv;
+    p.kv_aligned = kv_aligned;
+    p.seqs = static_cast<const CachedAttnSeq*>(seqs);
+    p.num_seqs = num_seqs;
+    p.rows = rows;
+    p.max_q_len = max_q_len;
+    p.max_kv_len = max_kv_len;
+    p.causal = causal;
+    p.scale = scale;
+    p.splits = prepared_splits(ctx, num_seqs, max_q_len, max_kv_len, heads);
+    if (p.splits > 1 && !scratch)
+      throw Exception(ErrorCode::kInvalidArgument, "attention_cached_prepared: the split kernel needs scratch");
+    p.partial = p.splits > 1 ? static_cast<float*>(scratch) : nullptr;
+    cached_attention(p, stream_of(ctx));
+  });
+}
+
 }  // namespace fathom::cuda::ops

@@ -14,7 +14,7 @@ ModelInfo whisper_model_info() {
   info.tasks = {Task::kTranscribe, Task::kTranslate};
   info.devices = {DeviceKind::kCpu, DeviceKind::kCuda};
   info.compute_dtypes = {DType::kF32, DType::kF16, DType::kBF16};
-  info.cuda_graphs = false;
+  info.cuda_graphs = true;  // decode steps replayed per batch bucket (LoadOptions::cuda_graphs)
   return info;
 }
 
@@ -97,7 +97,8 @@ Result<std::unique_ptr<WhisperModel>> WhisperModel::load(const std::filesystem::
       FATHOM_LOG(kWarn) << dir.string() << ": the memory budget holds " << n_slots << " whisper decoder slots";
     }
   }
-  m->network_ = std::make_unique<WhisperNetwork>(cfg, std::move(weights), m->ctx_, *m->runner_, n_slots);
+  m->network_ = std::make_unique<WhisperNetwork>(cfg, std::move(weights), m->ctx_, *m->runner_, n_slots,
+                                                 options.cuda_graphs);
   m->speech_ = std::make_unique<WhisperSpeech>(*m->network_, std::move(tokenizer), std::move(gen));
   return m;
 }

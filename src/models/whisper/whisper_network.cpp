@@ -74,10 +74,19 @@ auto guarded(const char* what, F&& f) -> decltype(f()) {
 }  // namespace
 
 WhisperNetwork::WhisperNetwork(const WhisperConfig& config, std::unique_ptr<WhisperWeights> weights, ExecContext& ctx,
-                               ops::DeviceRunner& runner, int slots)
+                               ops::DeviceRunner& runner, int slots, bool cuda_graphs)
     : cfg_(config), w_(std::move(weights)), ctx_(ctx), runner_(runner), dt_(w_->dtype), es_(dtype_size(w_->dtype)),
       head_dim_(config.d_model / config.decoder_attention_heads), enc_frames_(config.max_source_positions),
       slots_(static_cast<std::size_t>(slots)), arena_(*ctx.allocator, ctx.account) {
+  if (ctx_.device.kind == DeviceKind::kCuda) {
+    // Decode steps pad their rows to a power-of-two bucket: every step of a bucket runs the same kernels
+    // (the same GEMM shapes), replayed from one CUDA graph per bucket when graphs are on.
+    for (int b = 1;; b *= 2) {
+      buckets_.push_back(b);
+      if (b >= slots) break;
+    }
+    graphs_ = cuda_graphs && runner_.graphs_supported();
+  }
   if (ctx_.device.kind == DeviceKind::kCuda) {
     // The device log-mel needs the filter bank on the device; without it windows come as host mels.
     auto filters = formats::whisper_mel_filters(cfg_.num_mel_bins);
@@ -445,6 +454,10 @@ Result<std::span<float>> WhisperNetwork::decode_impl(const std::vector<DecodeRow
     // Snapshots are freed at the end of this scope; the copies reading them are queued before any later
     // use of that memory on the same stream.
   }
+  // The common case (one new token per row: every generation step) takes the bucketed step path.
+  bool single = true;
+  for (const auto& r : rows) single = single && static_cast<int>(r.tokens.size()) == r.cached + 1;
+  if (single) return decode_step(rows);
   // Host inputs: token ids, positions, per layer the cache address of every new row, last-row indices.
   std::vector<int> lengths(static_cast<std::size_t>(R));
   ids_.clear();
@@ -579,6 +592,210 @@ Result<std::span<float>> WhisperNetwork::decode_impl(const std::vector<DecodeRow
   FATHOM_TRY(runner_.synchronize());
   // The logits stay in the page-locked staging buffer (valid until the next call): no host copy.
   return std::span<float>(static_cast<float*>(host), static_cast<std::size_t>(R * V));
+}
+
+WhisperNetwork::StepLayout WhisperNetwork::step_layout(int bucket) const {
+  const std::size_t B = static_cast<std::size_t>(bucket), layers = static_cast<std::size_t>(cfg_.decoder_layers);
+  StepLayout l;
+  std::size_t at = 0;
+  auto take = [&](std::size_t bytes) {
+    const std::size_t here = at;
+    at += align256(bytes);
+    return here;
+  };
+  l.ids = take(B * 4);
+  l.positions = take(B * 4);
+  l.addresses = take(layers * B * 8);
+  l.self_seqs = take(layers * B * sizeof(ops::CachedSeq));
+  l.cross_seqs = take(layers * B * sizeof(ops::CachedSeq));
+  l.bytes = at;
+  return l;
+}
+
+namespace {
+
+// Offsets of the step activations of one bucket inside step_act_.
+struct StepActs {
+  std::size_t x, h, q, wide, logits, logits32, self_scratch, cross_scratch, bytes;
+};
+
+StepActs step_acts(ExecContext& ctx, const WhisperConfig& cfg, DType dt, int bucket) {
+  const std::size_t es = dtype_size(dt), B = static_cast<std::size_t>(bucket);
+  const std::size_t d = static_cast<std::size_t>(cfg.d_model), V = static_cast<std::size_t>(cfg.vocab_size);
+  const std::size_t wide = std::max<std::size_t>(2 * d, static_cast<std::size_t>(cfg.decoder_ffn_dim));
+  const int heads = cfg.decoder_attention_heads, hd = cfg.d_model / cfg.decoder_attention_heads;
+  ops::CachedAttentionBounds self{bucket, bucket, 1, cfg.max_target_positions, 2 * cfg.d_model, false};
+  ops::CachedAttentionBounds cross{bucket, bucket, 1, cfg.max_source_positions, 2 * cfg.d_model, false};
+  StepActs a{};
+  std::size_t at = 0;
+  auto take = [&](std::size_t bytes) {
+    const std::size_t here = at;
+    at += align256(bytes);
+    return here;
+  };
+  a.x = take(B * d * es);
+  a.h = take(B * d * es);
+  a.q = take(B * d * es);
+  a.wide = take(B * wide * es);
+  a.logits = take(B * V * es);
+  a.logits32 = dt == DType::kF32 ? a.logits : take(B * V * 4);
+  a.self_scratch = take(ops::attention_cached_scratch_bytes(ctx, self, heads, hd));
+  a.cross_scratch = take(ops::attention_cached_scratch_bytes(ctx, cross, heads, hd));
+  a.bytes = at;
+  return a;
+}
+
+}  // namespace
+
+std::size_t WhisperNetwork::step_activation_bytes(int bucket) const {
+  return step_acts(ctx_, cfg_, dt_, bucket).bytes;
+}
+
+Status WhisperNetwork::ensure_step_buffers() {
+  if (!step_in_.empty()) return Status::Ok();
+  // Sized once for the largest batch (every bucket's layout fits): the graphs capture these addresses.
+  const int largest = buckets_.empty() ? static_cast<int>(slots_.size()) : buckets_.back();
+  std::size_t act = 0;
+  for (int b = 1; b <= largest; b *= 2) act = std::max(act, step_activation_bytes(b));
+  act = std::max(act, step_activation_bytes(largest));
+  FATHOM_ASSIGN_OR_RETURN(Buffer in, alloc(step_layout(largest).bytes));
+  FATHOM_ASSIGN_OR_RETURN(Buffer acts, alloc(act));
+  FATHOM_ASSIGN_OR_RETURN(Buffer pad, alloc(static_cast<std::size_t>(largest) * 2 * cfg_.d_model * es_));
+  step_in_ = std::move(in);
+  step_act_ = std::move(acts);
+  pad_rows_ = std::move(pad);
+  return Status::Ok();
+}
+
+Result<std::span<float>> WhisperNetwork::decode_step(const std::vector<DecodeRow>& rows) {
+  const int R = static_cast<int>(rows.size());
+  const int P = cfg_.max_target_positions, layers = cfg_.decoder_layers;
+  const int64_t d = cfg_.d_model, V = cfg_.vocab_size;
+  int bucket = R;
+  for (int b : buckets_)
+    if (b >= R) {
+      bucket = b;
+      break;
+    }
+  if (!buckets_.empty() && bucket > buckets_.back())
+    return make_error(ErrorCode::kInvalidArgument, "whisper decode: " + std::to_string(R) + " rows exceed the " +
+                                                       std::to_string(buckets_.back()) + "-row step bucket");
+  FATHOM_TRY(ensure_step_buffers());
+  const StepLayout L = step_layout(bucket);
+  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_.staging(0, L.bytes));
+  auto* h = static_cast<unsigned char*>(stage);
+  auto* ids = reinterpret_cast<int32_t*>(h + L.ids);
+  auto* pos = reinterpret_cast<int32_t*>(h + L.positions);
+  auto* addr = reinterpret_cast<int64_t*>(h + L.addresses);
+  auto* self = reinterpret_cast<ops::CachedSeq*>(h + L.self_seqs);
+  auto* cross = reinterpret_cast<ops::CachedSeq*>(h + L.cross_seqs);
+  const std::size_t row_bytes = static_cast<std::size_t>(2 * d) * es_;
+  const std::size_t B = static_cast<std::size_t>(bucket);
+  for (int i = 0; i < bucket; ++i) {
+    const std::size_t ui = static_cast<std::size_t>(i);
+    if (i < R) {
+      const DecodeRow& r = rows[ui];
+      Slot& slot = slots_[static_cast<std::size_t>(r.slot)];
+      ids[ui] = r.tokens[static_cast<std::size_t>(r.cached)];
+      pos[ui] = r.cached;
+      auto* cache = slot.cache.as<unsigned char>();
+      auto* kv = windows_.at(slot.window).kv.as<unsigned char>();
+      for (int l = 0; l < layers; ++l) {
+        const std::size_t ul = static_cast<std::size_t>(l);
+        unsigned char* layer = cache + ul * static_cast<std::size_t>(P) * row_bytes;
+        addr[ul * B + ui] = static_cast<int64_t>(reinterpret_cast<intptr_t>(layer + static_cast<std::size_t>(r.cached) * row_bytes));
+        self[ul * B + ui] = ops::CachedSeq{layer, layer + static_cast<std::size_t>(d) * es_, r.cached + 1, i, 1, 0};
+        unsigned char* win = kv + ul * static_cast<std::size_t>(enc_frames_) * row_bytes;
+        cross[ul * B + ui] = ops::CachedSeq{win, win + static_cast<std::size_t>(d) * es_, enc_frames_, i, 1, 0};
+      }
+      slot.length = r.cached + 1;
+    } else {
+      // Padding row: token 0 at position 0, its key | value rows go to a scratch row, it sees no keys.
+      ids[ui] = 0;
+      pos[ui] = 0;
+      unsigned char* pad = pad_rows_.as<unsigned char>() + ui * row_bytes;
+      for (int l = 0; l < layers; ++l) {
+        const std::size_t ul = static_cast<std::size_t>(l);
+        addr[ul * B + ui] = static_cast<int64_t>(reinterpret_cast<intptr_t>(pad));
+        self[ul * B + ui] = ops::CachedSeq{pad, pad, 0, i, 1, 0};
+        cross[ul * B + ui] = ops::CachedSeq{pad, pad, 0, i, 1, 0};
+      }
+    }
+  }
+  FATHOM_TRY(runner_.upload(step_in_.data(), stage, L.bytes));
+  if (graphs_) {
+    FATHOM_TRY(runner_.run_graph(bucket, [&] { return step_body(bucket); }));
+  } else {
+    FATHOM_TRY(step_body(bucket));
+  }
+  const StepActs a = step_acts(ctx_, cfg_, dt_, bucket);
+  const std::size_t out_bytes = static_cast<std::size_t>(R * V) * sizeof(float);
+  FATHOM_ASSIGN_OR_RETURN(void* host, runner_.staging(1, out_bytes));
+  FATHOM_TRY(runner_.download(host, step_act_.as<unsigned char>() + a.logits32, out_bytes));
+  FATHOM_TRY(runner_.synchronize());
+  return std::span<float>(static_cast<float*>(host), static_cast<std::size_t>(R * V));
+}
+
+Status WhisperNetwork::step_body(int bucket) {
+  const int64_t d = cfg_.d_model, V = cfg_.vocab_size, B = bucket;
+  const int64_t ffn = cfg_.decoder_ffn_dim;
+  const int layers = cfg_.decoder_layers;
+  const StepLayout L = step_layout(bucket);
+  const StepActs a = step_acts(ctx_, cfg_, dt_, bucket);
+  auto* in = step_in_.as<unsigned char>();
+  auto* act = step_act_.as<unsigned char>();
+  const Device dev = ctx_.device;
+  TensorView idv(in + L.ids, DType::kI32, Shape{B}, dev);
+  TensorView posv(in + L.positions, DType::kI32, Shape{B}, dev);
+  TensorView xv(act + a.x, dt_, Shape{B, d}, dev);
+  TensorView hv(act + a.h, dt_, Shape{B, d}, dev);
+  TensorView qv(act + a.q, dt_, Shape{B, d}, dev);
+  TensorView av(act + a.wide, dt_, Shape{B, d}, dev);
+  TensorView kvv(act + a.wide, dt_, Shape{B, 2 * d}, dev);
+  TensorView fv(act + a.wide, dt_, Shape{B, ffn}, dev);
+  TensorView logits(act + a.logits, dt_, Shape{B, V}, dev);
+  TensorView logits32(act + a.logits32, DType::kF32, Shape{B, V}, dev);
+  const auto* self = reinterpret_cast<const ops::CachedSeq*>(in + L.self_seqs);
+  const auto* cross = reinterpret_cast<const ops::CachedSeq*>(in + L.cross_seqs);
+  const bool aligned = (static_cast<std::size_t>(d) * es_) % 16 == 0;
+  const ops::CachedAttentionBounds self_bounds{bucket, bucket, 1, cfg_.max_target_positions, 2 * d, aligned};
+  const ops::CachedAttentionBounds cross_bounds{bucket, bucket, 1, enc_frames_, 2 * d, aligned};
+  void* self_scratch = act + a.self_scratch;
+  void* cross_scratch = act + a.cross_scratch;
+
+  ops::EmbeddingTables tables{w_->embed_tokens, &w_->decoder_positions, nullptr};
+  FATHOM_TRY(ops::embed_tokens(ctx_, idv, &posv, nullptr, tables, xv));
+  const int heads = cfg_.decoder_attention_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
+  const auto mode = gelu_mode(cfg_.activation_function);
+  for (int l = 0; l < layers; ++l) {
+    const auto& W = w_->decoder_layers[static_cast<std::size_t>(l)];
+    FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, W.self_norm.gamma, W.self_norm.beta, kLayerNormEps, hv));
+    FATHOM_TRY(linear(ctx_, hv, W.self_q, qv));
+    FATHOM_TRY(linear(ctx_, hv, W.self_kv, kvv));
+    FATHOM_TRY(ops::scatter_rows(ctx_, kvv,
+                                 TensorView(in + L.addresses + static_cast<std::size_t>(l * B) * 8, DType::kI64,
+                                            Shape{B}, dev)));
+    FATHOM_TRY(ops::attention_cached_prepared(ctx_, qv, self + static_cast<std::ptrdiff_t>(l) * B, self_bounds, heads,
+                                              head_dim_, scale, true, self_scratch, av));
+    FATHOM_TRY(linear(ctx_, av, W.self_out, hv));
+    FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
+    FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, W.cross_norm.gamma, W.cross_norm.beta, kLayerNormEps, hv));
+    FATHOM_TRY(linear(ctx_, hv, W.cross_q, qv));
+    FATHOM_TRY(ops::attention_cached_prepared(ctx_, qv, cross + static_cast<std::ptrdiff_t>(l) * B, cross_bounds, heads,
+                                              head_dim_, scale, false, cross_scratch, av));
+    FATHOM_TRY(linear(ctx_, av, W.cross_out, hv));
+    FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
+    FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, W.ffn_norm.gamma, W.ffn_norm.beta, kLayerNormEps, hv));
+    FATHOM_TRY(linear(ctx_, hv, W.fc1, fv));
+    FATHOM_TRY(ops::gelu(ctx_, fv, fv, mode));
+    FATHOM_TRY(linear(ctx_, fv, W.fc2, hv));
+    FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
+  }
+  FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, w_->decoder_norm.gamma, w_->decoder_norm.beta, kLayerNormEps, hv));
+  FATHOM_TRY(ops::linear(ctx_, hv, w_->lm_head, nullptr, logits));
+  if (dt_ != DType::kF32) FATHOM_TRY(ops::convert(ctx_, logits, logits32));
+  return Status::Ok();
 }
 
 }  // namespace fathom::models::whisper

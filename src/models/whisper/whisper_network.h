@@ -33,8 +33,9 @@ class WhisperNetwork final : public WhisperBackend {
  public:
   // `ctx` (device, stream, allocator, account, workspace) and `runner` (the stream's staging) must outlive
   // the network; ctx.stream must be runner.stream(). `slots`: decoder cache slots.
+  // `cuda_graphs`: replay decode steps from CUDA graphs per batch bucket where the runner supports graphs.
   WhisperNetwork(const WhisperConfig& config, std::unique_ptr<WhisperWeights> weights, ExecContext& ctx,
-                 ops::DeviceRunner& runner, int slots);
+                 ops::DeviceRunner& runner, int slots, bool cuda_graphs = false);
   ~WhisperNetwork() override;
 
   int vocab_size() const override { return cfg_.vocab_size; }
@@ -63,6 +64,10 @@ class WhisperNetwork final : public WhisperBackend {
   // Bytes of one slot's self-attention cache and of one encoded window's cross keys/values.
   std::size_t slot_cache_bytes() const;
   std::size_t window_bytes() const;
+  // Whether decode steps replay CUDA graphs, and the batch buckets (rows padded up to one of them).
+  bool uses_graphs() const { return graphs_; }
+  const std::vector<int>& step_buckets() const { return buckets_; }
+  std::size_t graph_count() const { return runner_.graph_count(); }
 
  private:
   struct Slot {
@@ -80,6 +85,22 @@ class WhisperNetwork final : public WhisperBackend {
   Status encode_impl(Input kind, const std::vector<std::span<const float>>& inputs,
                      const std::vector<std::vector<int>>& slots);
   Result<std::span<float>> decode_impl(const std::vector<DecodeRow>& rows);
+  // The single-token step (every row feeds exactly one new token): rows padded to a bucket (on CUDA), every
+  // per-step input in one persistent device buffer refreshed by one upload, then the decoder body eagerly
+  // or as a CUDA graph replay. Rows were validated and cache copies queued by decode_impl.
+  Result<std::span<float>> decode_step(const std::vector<DecodeRow>& rows);
+  // Byte layout of the step inputs for bucket B (ids, positions, cache row addresses, attention descriptors).
+  struct StepLayout {
+    std::size_t ids = 0, positions = 0, addresses = 0, self_seqs = 0, cross_seqs = 0, bytes = 0;
+  };
+  StepLayout step_layout(int bucket) const;
+  // Activation bytes of a step of `bucket` rows (scratch of both attentions included).
+  std::size_t step_activation_bytes(int bucket) const;
+  Status ensure_step_buffers();
+  // Enqueues the decoder over bucket rows whose inputs are in step_in_ (layout step_layout(bucket)); logits
+  // f32 [bucket, V] end at logits32_offset of step_act_. Capturable.
+  Status step_body(int bucket);
+
   // Uploads (and for kAudio computes) the f32 mel windows [B, n_mels, 3000] at the start of the arena;
   // returns the arena offset where free space starts.
   Result<TensorView> stage_mel(Input kind, const std::vector<std::span<const float>>& inputs, std::size_t* used);
@@ -108,6 +129,11 @@ class WhisperNetwork final : public WhisperBackend {
   std::map<int, Window> windows_;
   int next_window_ = 0;
   Workspace arena_;     // activations of one call
+  bool graphs_ = false;
+  std::vector<int> buckets_;  // step batch buckets (CUDA: powers of two up to >= slots; CPU: none, no padding)
+  Buffer step_in_;      // step inputs, layout step_layout(bucket), sized for the largest bucket
+  Buffer step_act_;     // step activations, sized for the largest bucket
+  Buffer pad_rows_;     // [largest bucket, 2d]: cache rows written by padding rows (never read)
   Buffer mel_filters_;  // f32 [n_mels, 201] on the device (CUDA only)
   // Host scratch reused by every step.
   std::vector<int32_t> ids_, positions_, last_;
