@@ -19,12 +19,17 @@ Scenarios (each after a short unmeasured warm-up at the same load):
   together     every model at once, same connections
   light/alone  the light model at a low load (a few connections) with nothing else running
   light/heavy  the same light load while the heavy model is saturated
+  concurrent   (--concurrent) the light/heavy pair alone in a server, twice: models sharing the device's
+               worker (the default) and both `concurrent = true` (a worker and a CUDA stream each, the light
+               model at priority 8, i.e. a higher stream priority): light p99 alone and with the heavy model
+               saturated, heavy throughput alone and with the light load
 Aggregate efficiency = sum over models of (together throughput / alone throughput): the device-time shares
 the models got together, which must add up to >= 0.9. /metrics is sampled every second for each model's
 memory (fathom_model_memory_bytes) and its budget.
 
 usage (GPU machine, repo root, bundle B with fathom, fathom_load, fathom_gpu_bench and jfk.wav):
   python3 B/multi_model_bench.py --bundle B --out results.json [--seconds 8] [--whisper]
+  python3 B/multi_model_bench.py --bundle B --out results.json --concurrent   (only the concurrent scenario)
 """
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
 
@@ -115,7 +120,8 @@ def texts_for(dirs, n):
     from bench_embed import make_workload
     from tokenizers import Tokenizer
     seqs = make_workload(n, seed=7)
-    bert_tok = Tokenizer.from_file(os.path.join(dirs["bge-base"], "tokenizer.json"))
+    bert_dir = dirs.get("bge-base") or dirs["minilm"]  # every BERT checkpoint here has the same tokenizer
+    bert_tok = Tokenizer.from_file(os.path.join(bert_dir, "tokenizer.json"))
     bert_tok.no_padding(); bert_tok.no_truncation()
     texts = bert_tok.decode_batch(seqs, skip_special_tokens=True)
     out = {}
@@ -126,7 +132,7 @@ def texts_for(dirs, n):
         tok.no_padding(); tok.no_truncation()
         lens = [len(e.ids) for e in tok.encode_batch(texts)]
         out[m] = [t for t, L in zip(texts, lens) if L <= 510]
-    bert_ids = [e.ids for e in bert_tok.encode_batch(out["bge-base"])]
+    bert_ids = [e.ids for e in bert_tok.encode_batch(out.get("bge-base") or out["minilm"])]
     return out, bert_ids
 
 
@@ -155,7 +161,10 @@ def write_config(path, port, dirs, overrides=None):
     for m, d in dirs.items():
         s = dict(SERVE[m], **(overrides or {}).get(m, {}))
         lines += ["[[models]]", f'name = "{m}"', f'path = "{d}"', f'memory_budget = "{s["budget"]}"',
-                  f'priority = {s["priority"]}', f'max_batch_tokens = {s["max_batch_tokens"]}', ""]
+                  f'priority = {s["priority"]}', f'max_batch_tokens = {s["max_batch_tokens"]}']
+        if "concurrent" in s:
+            lines.append(f'concurrent = {"true" if s["concurrent"] else "false"}')
+        lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
@@ -253,6 +262,44 @@ def load(bundle, port, models, conns, seconds, paths, tag, work):
     return res
 
 
+def concurrent_scenario(B, fathom, dirs, paths, seconds, warmup, work, result, save):
+    """The light model's p99 and the heavy model's throughput, shared worker vs concurrent workers."""
+    pair = {LIGHT: dirs[LIGHT], HEAVY: dirs[HEAVY]}
+    conns = {LIGHT: LIGHT_CONNS, HEAVY: SERVE[HEAVY]["conns"]}
+    variants = {
+        "shared": {},
+        "concurrent": {LIGHT: {"concurrent": True, "priority": 8}, HEAVY: {"concurrent": True}},
+    }
+    out = result["scenarios"].setdefault("concurrent", {})
+    for i, (name, overrides) in enumerate(variants.items()):
+        port = 18310 + i
+        cfg = os.path.join(work, f"conc_{name}.toml")
+        write_config(cfg, port, pair, overrides)
+        srv = Server(fathom + ["--config", cfg], port, os.path.join(work, f"conc_{name}_serve.log"))
+        try:
+            load(B, port, [LIGHT, HEAVY], conns, warmup, paths, f"conc_{name}_warm", work)
+            r = {"config": overrides}
+            r["light_alone"] = load(B, port, [LIGHT], conns, seconds, paths, f"conc_{name}_light", work)[LIGHT]
+            r["heavy_alone"] = load(B, port, [HEAVY], conns, seconds, paths, f"conc_{name}_heavy", work)[HEAVY]
+            r["together"] = load(B, port, [LIGHT, HEAVY], conns, seconds, paths, f"conc_{name}_both", work)
+            a = r["light_alone"]["latency_ms"]["p99"]
+            t = r["together"][LIGHT]["latency_ms"]["p99"]
+            h0 = r["heavy_alone"].get("inputs_per_s", 0)
+            h1 = r["together"][HEAVY].get("inputs_per_s", 0)
+            r["summary"] = {"light_p99_alone_ms": a, "light_p99_with_heavy_ms": t, "ratio": t / max(1e-9, a),
+                            "target": 2.0, "heavy_inputs_per_s_alone": h0, "heavy_inputs_per_s_with_light": h1,
+                            "heavy_share_kept": h1 / max(1e-9, h0),
+                            "light_inputs_per_s_with_heavy": r["together"][LIGHT].get("inputs_per_s", 0)}
+            log(f"concurrent/{name}", json.dumps(r["summary"]))
+            out[name] = r
+            save()
+        finally:
+            r_exit = srv.stop()
+            out.setdefault(name, {})["server_exit"] = r_exit
+            out[name]["server_log_tail"] = open(os.path.join(work, f"conc_{name}_serve.log")).read()[-2000:]
+            save()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bundle", required=True)
@@ -265,6 +312,8 @@ def main():
     ap.add_argument("--http-sweep", action="store_true",
                     help="only the HTTP path: bge-base in-process at 4k/8k/16k-token batches, HTTP at 256/512/1024 "
                          "connections")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="only the light/heavy pair: shared device worker against concurrent workers")
     ap.add_argument("--smoke", action="store_true", help="CPU fixtures instead of GPU checkpoints (script check)")
     args = ap.parse_args()
     B = os.path.abspath(args.bundle)
@@ -293,6 +342,9 @@ def main():
                      if not c["truncated"]] for m in dirs if m != "whisper"}
         for m in SERVE:
             SERVE[m]["conns"] = 4
+    elif args.concurrent:
+        dirs = make_models(work, False, only={LIGHT, HEAVY})
+        texts, bert_ids = texts_for(dirs, 3000)
     elif args.http_sweep:
         dirs = make_models(work, False, only={"bge-base"})
         texts, bert_ids = texts_for(dirs, 3000)
@@ -304,6 +356,15 @@ def main():
     result["setup_s"] = time.time() - t0
     log(f"models and workloads ready in {result['setup_s']:.1f} s")
     fathom = [os.path.join(B, "run"), "fathom", "serve"]
+
+    if args.concurrent:
+        if args.smoke:
+            dirs = {LIGHT: dirs[LIGHT], HEAVY: dirs[HEAVY]}
+        concurrent_scenario(B, fathom, dirs, paths, args.seconds, args.warmup, work, result, save)
+        result["total_s"] = time.time() - t0
+        save()
+        log("done in %.0f s" % result["total_s"])
+        return
 
     if args.http_sweep:
         from bench_embed import write_ids, fathom as run_bench

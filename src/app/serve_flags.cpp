@@ -50,6 +50,9 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
   serve.add_option("--priority", f.priorities,
                    "NAME=WEIGHT: the model's share of its device when several models are busy (default 1; repeatable)");
   serve.add_option("--log-level", f.log_level, "debug, info, warn, error or off (default info)");
+  serve.add_flag("--concurrent-models", f.concurrent_models,
+                 "Run each model on a device worker of its own so that models' steps overlap on a GPU (CUDA stream "
+                 "priority from each model's priority); default: models of a device take turns on one worker");
   serve.add_flag("--no-access-log", f.no_access_log, "Do not log one line per request");
 }
 
@@ -89,6 +92,7 @@ std::optional<server::ServerConfig> resolve_serve_flags(const CLI::App& serve, c
   if (given("--max-batch-tokens")) cli.max_batch_tokens = f.max_batch_tokens;
   if (given("--max-batch-size")) cli.max_batch_size = f.max_batch_size;
   if (given("--cuda-graphs")) cli.cuda_graphs = f.cuda_graphs == "on";
+  if (given("--concurrent-models")) cli.concurrent = f.concurrent_models;
   if (given("--device")) {
     auto device = parse_device(f.device);
     if (!device) return usage("--device must be cpu, cuda or cuda:N, got '" + f.device + "'");

@@ -23,6 +23,7 @@ struct ServeFlags {
               max_queued = 1024;
   double request_timeout_s = 600;
   bool no_access_log = false;
+  bool concurrent_models = false;
   std::string cuda_graphs = "on";
   std::vector<std::string> models, budgets, priorities;
 };

@@ -36,7 +36,10 @@ Status ModelManager::load(const std::string& name, const std::filesystem::path& 
   FATHOM_TRY(reserve(name, dir, &placeholder));
   placeholder->memory_budget = load_options.memory_budget;
   placeholder->device = load_options.device;
-  auto model = models::Registry::global().load(dir, load_options);
+  models::LoadOptions options = load_options;
+  options.concurrent = options.concurrent || serve_options.concurrent;
+  if (options.stream_priority == 0) options.stream_priority = stream_priority_levels(serve_options.priority);
+  auto model = models::Registry::global().load(dir, options);
   if (!model.ok()) {
     Error error = model.error();
     if (error.code == ErrorCode::kOutOfMemory && load_options.memory_budget != 0) {
@@ -55,6 +58,7 @@ Status ModelManager::load(const std::string& name, const std::filesystem::path& 
   forget(name);
   ServeOptions serve = serve_options;
   serve.memory_budget = load_options.memory_budget;
+  serve.concurrent = options.concurrent;
   return add(name, std::move(model).value(), load_options.max_batch_tokens, serve, dir);
 }
 

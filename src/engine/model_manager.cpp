@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <thread>
+
+#include "base/log.h"
 
 namespace fathom::engine {
 
@@ -25,6 +28,11 @@ std::size_t LoadedModel::memory_now() const {
   return model_->memory_bytes();
 }
 
+int stream_priority_levels(double priority) {
+  if (!(priority >= 1.5)) return 0;
+  return std::max(1, static_cast<int>(std::lround(std::log2(std::min(priority, 1e6)))));
+}
+
 ModelManager::~ModelManager() { shutdown(); }
 
 DeviceWorker& ModelManager::worker(const models::Device& device) {
@@ -33,6 +41,20 @@ DeviceWorker& ModelManager::worker(const models::Device& device) {
   auto& slot = workers_[key];
   if (!slot) slot = std::make_unique<DeviceWorker>(key);
   return *slot;
+}
+
+DeviceWorker& ModelManager::worker_of(const LoadedModel& entry) {
+  if (!entry.concurrent) return worker(entry.device);
+  std::lock_guard lock(mu_);
+  // The worker keeps the device's name: device faults (runtime/device_fault.h) are reported per device.
+  auto& slot = workers_[entry.device.to_string() + "/" + entry.name];
+  if (!slot) slot = std::make_unique<DeviceWorker>(entry.device.to_string());
+  return *slot;
+}
+
+std::size_t ModelManager::worker_count() const {
+  std::lock_guard lock(mu_);
+  return workers_.size();
 }
 
 std::vector<DeviceWorker::Fault> ModelManager::faults() const {
@@ -78,6 +100,11 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
   entry->device = model->device();
   entry->memory_bytes = model->memory_bytes();
   entry->memory_budget = serve_options.memory_budget;
+  entry->concurrent = serve_options.concurrent && model->runs_concurrently();
+  if (serve_options.concurrent && !entry->concurrent) {
+    FATHOM_LOG(kWarn) << "model '" << name << "' (" << entry->architecture << " on " << entry->device.to_string()
+                      << ") cannot run concurrently with other models on its device; it shares the device's worker";
+  }
   models::Embedder* embedder = model->as_embedder();
   if (entry->has_task(models::Task::kEmbed) && embedder == nullptr) {
     forget(name);
@@ -108,8 +135,8 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
     entry->speech_scheduler = std::make_shared<SpeechScheduler>(name, *stt, options);
   }
   entry->model_ = std::move(model);
-  if (entry->embed_scheduler) worker(entry->device).attach(entry->embed_scheduler);
-  if (entry->speech_scheduler) worker(entry->device).attach(entry->speech_scheduler);
+  if (entry->embed_scheduler) worker_of(*entry).attach(entry->embed_scheduler);
+  if (entry->speech_scheduler) worker_of(*entry).attach(entry->speech_scheduler);
   entry->created = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
   entry->state = ModelState::kReady;
@@ -135,13 +162,13 @@ Status ModelManager::unload(const std::string& name) {
   if (entry->embed_scheduler) {
     // Let queued work finish, then detach and fail anything that slipped in meanwhile.
     while (entry->embed_scheduler->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    worker(entry->device).detach(entry->embed_scheduler.get());
+    worker_of(*entry).detach(entry->embed_scheduler.get());
     entry->embed_scheduler->close(
         make_error(ErrorCode::kUnavailable, "model '" + name + "' was unloaded", "model"));
   }
   if (entry->speech_scheduler) {
     while (entry->speech_scheduler->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    worker(entry->device).detach(entry->speech_scheduler.get());
+    worker_of(*entry).detach(entry->speech_scheduler.get());
     entry->speech_scheduler->close(
         make_error(ErrorCode::kUnavailable, "model '" + name + "' was unloaded", "model"));
   }

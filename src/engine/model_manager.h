@@ -1,8 +1,12 @@
 #pragma once
 // The loaded models: name -> model, its state, placement and the schedulers that serve it.
 //
-// The manager owns every model and one DeviceWorker per device in use; all model calls happen on those
-// workers. HTTP threads read only the immutable snapshot in LoadedModel (facts copied at load time, and the
+// The manager owns every model and the DeviceWorkers that run them; all model calls happen on those workers.
+// Models share one worker per device (weighted-fair, one step at a time), except models served with
+// ServeOptions::concurrent: each of those gets a worker of its own on its device, so its steps overlap the
+// others' (on CUDA on its own stream, with a priority from stream_priority_levels(priority)). A model asking
+// for concurrency whose implementation cannot overlap safely (Model::runs_concurrently() false) is served on
+// the shared worker, with a warning. HTTP threads read only the immutable snapshot in LoadedModel (facts copied at load time, and the
 // tokenizer, which is documented thread-safe) and talk to the model through its schedulers' queues.
 //
 // Thread-safety: all methods may be called from any thread. A LoadedModel stays valid (model included)
@@ -45,7 +49,12 @@ struct ServeOptions {
   int max_batch_size = 256;            // sequences per batch (the token budget comes from LoadOptions)
   std::size_t max_queued = 1024;       // sequences waiting at once before requests get kOverloaded
   std::size_t memory_budget = 0;       // shown in listings: the budget the model was loaded with (0 = none)
+  bool concurrent = false;             // run on a device worker of its own (see the file comment)
 };
+
+// CUDA stream priority levels (cuda::Stream) for a model of `priority`: 0 up to priority 1.5, then
+// round(log2(priority)) (2 -> 1, 4 -> 2, 8 -> 3), clamped by the device's range when the stream is made.
+int stream_priority_levels(double priority);
 
 struct LoadedModel {
   std::string name;
@@ -53,6 +62,7 @@ struct LoadedModel {
   std::atomic<ModelState> state{ModelState::kLoading};
   std::string error;                   // why loading failed; written before state becomes kFailed
   std::size_t memory_budget = 0;       // bytes; 0 = none (as asked at load)
+  bool concurrent = false;             // served on a device worker of its own
   // Filled once the model is ready:
   models::ModelInfo info;
   std::string architecture;
@@ -103,18 +113,22 @@ class ModelManager {
   void shutdown();
   bool shutting_down() const { return shutting_down_.load(); }
 
-  // The worker of `device` (created on first use).
+  // The shared worker of `device` (created on first use).
   DeviceWorker& worker(const models::Device& device);
+  // Device workers running now (shared ones and one per concurrent model).
+  std::size_t worker_count() const;
   // Models stopped by a sticky device fault, over every device (DeviceWorker::faults()); never cleared.
   std::vector<DeviceWorker::Fault> faults() const;
 
  private:
   Status reserve(const std::string& name, const std::filesystem::path& dir, std::shared_ptr<LoadedModel>* out);
   void forget(const std::string& name);
+  // The worker serving `entry`: its device's shared one, or for a concurrent model "<device>/<name>".
+  DeviceWorker& worker_of(const LoadedModel& entry);
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<LoadedModel>> models_;
-  std::map<std::string, std::unique_ptr<DeviceWorker>> workers_;
+  std::map<std::string, std::unique_ptr<DeviceWorker>> workers_;  // by device, or device/model (concurrent)
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -145,6 +145,10 @@ class Model {
   virtual std::size_t memory_bytes() const = 0;
   virtual Embedder* as_embedder() { return nullptr; }
   virtual SpeechToText* as_speech_to_text() { return nullptr; }
+  // Whether the model's device work may overlap other models' on its device, i.e. it may run on a device
+  // worker thread of its own (LoadOptions::concurrent). CPU models may; a CUDA model only when it owns every
+  // device resource its steps write (stream, staging, GEMM workspace). Any thread.
+  virtual bool runs_concurrently() const { return device().kind == DeviceKind::kCpu; }
 };
 
 }  // namespace fathom::models

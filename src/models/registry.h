@@ -23,6 +23,11 @@ struct LoadOptions {
   bool cuda_graphs = true;            // capture forward passes in CUDA graphs where the model allows it
   std::size_t memory_budget = 0;      // bytes this model may use on its device; 0 = no budget
   int max_batch_tokens = 16384;       // token budget of one batch
+  // Its steps run on a device worker of its own, overlapping other models' on the device: on CUDA the model
+  // takes a private GEMM workspace for its stream (ops::RunnerOptions::concurrent). Models that honour it
+  // report Model::runs_concurrently().
+  bool concurrent = false;
+  int stream_priority = 0;            // CUDA stream priority levels above the default (cuda::Stream); 0 = default
 };
 
 using LoadFn = std::function<Result<std::unique_ptr<Model>>(

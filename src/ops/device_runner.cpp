@@ -23,6 +23,7 @@ namespace {
 class CpuRunner final : public DeviceRunner {
  public:
   void* stream() const override { return nullptr; }
+  bool concurrent() const override { return true; }
   Result<void*> staging(int slot, std::size_t bytes) override {
     auto& b = buffers_[slot & 1];
     if (b.size() < bytes) b.resize(bytes);
@@ -53,16 +54,24 @@ class CpuRunner final : public DeviceRunner {
 class CudaRunner final : public DeviceRunner {
  public:
   // Creates the device's cuBLASLt handle and workspace now: nothing may allocate during capture.
-  explicit CudaRunner(int device) : device_(device), stream_(device) {
-    (void)cuda::device_blas(device);
+  // A concurrent runner registers its own GEMM workspace (its stream overlaps other models' streams).
+  CudaRunner(int device, const RunnerOptions& options)
+      : concurrent_(options.concurrent), device_(device), stream_(device, options.stream_priority) {
+    cuda::BlasLt& blas = cuda::device_blas(device);
+    if (concurrent_) blas.add_stream(stream_.get());
     const char* env = std::getenv("FATHOM_PROFILE_OPS");
     profiling_ = env && *env && std::string(env) != "0";
   }
   ~CudaRunner() override {
+    if (concurrent_) {
+      cudaStreamSynchronize(stream_.get());
+      cuda::device_blas(device_).remove_stream(stream_.get());
+    }
     for (auto& [label, ev] : pending_) cudaEventDestroy(ev);
     for (cudaEvent_t ev : free_events_) cudaEventDestroy(ev);
   }
   void* stream() const override { return stream_.get(); }
+  bool concurrent() const override { return concurrent_; }
   Result<void*> staging(int slot, std::size_t bytes) override {
     cuda::PinnedBuffer& b = pinned_[slot & 1];
     Status s = status_from_exceptions([&] {
@@ -154,6 +163,7 @@ class CudaRunner final : public DeviceRunner {
     pending_.clear();
   }
 
+  bool concurrent_ = false;
   bool profiling_ = false;
   bool in_graph_ = false;
   std::vector<std::pair<const char*, cudaEvent_t>> pending_;
@@ -168,13 +178,13 @@ class CudaRunner final : public DeviceRunner {
 
 }  // namespace
 
-Result<std::unique_ptr<DeviceRunner>> DeviceRunner::create(const Device& device) {
+Result<std::unique_ptr<DeviceRunner>> DeviceRunner::create(const Device& device, const RunnerOptions& options) {
   switch (device.kind) {
     case DeviceKind::kCpu: return std::unique_ptr<DeviceRunner>(std::make_unique<CpuRunner>());
 #if FATHOM_WITH_CUDA
     case DeviceKind::kCuda: {
       std::unique_ptr<DeviceRunner> r;
-      Status s = status_from_exceptions([&] { r = std::make_unique<CudaRunner>(device.index); });
+      Status s = status_from_exceptions([&] { r = std::make_unique<CudaRunner>(device.index, options); });
       if (!s.ok()) return s.error();
       return r;
     }

@@ -26,12 +26,24 @@
 
 namespace fathom::ops {
 
+// How a runner's stream is set up (CUDA; ignored on CPU).
+struct RunnerOptions {
+  int stream_priority = 0;  // levels above the default stream priority (cuda::Stream); 0 = default
+  // The model's device work may overlap other models' (it runs on a device worker of its own): the runner
+  // registers a private cuBLASLt workspace for its stream (cuda::BlasLt::add_stream) instead of sharing the
+  // device's one.
+  bool concurrent = false;
+};
+
 class DeviceRunner {
  public:
   virtual ~DeviceRunner() = default;
-  static Result<std::unique_ptr<DeviceRunner>> create(const Device& device);
+  static Result<std::unique_ptr<DeviceRunner>> create(const Device& device, const RunnerOptions& options = {});
 
   virtual void* stream() const = 0;  // cudaStream_t on CUDA, null on CPU
+  // Whether this runner's work may overlap other models' on its device (CPU: always; CUDA: created with
+  // RunnerOptions::concurrent).
+  virtual bool concurrent() const = 0;
   // Host memory of at least `bytes` usable as the source / target of upload / download. Slot 0 and 1 are
   // independent buffers (inputs and outputs). Contents survive until the next staging() call for the slot
   // that grows it.

@@ -146,6 +146,9 @@ void parse_admin_load_options(const nlohmann::json& o, models::LoadOptions& load
     } else if (key == "priority") {
       if (!v.is_number() || !(v.get<double>() > 0)) bad("must be a positive number");
       serve.priority = v.get<double>();
+    } else if (key == "concurrent") {
+      if (!v.is_boolean()) bad("must be true or false");
+      serve.concurrent = v.get<bool>();
     } else if (key == "max_queued_requests") {
       if (!v.is_number_integer() || v.get<int64_t>() < 1) bad("must be a positive integer");
       serve.max_queued = v.get<std::size_t>();
@@ -155,7 +158,8 @@ void parse_admin_load_options(const nlohmann::json& o, models::LoadOptions& load
     } else {
       fail(400,
            "unknown option '" + key +
-               "'; options are device, dtype, budget, max_batch_tokens, priority, max_queued_requests, max_batch_size",
+               "'; options are device, dtype, budget, max_batch_tokens, priority, concurrent, max_queued_requests, "
+               "max_batch_size",
            param, "invalid_argument");
     }
   }

@@ -144,7 +144,8 @@ Status read_limits(const FileReader& r, const toml::table& t, ServerConfig& c) {
 }
 
 Status read_defaults(const FileReader& r, const toml::table& t, ServerConfig& c) {
-  FATHOM_TRY(r.check_keys(t, "defaults.", {"device", "dtype", "max_batch_tokens", "max_batch_size", "cuda_graphs"}));
+  FATHOM_TRY(r.check_keys(t, "defaults.", {"device", "dtype", "max_batch_tokens", "max_batch_size", "cuda_graphs",
+                                                    "concurrent"}));
   for (auto&& [k, v] : t) {
     const std::string key = "defaults." + std::string(k.str());
     c.set_in_file.insert(key);
@@ -153,6 +154,7 @@ Status read_defaults(const FileReader& r, const toml::table& t, ServerConfig& c)
     else if (k == "max_batch_tokens") { FATHOM_ASSIGN_OR_RETURN(int64_t n, r.integer(v, key, 1, 1 << 30)); c.max_batch_tokens = static_cast<int>(n); }
     else if (k == "max_batch_size") { FATHOM_ASSIGN_OR_RETURN(int64_t n, r.integer(v, key, 1, 1 << 20)); c.max_batch_size = static_cast<int>(n); }
     else if (k == "cuda_graphs") { FATHOM_ASSIGN_OR_RETURN(c.cuda_graphs, r.boolean(v, key)); }
+    else if (k == "concurrent") { FATHOM_ASSIGN_OR_RETURN(c.concurrent, r.boolean(v, key)); }
   }
   return Status::Ok();
 }
@@ -160,7 +162,7 @@ Status read_defaults(const FileReader& r, const toml::table& t, ServerConfig& c)
 Result<ModelConfig> read_model(const FileReader& r, const toml::table& t, std::size_t index) {
   const std::string prefix = "models[" + std::to_string(index) + "].";
   FATHOM_TRY(r.check_keys(t, prefix, {"name", "path", "device", "dtype", "memory_budget", "max_batch_tokens", "priority",
-                                       "max_queued_requests", "cuda_graphs"}));
+                                       "max_queued_requests", "cuda_graphs", "concurrent"}));
   ModelConfig m;
   for (auto&& [k, v] : t) {
     const std::string key = prefix + std::string(k.str());
@@ -180,6 +182,7 @@ Result<ModelConfig> read_model(const FileReader& r, const toml::table& t, std::s
     else if (k == "priority") { FATHOM_ASSIGN_OR_RETURN(m.priority, r.number(v, key, true)); }
     else if (k == "max_queued_requests") { FATHOM_ASSIGN_OR_RETURN(int64_t n, r.integer(v, key, 1, int64_t{1} << 40)); m.max_queued = n; }
     else if (k == "cuda_graphs") { FATHOM_ASSIGN_OR_RETURN(bool b, r.boolean(v, key)); m.cuda_graphs = b; }
+    else if (k == "concurrent") { FATHOM_ASSIGN_OR_RETURN(bool b, r.boolean(v, key)); m.concurrent = b; }
   }
   if (m.path.empty()) return r.error(t, prefix.substr(0, prefix.size() - 1), "a model needs a path");
   if (m.name.empty()) m.name = m.path.filename().empty() ? m.path.parent_path().filename().string() : m.path.filename().string();
@@ -258,6 +261,7 @@ models::LoadOptions model_load_options(const ServerConfig& config, const ModelCo
   o.memory_budget = model.memory_budget.value_or(0);
   o.max_batch_tokens = model.max_batch_tokens.value_or(config.max_batch_tokens);
   o.cuda_graphs = model.cuda_graphs.value_or(config.cuda_graphs);
+  o.concurrent = model.concurrent.value_or(config.concurrent);
   return o;
 }
 
@@ -267,6 +271,7 @@ engine::ServeOptions model_serve_options(const ServerConfig& config, const Model
   o.max_batch_size = config.max_batch_size;
   o.max_queued = model.max_queued.value_or(config.max_queued);
   o.memory_budget = model.memory_budget.value_or(0);
+  o.concurrent = model.concurrent.value_or(config.concurrent);
   return o;
 }
 
@@ -357,6 +362,8 @@ Result<ServerConfig> merge_config(const std::optional<ServerConfig>& file, const
                    "--max-batch-size", "defaults.max_batch_size", n));
   FATHOM_TRY(apply(c.cuda_graphs, cli.cuda_graphs, in("defaults.cuda_graphs"), "--cuda-graphs",
                    "defaults.cuda_graphs", n));
+  FATHOM_TRY(apply(c.concurrent, cli.concurrent, in("defaults.concurrent"), "--concurrent-models",
+                   "defaults.concurrent", n));
 
   for (const auto& m : cli.models) {
     ModelConfig* existing = nullptr;

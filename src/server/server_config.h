@@ -39,6 +39,7 @@ struct ModelConfig {
   std::optional<double> priority;            // share of its device when several models are busy (> 0)
   std::optional<std::size_t> max_queued;     // inputs waiting in its queue before 429
   std::optional<bool> cuda_graphs;           // capture its forward passes in CUDA graphs (CUDA devices)
+  std::optional<bool> concurrent;            // its own device worker: steps overlap other models' (engine::ServeOptions)
 };
 
 struct ServerConfig {
@@ -51,6 +52,8 @@ struct ServerConfig {
   int max_batch_size = 256;             // sequences per batch
   bool cuda_graphs = true;              // capture forward passes in CUDA graphs where the model allows it
                                         // (defaults.cuda_graphs / --cuda-graphs; a model's own key wins)
+  bool concurrent = false;              // models run on device workers of their own (defaults.concurrent /
+                                        // --concurrent-models; a model's own key wins)
   std::size_t max_queued = 1024;        // inputs waiting per model (--max-queued-requests)
   std::string log_level = "info";       // debug, info, warn, error, off
   std::set<std::string> set_in_file;    // dotted keys the config file set ("server.port"), for conflict checks
@@ -82,6 +85,7 @@ struct CommandLineSettings {
   std::optional<int> max_batch_tokens;
   std::optional<int> max_batch_size;
   std::optional<bool> cuda_graphs;                // --cuda-graphs on|off
+  std::optional<bool> concurrent;                 // --concurrent-models
   std::optional<std::size_t> max_queued;
   std::vector<ModelConfig> models;               // --model [NAME=]DIR (name and path only)
   std::map<std::string, std::size_t> budgets;    // --budget NAME=SIZE

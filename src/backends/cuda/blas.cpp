@@ -39,6 +39,7 @@ BlasLt::~BlasLt() {
     cublasLtMatmulDescDestroy(p.desc);
   }
   if (workspace_) cudaFree(workspace_);
+  for (auto& [stream, w] : stream_workspaces_) cudaFree(w);
   if (handle_) cublasLtDestroy(handle_);
 }
 
@@ -96,12 +97,12 @@ BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual
                                               " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) + " " +
                                               std::string(dtype_name(p.dtype)));
   }
-  plan.algo = cand[found > 1 ? fastest(plan, p, cand, found, stream) : 0].algo;
+  plan.algo = cand[found > 1 ? fastest(plan, p, cand, found, stream, workspace_for(stream)) : 0].algo;
   return plans_.emplace(key, plan).first->second;
 }
 
 int BlasLt::fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulHeuristicResult_t* cand, int found,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, void* workspace) {
   if (p.bias &&
       cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias) !=
           CUBLAS_STATUS_SUCCESS)
@@ -119,7 +120,7 @@ int BlasLt::fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulH
     if (cand[i].state != CUBLAS_STATUS_SUCCESS || cand[i].workspaceSize > workspace_bytes_) continue;
     auto run = [&] {
       return cublasLtMatmul(handle_, plan.desc, &alpha, p.w, plan.a, p.x, plan.b, &beta, p.y, plan.c, p.y, plan.d,
-                            &cand[i].algo, workspace_, workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
+                            &cand[i].algo, workspace, workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
     };
     if (!run()) continue;  // warm-up
     bool ok = cudaEventRecord(start, stream) == cudaSuccess;
@@ -135,6 +136,28 @@ int BlasLt::fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulH
   cudaEventDestroy(stop);
   (void)cudaGetLastError();
   return best;
+}
+
+void* BlasLt::workspace_for(cudaStream_t stream) const {
+  auto it = stream_workspaces_.find(stream);
+  return it == stream_workspaces_.end() ? workspace_ : it->second;
+}
+
+void BlasLt::add_stream(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!workspace_bytes_ || stream_workspaces_.count(stream)) return;
+  void* w = nullptr;
+  FATHOM_CUDA_CHECK(cudaSetDevice(device_));
+  FATHOM_CUDA_CHECK(cudaMalloc(&w, workspace_bytes_));
+  stream_workspaces_[stream] = w;
+}
+
+void BlasLt::remove_stream(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = stream_workspaces_.find(stream);
+  if (it == stream_workspaces_.end()) return;
+  cudaFree(it->second);
+  stream_workspaces_.erase(it);
 }
 
 void BlasLt::gemm(const GemmParams& p, cudaStream_t stream) {
@@ -155,7 +178,7 @@ void BlasLt::gemm(const GemmParams& p, cudaStream_t stream) {
         cublasLtMatmulDescSetAttribute(pl.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias));
   const float alpha = p.alpha, beta = has_res ? p.beta : 0.0f;
   FATHOM_CUBLAS_CHECK(cublasLtMatmul(handle_, pl.desc, &alpha, p.w, pl.a, p.x, pl.b, &beta,
-                                     has_res ? p.residual : p.y, pl.c, p.y, pl.d, &pl.algo, workspace_,
+                                     has_res ? p.residual : p.y, pl.c, p.y, pl.d, &pl.algo, workspace_for(stream),
                                      workspace_bytes_, stream));
   if (p.act == Activation::kGeluErf) gelu_erf_inplace(p.dtype, p.y, p.m, p.n, p.ldy, stream);
 }

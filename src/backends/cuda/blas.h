@@ -20,8 +20,12 @@
 // (the stream is synchronised; not while the stream is capturing) and keeps the fastest. CUDA-graph set-up
 // passes open such a scope, so every shape a graph replays is tuned once, when it is captured.
 //
-// BlasLt: one cuBLASLt handle, its workspace and a plan cache. gemm() is serialised by a mutex (the
-// shared workspace allows one product in flight per stream ordering; use one stream per device worker).
+// BlasLt: one cuBLASLt handle, its workspace and a plan cache. gemm() is serialised by a mutex on the host.
+// The shared workspace allows one product in flight at a time on the device, so every stream using it must
+// be ordered with the others (one device worker runs them one after another). A stream whose work overlaps
+// other streams' (a model with its own device worker) registers a private workspace with add_stream() before
+// its first product (and before any graph capture: graphs keep the workspace pointer); gemm() on that stream
+// then uses it. remove_stream() frees it (call once the stream is idle, before destroying it).
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
@@ -76,6 +80,10 @@ class BlasLt {
   // for cuBLAS failures or when no algorithm exists).
   void gemm(const GemmParams& p, cudaStream_t stream);
 
+  // A private workspace for `stream` (see above); idempotent. Throws fathom::Exception when cudaMalloc fails.
+  void add_stream(cudaStream_t stream);
+  void remove_stream(cudaStream_t stream);
+
  private:
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
@@ -86,13 +94,15 @@ class BlasLt {
   Plan& plan(const GemmParams& p, bool has_bias, bool has_residual, cudaStream_t stream);
   // Times `found` candidates on p's buffers and returns the index of the fastest (0 when timing fails).
   int fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulHeuristicResult_t* cand, int found,
-              cudaStream_t stream);
+              cudaStream_t stream, void* workspace);
+  void* workspace_for(cudaStream_t stream) const;  // call with mu_ held
 
   int device_;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_;
   std::map<Key, Plan> plans_;
+  std::map<cudaStream_t, void*> stream_workspaces_;  // private workspaces, workspace_bytes_ each
   std::mutex mu_;
 };
 

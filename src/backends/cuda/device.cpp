@@ -1,5 +1,6 @@
 #include "backends/cuda/device.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -27,9 +28,14 @@ std::string device_description(int device) {
 
 void set_device(int device) { FATHOM_CUDA_CHECK(cudaSetDevice(device)); }
 
-Stream::Stream(int device) : device_(device) {
+Stream::Stream(int device, int priority_levels) : device_(device) {
   set_device(device);
-  FATHOM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  if (priority_levels > 0) {
+    int least = 0, greatest = 0;
+    FATHOM_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    priority_ = std::max(greatest, least - priority_levels);  // numerically lower = higher priority
+  }
+  FATHOM_CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, priority_));
 }
 
 Stream::~Stream() {
@@ -37,13 +43,14 @@ Stream::~Stream() {
 }
 
 Stream::Stream(Stream&& other) noexcept
-    : stream_(std::exchange(other.stream_, nullptr)), device_(other.device_) {}
+    : stream_(std::exchange(other.stream_, nullptr)), device_(other.device_), priority_(other.priority_) {}
 
 Stream& Stream::operator=(Stream&& other) noexcept {
   if (this != &other) {
     if (stream_) cudaStreamDestroy(stream_);
     stream_ = std::exchange(other.stream_, nullptr);
     device_ = other.device_;
+    priority_ = other.priority_;
   }
   return *this;
 }

@@ -2,6 +2,10 @@
 // CUDA devices and streams.
 //
 // Stream: an owning, move-only wrapper of a non-blocking cudaStream_t created on a given device.
+// `priority_levels` > 0 asks for a stream that many levels above the default (CUDA's default is the lowest
+// priority); it is clamped to cudaDeviceGetStreamPriorityRange, so 0 (the default) and devices without
+// priorities give an ordinary stream. The hardware scheduler starts pending blocks of a higher-priority
+// stream before those of lower ones (running blocks are not preempted).
 // Not thread-safe: one device worker thread owns a stream.
 #include <cuda_runtime_api.h>
 
@@ -19,7 +23,7 @@ void set_device(int device);
 
 class Stream {
  public:
-  explicit Stream(int device = 0);
+  explicit Stream(int device = 0, int priority_levels = 0);
   ~Stream();
   Stream(Stream&& other) noexcept;
   Stream& operator=(Stream&& other) noexcept;
@@ -28,12 +32,14 @@ class Stream {
 
   cudaStream_t get() const { return stream_; }
   int device() const { return device_; }
+  int priority() const { return priority_; }  // the CUDA priority it got (0 = default; lower = higher)
   // Blocks the host until all work queued on the stream finished. Throws on a device error.
   void synchronize() const;
 
  private:
   cudaStream_t stream_ = nullptr;
   int device_ = 0;
+  int priority_ = 0;
 };
 
 }  // namespace fathom::cuda

@@ -64,7 +64,7 @@ class BertEmbedder final : public Model, public Embedder {
 
   // graphs: capture whole forward passes per token bucket (up to max_batch_tokens) where the device can.
   Status init(const std::filesystem::path& dir, const nlohmann::json& config, bool roberta, bool graphs,
-              int max_batch_tokens) {
+              int max_batch_tokens, const ops::RunnerOptions& runner_options = {}) {
     const auto config_path = dir / "config.json";
     FATHOM_ASSIGN_OR_RETURN(cfg_, parse_bert_config(config, config_path, roberta));
     FATHOM_ASSIGN_OR_RETURN(auto st, formats::read_sentence_transformers_config(dir));
@@ -95,7 +95,7 @@ class BertEmbedder final : public Model, public Embedder {
     ctx_.allocator = allocator_;
     ctx_.account = account_.get();
     ctx_.workspace = scratch_.get();
-    FATHOM_ASSIGN_OR_RETURN(runner_, ops::DeviceRunner::create(device_));
+    FATHOM_ASSIGN_OR_RETURN(runner_, ops::DeviceRunner::create(device_, runner_options));
     ctx_.stream = runner_->stream();
     use_graphs_ = graphs && runner_->graphs_supported() && max_batch_tokens >= 16;
     if (use_graphs_) {
@@ -112,6 +112,7 @@ class BertEmbedder final : public Model, public Embedder {
   Device device() const override { return device_; }
   std::size_t memory_bytes() const override { return account_->in_use(); }
   Embedder* as_embedder() override { return this; }
+  bool runs_concurrently() const override { return runner_ && runner_->concurrent(); }
 
   // Embedder
   const formats::Tokenizer& tokenizer() const override { return *tokenizer_; }
@@ -498,7 +499,8 @@ Result<std::unique_ptr<Model>> load_bert_family(const std::filesystem::path& dir
                                                    " in this build");
   if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
   auto model = std::make_unique<BertEmbedder>(info, arch, options.device, dtype, options.memory_budget);
-  Status s = model->init(dir, config, roberta, options.cuda_graphs, options.max_batch_tokens);
+  Status s = model->init(dir, config, roberta, options.cuda_graphs, options.max_batch_tokens,
+                         ops::RunnerOptions{options.stream_priority, options.concurrent});
   if (!s.ok()) return s.error();
   return std::unique_ptr<Model>(std::move(model));
 }
