@@ -37,7 +37,7 @@ Status ModelManager::load(const std::string& name, const std::filesystem::path& 
   placeholder->memory_budget = load_options.memory_budget;
   placeholder->device = load_options.device;
   models::LoadOptions options = load_options;
-  options.concurrent = options.concurrent || serve_options.concurrent;
+  options.concurrent = serve_options.concurrent;  // the serving option decides (LoadOptions only carries it)
   if (options.stream_priority == 0) options.stream_priority = stream_priority_levels(serve_options.priority);
   auto model = models::Registry::global().load(dir, options);
   if (!model.ok()) {

@@ -25,7 +25,7 @@ struct LoadOptions {
   int max_batch_tokens = 16384;       // token budget of one batch
   // Its steps run on a device worker of its own, overlapping other models' on the device: on CUDA the model
   // takes a private GEMM workspace for its stream (ops::RunnerOptions::concurrent). Models that honour it
-  // report Model::runs_concurrently().
+  // report Model::runs_concurrently(). engine::ModelManager::load sets it from ServeOptions::concurrent.
   bool concurrent = false;
   int stream_priority = 0;            // CUDA stream priority levels above the default (cuda::Stream); 0 = default
 };
