@@ -54,19 +54,19 @@ class CpuRunner final : public DeviceRunner {
 class CudaRunner final : public DeviceRunner {
  public:
   // Creates the device's cuBLASLt handle and workspace now: nothing may allocate during capture.
-  // A concurrent runner registers its own GEMM workspace (its stream overlaps other models' streams).
+  // Every runner registers a GEMM workspace of its own: a concurrent model's stream overlaps the other
+  // models' streams, and even on the shared worker a model loading through the admin API runs its warm-up
+  // and capture passes on the loading thread while the worker runs other models' GEMMs.
   CudaRunner(int device, const RunnerOptions& options)
       : concurrent_(options.concurrent), device_(device), stream_(device, options.stream_priority) {
     cuda::BlasLt& blas = cuda::device_blas(device);
-    if (concurrent_) blas.add_stream(stream_.get());
+    blas.add_stream(stream_.get());
     const char* env = std::getenv("FATHOM_PROFILE_OPS");
     profiling_ = env && *env && std::string(env) != "0";
   }
   ~CudaRunner() override {
-    if (concurrent_) {
-      cudaStreamSynchronize(stream_.get());
-      cuda::device_blas(device_).remove_stream(stream_.get());
-    }
+    cudaStreamSynchronize(stream_.get());
+    cuda::device_blas(device_).remove_stream(stream_.get());
     for (auto& [label, ev] : pending_) cudaEventDestroy(ev);
     for (cudaEvent_t ev : free_events_) cudaEventDestroy(ev);
   }

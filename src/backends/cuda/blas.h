@@ -22,8 +22,8 @@
 //
 // BlasLt: one cuBLASLt handle, its workspace and a plan cache. gemm() is serialised by a mutex on the host.
 // The shared workspace allows one product in flight at a time on the device, so every stream using it must
-// be ordered with the others (one device worker runs them one after another). A stream whose work overlaps
-// other streams' (a model with its own device worker) registers a private workspace with add_stream() before
+// be ordered with the others (one device worker runs them one after another). A stream whose work may overlap
+// other streams' (every model's runner stream: see ops/device_runner.cpp) registers a private workspace with add_stream() before
 // its first product (and before any graph capture: graphs keep the workspace pointer); gemm() on that stream
 // then uses it. remove_stream() frees it (call once the stream is idle, before destroying it).
 #include <cublasLt.h>
