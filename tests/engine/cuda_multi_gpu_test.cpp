@@ -17,9 +17,12 @@
 #include "engine/model_manager.h"
 #include "support/http_test_server.h"
 #include "support/paths.h"
+#include "support/vectors.h"
 
 namespace fathom::engine {
 namespace {
+
+using fathom::testing::cosine;
 
 using nlohmann::json;
 
@@ -36,16 +39,6 @@ std::vector<Case> reference_cases(const std::string& model) {
     if (!c.value("truncated", false))
       out.push_back({c.at("text").get<std::string>(), c.at("embedding").get<std::vector<float>>()});
   return out;
-}
-
-double cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return a.size() == b.size() ? ab / std::sqrt(aa * bb) : 0.0;
 }
 
 std::size_t free_bytes(int device) {

@@ -27,11 +27,13 @@
 #include "server/server.h"
 #include "support/http_test_server.h"
 #include "support/paths.h"
+#include "support/vectors.h"
 
 namespace fathom::server {
 namespace {
 
 using nlohmann::json;
+using fathom::testing::cosine;
 using Clock = std::chrono::steady_clock;
 
 constexpr double kMinCosine = 0.9999;
@@ -40,17 +42,6 @@ constexpr const char* kAdminToken = "multi-model-token";
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-double cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size() || a.empty()) return -2;
-  double dot = 0, na = 0, nb = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    dot += double(a[i]) * b[i];
-    na += double(a[i]) * a[i];
-    nb += double(b[i]) * b[i];
-  }
-  return dot / std::sqrt(na * nb + 1e-30);
 }
 
 // Little-endian float32 values of a base64 string (the OpenAI base64 embedding encoding).

@@ -12,9 +12,12 @@
 #include "backends/cuda/device.h"
 #include "models/registry.h"
 #include "support/paths.h"
+#include "support/vectors.h"
 
 namespace fathom::models {
 namespace {
+
+using fathom::testing::cosine;
 
 struct Ref {
   bool normalize = false;
@@ -32,16 +35,6 @@ Ref read_ref(const std::string& name) {
     r.emb.push_back(c.at("embedding").get<std::vector<float>>());
   }
   return r;
-}
-
-double cosine(const float* a, const float* b, int n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int i = 0; i < n; ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
 }
 
 struct Param {

@@ -15,17 +15,15 @@
 
 #include "backends/cuda/device.h"
 #include "models/whisper/whisper_model.h"
+#include "support/files.h"
 #include "support/paths.h"
 
 namespace fathom::models::whisper {
 namespace {
 
 using nlohmann::json;
-
-json read_json(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  return json::parse(f);
-}
+using fathom::testing::read_bytes;
+using fathom::testing::read_json;
 
 struct Case {
   std::string fixture;

@@ -18,22 +18,15 @@
 #include "formats/audio/audio.h"
 #include "formats/mel/log_mel.h"
 #include "models/whisper/whisper_model.h"
+#include "support/files.h"
 #include "support/paths.h"
 
 namespace fathom::models::whisper {
 namespace {
 
 using nlohmann::json;
-
-json read_json(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  return json::parse(f);
-}
-
-std::vector<uint8_t> read_bytes(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
+using fathom::testing::read_bytes;
+using fathom::testing::read_json;
 
 struct Case {
   std::string fixture;
