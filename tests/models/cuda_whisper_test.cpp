@@ -20,6 +20,7 @@
 #include "models/whisper/whisper_model.h"
 #include "support/files.h"
 #include "support/paths.h"
+#include "support/whisper_inputs.h"
 
 namespace fathom::models::whisper {
 namespace {
@@ -59,24 +60,11 @@ Fixture load(const Case& c, int slots = 0) {
   EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
   if (!m.ok()) return f;
   f.model = std::move(m).value();
-  auto audio = formats::decode_audio(read_bytes(fathom::testing::shared_dir() / "assets/whisper/jfk.wav"));
-  EXPECT_TRUE(audio.ok());
-  if (!audio.ok()) return f;
-  f.duration = audio->duration_seconds();
-  f.samples = audio->samples;
-  auto mel = formats::whisper_log_mel_30s(audio->samples, f.model->config().num_mel_bins);
-  EXPECT_TRUE(mel.ok());
-  if (mel.ok()) f.mel = std::move(mel).value();
+  auto jfk = fathom::testing::jfk_input(f.model->config().num_mel_bins);
+  f.duration = jfk.duration;
+  f.samples = std::move(jfk.samples);
+  f.mel = std::move(jfk.mel);
   return f;
-}
-
-SpeechOptions options_of(const json& kwargs, int max_new_tokens) {
-  SpeechOptions o;
-  if (kwargs.contains("language")) o.language = kwargs["language"].get<std::string>();
-  o.translate = kwargs.value("task", "transcribe") == "translate";
-  o.timestamps = kwargs.value("return_timestamps", false);
-  o.max_new_tokens = max_new_tokens;
-  return o;
 }
 
 std::size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
@@ -125,7 +113,7 @@ TEST_P(CudaWhisper, GreedyMatchesTransformers) {
     if (!c.contains("tokens")) continue;
     ++cases;
     SCOPED_TRACE(key);
-    auto r = f.model->speech().transcribe(f.mel.data, 3000, f.duration, options_of(c["kwargs"], max_new));
+    auto r = f.model->speech().transcribe(f.mel.data, 3000, f.duration, fathom::testing::speech_options_of(c["kwargs"], max_new));
     ASSERT_TRUE(r.ok()) << r.error().message;
     const auto ref = c["tokens"].get<std::vector<int32_t>>();
     std::cout << "[cuda whisper] " << GetParam().fixture << " " << dtype_name(GetParam().dtype) << " " << key << ": "
@@ -152,7 +140,7 @@ TEST_P(CudaWhisper, BatchedJobsEqualSingleJobs) {
   for (int copy = 0; copy < 3; ++copy)
     for (const auto& [key, c] : f.reference["generate"].items()) {
       if (!c.contains("tokens")) continue;
-      const SpeechOptions o = options_of(c["kwargs"], max_new);
+      const SpeechOptions o = fathom::testing::speech_options_of(c["kwargs"], max_new);
       if (copy == 0) {
         auto r = speech.transcribe(f.mel.data, 3000, f.duration, o);
         ASSERT_TRUE(r.ok()) << r.error().message;
@@ -201,7 +189,7 @@ TEST_P(CudaWhisper, AudioInputUsesDeviceLogMel) {
   EXPECT_LT(vs_ref, 1e-4);
   // SpeechToText::start with samples (mel on the device) gives the host-mel transcription.
   const int max_new = f.reference["max_new_tokens"].get<int>();
-  const SpeechOptions o = options_of(f.reference["generate"]["transcribe_en"]["kwargs"], max_new);
+  const SpeechOptions o = fathom::testing::speech_options_of(f.reference["generate"]["transcribe_en"]["kwargs"], max_new);
   auto host = f.model->speech().transcribe(f.mel.data, 3000, f.duration, o);
   ASSERT_TRUE(host.ok());
   auto job = f.model->speech().start(f.samples, o);

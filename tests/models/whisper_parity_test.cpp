@@ -19,6 +19,7 @@
 #include "models/whisper/whisper_model.h"
 #include "support/files.h"
 #include "support/paths.h"
+#include "support/whisper_inputs.h"
 
 namespace fathom::models::whisper {
 namespace {
@@ -43,25 +44,11 @@ Loaded load(const std::string& name) {
   EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
   if (!m.ok()) return l;
   l.model = std::move(m).value();
-  auto bytes = read_bytes(fathom::testing::shared_dir() / "assets/whisper/jfk.wav");
-  auto audio = formats::decode_audio(bytes);
-  EXPECT_TRUE(audio.ok()) << (audio.ok() ? "" : audio.error().message);
-  if (!audio.ok()) return l;
-  l.duration = audio->duration_seconds();
-  l.samples = audio->samples;
-  auto mel = formats::whisper_log_mel_30s(audio->samples, l.model->config().num_mel_bins);
-  EXPECT_TRUE(mel.ok());
-  if (mel.ok()) l.mel = std::move(mel).value();
+  auto jfk = fathom::testing::jfk_input(l.model->config().num_mel_bins);
+  l.duration = jfk.duration;
+  l.samples = std::move(jfk.samples);
+  l.mel = std::move(jfk.mel);
   return l;
-}
-
-SpeechOptions options_of(const json& kwargs, int max_new_tokens) {
-  SpeechOptions o;
-  if (kwargs.contains("language")) o.language = kwargs["language"].get<std::string>();
-  o.translate = kwargs.value("task", "transcribe") == "translate";
-  o.timestamps = kwargs.value("return_timestamps", false);
-  o.max_new_tokens = max_new_tokens;
-  return o;
 }
 
 class WhisperParity : public ::testing::TestWithParam<std::string> {};
@@ -94,7 +81,7 @@ TEST_P(WhisperParity, GenerateTokensMatchTransformers) {
     ++cases;
     SCOPED_TRACE(key);
     ASSERT_FALSE(c.value("includes_prompt", false));
-    auto r = l.model->speech().transcribe(l.mel.data, 3000, l.duration, options_of(c["kwargs"], max_new));
+    auto r = l.model->speech().transcribe(l.mel.data, 3000, l.duration, fathom::testing::speech_options_of(c["kwargs"], max_new));
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->tokens, c["tokens"].get<std::vector<int32_t>>());
     if (!c["kwargs"].contains("language")) EXPECT_FALSE(r->language.empty()) << "language detected";
@@ -142,12 +129,12 @@ TEST_P(WhisperParity, BatchedJobsEqualSingleJobs) {
   // Every reference case, plus a beam-search and a second copy of the first case, all in one batch.
   for (const auto& [key, c] : l.reference["generate"].items()) {
     if (!c.contains("tokens")) continue;
-    auto j = speech.start_mel(l.mel.data, 3000, l.duration, options_of(c["kwargs"], max_new));
+    auto j = speech.start_mel(l.mel.data, 3000, l.duration, fathom::testing::speech_options_of(c["kwargs"], max_new));
     ASSERT_TRUE(j.ok());
     jobs.push_back(std::move(j).value());
     expected.push_back(c["tokens"].get<std::vector<int32_t>>());
   }
-  SpeechOptions beam = options_of(l.reference["generate"]["transcribe_en"]["kwargs"], max_new);
+  SpeechOptions beam = fathom::testing::speech_options_of(l.reference["generate"]["transcribe_en"]["kwargs"], max_new);
   beam.beams = 3;
   auto single_beam = speech.transcribe(l.mel.data, 3000, l.duration, beam);
   ASSERT_TRUE(single_beam.ok()) << single_beam.error().message;

@@ -1,0 +1,26 @@
+#pragma once
+// Inputs shared by the Whisper tests: the jfk clip of the shared assets and the fixture references'
+// generate() settings.
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/mel/log_mel.h"
+#include "models/model.h"
+
+namespace fathom::testing {
+
+struct JfkInput {
+  std::vector<float> samples;  // 16 kHz mono
+  double duration = 0;         // seconds
+  formats::LogMel mel;         // its 30 s log-mel, [n_mels, 3000]
+};
+
+// ../shared/assets/whisper/jfk.wav decoded and its 30 s log-mel with `n_mels` bins; a failure is a
+// (non-fatal) gtest failure and leaves the fields empty.
+JfkInput jfk_input(int n_mels);
+
+// SpeechOptions for a reference case's generate() kwargs (language, task, return_timestamps).
+models::SpeechOptions speech_options_of(const nlohmann::json& kwargs, int max_new_tokens);
+
+}  // namespace fathom::testing
