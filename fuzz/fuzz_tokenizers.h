@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "formats/tokenizer/tokenizer.h"
+#include "fuzz_support.h"
 
 namespace fathom::fuzz {
 
@@ -24,6 +25,23 @@ inline std::vector<std::shared_ptr<const formats::Tokenizer>> load_tokenizers(
     v.push_back(t.value());
   }
   return v;
+}
+
+// Every tokenizer kind the project ships, loaded once: BERT WordPiece, byte-level BPE (RoBERTa, XLM-R
+// fixture), Whisper's multilingual BPE (80-mel vocabulary and large-v3's with <|yue|>), SentencePiece
+// Unigram (XLM-R with its precompiled charsmap) and a byte_fallback Unigram.
+inline const std::vector<std::shared_ptr<const formats::Tokenizer>>& project_tokenizers() {
+  static const auto all = [] {
+    const auto src = source_dir() / "tests/fixtures";
+    return load_tokenizers({shared_dir() / "assets/bert-uncased-tokenizer/tokenizer.json",
+                            src / "models/roberta-cls/tokenizer.json",
+                            src / "models/whisper-tiny-random-f32/tokenizer.json",
+                            src / "models/whisper-v3-random-f16/tokenizer.json",
+                            src / "models/xlmr-bf16-max/tokenizer.json",
+                            src / "models/xlmr-unigram-mean/tokenizer.json",
+                            src / "tokenizers/spm-byte-fallback/tokenizer.json"});
+  }();
+  return all;
 }
 
 }  // namespace fathom::fuzz

@@ -12,27 +12,10 @@
 #include "fuzz_support.h"
 #include "fuzz_tokenizers.h"
 
-namespace {
-
 using fathom::formats::Tokenizer;
 
-const std::vector<std::shared_ptr<const Tokenizer>>& tokenizers() {
-  static const auto all = [] {
-    const auto src = fathom::fuzz::source_dir() / "tests/fixtures/models";
-    return fathom::fuzz::load_tokenizers({fathom::fuzz::shared_dir() / "assets/bert-uncased-tokenizer/tokenizer.json",
-                                          src / "roberta-cls/tokenizer.json",
-                                          src / "whisper-tiny-random-f32/tokenizer.json",
-                                          src / "xlmr-bf16-max/tokenizer.json",
-                                          src / "xlmr-unigram-mean/tokenizer.json",
-                                          src / "../tokenizers/spm-byte-fallback/tokenizer.json"});
-  }();
-  return all;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto& all = tokenizers();
+  const auto& all = fathom::fuzz::project_tokenizers();
   fathom::fuzz::Reader in(data, size);
   const Tokenizer& tok = *all[in.byte() % all.size()];
   const uint8_t flags = in.byte();
