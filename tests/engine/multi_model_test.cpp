@@ -138,6 +138,20 @@ class MultiModelServer : public ::testing::Test {
     return load;
   }
 
+  // Records `r`'s status (or why there was none) in `o` and, for an error answer, its OpenAI error code;
+  // true for a 200, whose parsed body is left in `j`.
+  static bool answered_200(const httplib::Result& r, Outcome& o, json& j) {
+    if (!r) {
+      o.problem = "no response: " + httplib::to_string(r.error());
+      return false;
+    }
+    o.status = r->status;
+    j = json::parse(r->body, nullptr, false);
+    if (r->status == 200) return true;
+    if (j.is_object() && j.contains("error") && j["error"]["code"].is_string()) o.code = j["error"]["code"];
+    return false;
+  }
+
   // Sends `count` reference texts of `model` (starting at case `first`) and checks the answer.
   Outcome embed(httplib::Client& client, const std::string& model, std::size_t first, std::size_t count, bool base64) {
     const EmbedFixture& f = fixtures_.at(model);
@@ -145,19 +159,10 @@ class MultiModelServer : public ::testing::Test {
     for (std::size_t i = 0; i < count; ++i) input.push_back(f.texts[(first + i) % f.texts.size()]);
     json body{{"model", model}, {"input", input}, {"encoding_format", base64 ? "base64" : "float"}};
     Outcome o{model, 0, {}, {}, Clock::now()};
-    auto r = client.Post("/v1/embeddings", body.dump(), "application/json");
-    if (!r) {
-      o.problem = "no response: " + httplib::to_string(r.error());
-      return o;
-    }
-    o.status = r->status;
-    json j = json::parse(r->body, nullptr, false);
-    if (r->status != 200) {
-      if (j.is_object() && j.contains("error") && j["error"]["code"].is_string()) o.code = j["error"]["code"];
-      return o;
-    }
+    json j;
+    if (!answered_200(client.Post("/v1/embeddings", body.dump(), "application/json"), o, j)) return o;
     if (!j.is_object() || !j["data"].is_array() || j["data"].size() != count) {
-      o.problem = "malformed answer: " + r->body.substr(0, 200);
+      o.problem = "malformed answer: " + j.dump().substr(0, 200);
       return o;
     }
     for (std::size_t i = 0; i < count; ++i) {
@@ -178,19 +183,10 @@ class MultiModelServer : public ::testing::Test {
                                          {"language", "en", "", ""},
                                          {"max_completion_tokens", "24", "", ""}};
     Outcome o{"whisper", 0, {}, {}, Clock::now()};
-    auto r = client.Post("/v1/audio/transcriptions", form);
-    if (!r) {
-      o.problem = "no response: " + httplib::to_string(r.error());
-      return o;
-    }
-    o.status = r->status;
-    json j = json::parse(r->body, nullptr, false);
-    if (r->status != 200) {
-      if (j.is_object() && j.contains("error") && j["error"]["code"].is_string()) o.code = j["error"]["code"];
-      return o;
-    }
+    json j;
+    if (!answered_200(client.Post("/v1/audio/transcriptions", form), o, j)) return o;
     if (!j.is_object() || !j["text"].is_string() || j["text"] != whisper_text_) {
-      o.problem = "transcription differs from the reference: " + r->body.substr(0, 200);
+      o.problem = "transcription differs from the reference: " + j.dump().substr(0, 200);
     }
     return o;
   }

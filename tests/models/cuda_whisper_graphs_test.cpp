@@ -17,6 +17,7 @@
 #include "models/whisper/whisper_model.h"
 #include "support/files.h"
 #include "support/paths.h"
+#include "support/whisper_inputs.h"
 
 namespace fathom::models::whisper {
 namespace {
@@ -25,17 +26,8 @@ using nlohmann::json;
 using fathom::testing::read_bytes;
 using fathom::testing::read_json;
 
-struct Case {
-  std::string fixture;
-  DType dtype;
-};
-
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.fixture + "_" + std::string(dtype_name(info.param.dtype));
-  for (auto& ch : s)
-    if (ch == '-') ch = '_';
-  return s;
-}
+using Case = fathom::testing::WhisperCase;
+using fathom::testing::whisper_case_name;
 
 std::unique_ptr<WhisperModel> load(const Case& c, bool graphs) {
   const auto dir = fathom::testing::fixture("models/" + c.fixture);
@@ -179,7 +171,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaWhisperGraphs,
                                            Case{"whisper-tiny-random-f32", DType::kF16},
                                            Case{"whisper-v3-random-f16", DType::kF32},
                                            Case{"whisper-v3-random-f16", DType::kF16}),
-                         case_name);
+                         whisper_case_name);
 
 }  // namespace
 }  // namespace fathom::models::whisper

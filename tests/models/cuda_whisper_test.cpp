@@ -29,17 +29,8 @@ using nlohmann::json;
 using fathom::testing::read_bytes;
 using fathom::testing::read_json;
 
-struct Case {
-  std::string fixture;
-  DType dtype;
-};
-
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.fixture + "_" + std::string(dtype_name(info.param.dtype));
-  for (auto& ch : s)
-    if (ch == '-') ch = '_';
-  return s;
-}
+using Case = fathom::testing::WhisperCase;
+using fathom::testing::whisper_case_name;
 
 struct Fixture {
   std::unique_ptr<WhisperModel> model;
@@ -219,7 +210,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaWhisper,
                                            Case{"whisper-v3-random-f16", DType::kF32},
                                            Case{"whisper-v3-random-f16", DType::kF16},
                                            Case{"whisper-v3-random-f16", DType::kBF16}),
-                         case_name);
+                         whisper_case_name);
 
 TEST(CudaWhisperLoad, AutoDtypeAndErrors) {
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";

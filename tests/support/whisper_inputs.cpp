@@ -21,6 +21,13 @@ JfkInput jfk_input(int n_mels) {
   return in;
 }
 
+std::string whisper_case_name(const ::testing::TestParamInfo<WhisperCase>& info) {
+  std::string s = info.param.fixture + "_" + std::string(dtype_name(info.param.dtype));
+  for (auto& ch : s)
+    if (ch == '-') ch = '_';
+  return s;
+}
+
 models::SpeechOptions speech_options_of(const nlohmann::json& kwargs, int max_new_tokens) {
   models::SpeechOptions o;
   if (kwargs.contains("language")) o.language = kwargs["language"].get<std::string>();

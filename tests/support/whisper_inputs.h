@@ -1,7 +1,10 @@
 #pragma once
 // Inputs shared by the Whisper tests: the jfk clip of the shared assets and the fixture references'
 // generate() settings.
+#include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +22,15 @@ struct JfkInput {
 // ../shared/assets/whisper/jfk.wav decoded and its 30 s log-mel with `n_mels` bins; a failure is a
 // (non-fatal) gtest failure and leaves the fields empty.
 JfkInput jfk_input(int n_mels);
+
+// A Whisper fixture (its directory name under tests/fixtures/models) and the dtype a test loads it in: the
+// parameter of the CUDA Whisper tests.
+struct WhisperCase {
+  std::string fixture;
+  DType dtype;
+};
+// "whisper_tiny_random_f32_float16": a gtest parameter name for `info`.
+std::string whisper_case_name(const ::testing::TestParamInfo<WhisperCase>& info);
 
 // SpeechOptions for a reference case's generate() kwargs (language, task, return_timestamps).
 models::SpeechOptions speech_options_of(const nlohmann::json& kwargs, int max_new_tokens);
