@@ -11,7 +11,9 @@
 # Environment: BUILD_DIR (default build; needs fathom and fathom_load), CONNECTIONS (default 16),
 # SAMPLE_S (default 15), WARMUP_S (default 180), MAX_GROWTH_MIB (default 32), WORKLOAD (default
 # bench/load/workloads/fixtures_mixed.json), CONFIG (default bench/load/fixtures.toml), OUT_DIR (default
-# BUILD_DIR/soak-<date>), NICE (default 10: the server and client run niced).
+# BUILD_DIR/soak-<date>), NICE (default 10: the server and client run niced), GPU_MEMORY (default 0; 1: also
+# sample the device memory in use on GPU 0 through nvidia-smi, and fail on its growth after the warm-up
+# as for resident memory).
 # Output: OUT_DIR/samples.csv, OUT_DIR/load.json (fathom_load --out), OUT_DIR/server.log, OUT_DIR/summary.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +61,11 @@ metric_sum() {  # sum of every sample of metric $1 in the /metrics text on stdin
   awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%.0f", s }'
 }
 csv="$OUT_DIR/samples.csv"
-echo "t_s,rss_mib,threads,requests_total,errors_total,queue_depth,model_memory_mib" >"$csv"
+GPU_MEMORY=${GPU_MEMORY:-0}
+gpu_mib() {  # device memory in use on GPU 0, MiB; empty without GPU_MEMORY=1
+  [ "$GPU_MEMORY" = 1 ] && nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 2>/dev/null | head -1
+}
+echo "t_s,rss_mib,threads,requests_total,errors_total,queue_depth,model_memory_mib,gpu_memory_mib" >"$csv"
 start=$(date +%s)
 while kill -0 "$load" 2>/dev/null; do
   t=$(( $(date +%s) - start ))
@@ -70,7 +76,7 @@ while kill -0 "$load" 2>/dev/null; do
   err=$(metric_sum fathom_request_errors_total <<<"$m")
   qd=$(metric_sum fathom_queue_depth <<<"$m")
   mem=$(metric_sum fathom_model_memory_bytes <<<"$m")
-  echo "$t,$((rss_kb / 1024)),$threads,$req,$err,$qd,$((mem / 1048576))" >>"$csv"
+  echo "$t,$((rss_kb / 1024)),$threads,$req,$err,$qd,$((mem / 1048576)),$(gpu_mib || true)" >>"$csv"
   for _ in $(seq 1 "$SAMPLE_S"); do kill -0 "$load" 2>/dev/null || break; sleep 1; done
 done
 load_rc=0
@@ -81,19 +87,27 @@ server_rc=0
 wait "$server" || server_rc=$?
 trap - EXIT
 
-# Memory verdict: growth of VmRSS after the warm-up over the first sample at or after WARMUP_S.
-verdict=$(awk -F, -v w="$WARMUP_S" -v lim="$MAX_GROWTH_MIB" 'NR > 1 && $1 >= w {
-    if (base == "") base = $2; if ($2 > max) max = $2; last = $2; n++ }
-  END { if (base == "") { print "no samples after the warm-up"; exit }
-        printf "rss after warm-up %d MiB, max %d MiB, last %d MiB, growth %d MiB (limit %d) over %d samples: %s",
-               base, max, last, max - base, lim, n, (max - base > lim ? "GROWTH" : "flat") }' "$csv")
+# Memory verdict: growth of column $1 (2: VmRSS, 8: GPU memory) after the warm-up over the first sample at
+# or after WARMUP_S.
+growth() {
+  awk -F, -v col="$1" -v what="$2" -v w="$WARMUP_S" -v lim="$MAX_GROWTH_MIB" 'NR > 1 && $1 >= w && $col != "" {
+      if (base == "") base = $col; if ($col > max) max = $col; last = $col; n++ }
+    END { if (base == "") { print "no " what " samples after the warm-up"; exit }
+          printf "%s after warm-up %d MiB, max %d MiB, last %d MiB, growth %d MiB (limit %d) over %d samples: %s",
+                 what, base, max, last, max - base, lim, n, (max - base > lim ? "GROWTH" : "flat") }' "$csv"
+}
+verdict=$(growth 2 rss)
+gpu_verdict=""
+[ "$GPU_MEMORY" = 1 ] && gpu_verdict=$(growth 8 "gpu memory")
 {
   echo "soak: $MINUTES min, $CONNECTIONS connections, workload $WORKLOAD"
   tail -n 3 "$OUT_DIR/load.txt"
   echo "$verdict"
+  [ -z "$gpu_verdict" ] || echo "$gpu_verdict"
   echo "load client exit $load_rc, server exit $server_rc"
 } | tee "$OUT_DIR/summary.txt" >&2
 [ "$load_rc" -eq 0 ] || { echo "soak.sh: FAILED: load client reported failures (see $OUT_DIR/load.txt)" >&2; exit 1; }
 [ "$server_rc" -eq 0 ] || { echo "soak.sh: FAILED: server exit status $server_rc after SIGTERM" >&2; exit 1; }
 case "$verdict" in *flat) ;; *) echo "soak.sh: FAILED: $verdict" >&2; exit 1 ;; esac
+case "$gpu_verdict" in "" | *flat) ;; *) echo "soak.sh: FAILED: $gpu_verdict" >&2; exit 1 ;; esac
 echo "soak.sh: OK ($csv)" >&2

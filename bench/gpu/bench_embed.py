@@ -82,11 +82,12 @@ def fathom(cmd, *args, stderr=None):
     return [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
 
 
-def fathom_profile(cmd, mdir, ids_path, dtype="float16"):
-    """Per-stage GPU time of fathom's eager forward over the workload (both passes, warm-up included)."""
+def fathom_profile(cmd, mdir, ids_path, dtype="float16", max_seqs=512):
+    """Per-stage GPU time of fathom's eager forward over the workload (both passes, warm-up included), in
+    batches of up to 16,384 tokens and `max_seqs` sequences."""
     err = []
     run = fathom(cmd, "profile", "--model", mdir, "--dtype", dtype, "--ids", ids_path, "--graphs", 0,
-                 "--batch-tokens", 16384, "--max-seqs", 512, stderr=err)[-1]
+                 "--batch-tokens", 16384, "--max-seqs", max_seqs, stderr=err)[-1]
     stages = {}
     for line in err[0].splitlines():
         m = re.search(r"profile \S+ (\S+): ([0-9.e+-]+) ms over (\d+) calls \(([0-9.e+-]+) %\)", line)

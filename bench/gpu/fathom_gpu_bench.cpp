@@ -64,11 +64,14 @@ std::vector<std::vector<int32_t>> read_ids(const std::string& path) {
   return seqs;
 }
 
-// Loads --model on cuda:0 through the registry with --dtype, --graphs and --batch-tokens, as a server
-// would; `load_ms` receives the load time (weights and, with graphs, the capture of every bucket).
+// Loads --model on --device (default cuda:0; cpu for the CPU reference path) through the registry with
+// --dtype, --graphs and --batch-tokens, as a server would; `load_ms` receives the load time (weights and,
+// with graphs, the capture of every bucket).
 std::unique_ptr<models::Model> load_cuda_model(const std::map<std::string, std::string>& f, models::LoadOptions& opt,
                                                double& load_ms) {
-  opt.device = Device::cuda(0);
+  const auto device = parse_device(flag(f, "--device", "cuda:0"));
+  if (!device) throw std::runtime_error("--device: cpu or cuda[:N] expected, got " + flag(f, "--device", ""));
+  opt.device = *device;
   opt.dtype = dtype_arg(flag(f, "--dtype", "f16"));
   opt.cuda_graphs = flag(f, "--graphs", "1") == "1";
   opt.max_batch_tokens = std::stoi(flag(f, "--batch-tokens", "16384"));

@@ -19,10 +19,13 @@ Scenarios (each after a short unmeasured warm-up at the same load):
   together     every model at once, same connections
   light/alone  the light model at a low load (a few connections) with nothing else running
   light/heavy  the same light load while the heavy model is saturated
-  concurrent   (--concurrent) the light/heavy pair alone in a server, twice: models sharing the device's
-               worker (the default) and both `concurrent = true` (a worker and a CUDA stream each, the light
-               model at priority 8, i.e. a higher stream priority): light p99 alone and with the heavy model
-               saturated, heavy throughput alone and with the light load
+  concurrent   (--concurrent) the light/heavy pair alone in a server, once per --variants entry: models
+               sharing the device's worker ("shared", the default) and both `concurrent = true`
+               ("concurrent": a worker and a CUDA stream each, the light model at priority 8, i.e. a higher
+               stream priority; "concurrent-bN": the same with the heavy model's batch budget at N tokens;
+               "concurrent-sN": the same with the heavy model on an SM partition of N SMs, max_sms = N):
+               light p99 alone and with the heavy model saturated, heavy throughput alone and with the light
+               load
 Aggregate efficiency = sum over models of (together throughput / alone throughput): the device-time shares
 the models got together, which must add up to >= 0.9. /metrics is sampled every second for each model's
 memory (fathom_model_memory_bytes) and its budget.
@@ -164,6 +167,8 @@ def write_config(path, port, dirs, overrides=None):
                   f'priority = {s["priority"]}', f'max_batch_tokens = {s["max_batch_tokens"]}']
         if "concurrent" in s:
             lines.append(f'concurrent = {"true" if s["concurrent"] else "false"}')
+        if "max_sms" in s:
+            lines.append(f'max_sms = {s["max_sms"]}')
         lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -262,14 +267,32 @@ def load(bundle, port, models, conns, seconds, paths, tag, work):
     return res
 
 
-def concurrent_scenario(B, fathom, dirs, paths, seconds, warmup, work, result, save):
-    """The light model's p99 and the heavy model's throughput, shared worker vs concurrent workers."""
+def concurrent_variants(names):
+    """Server configurations of the concurrent scenario by name: "shared" (one device worker), "concurrent"
+    (a worker and a stream each, the light model at priority 8), "concurrent-bN" (concurrent, with the
+    heavy model's batch budget at N tokens: shorter heavy steps) and "concurrent-sN" (concurrent, the heavy
+    model on an SM partition of N SMs: `max_sms = N`)."""
+    out = {}
+    for name in names:
+        if name == "shared":
+            out[name] = {}
+        elif name == "concurrent" or re.fullmatch(r"concurrent-[bs]\d+", name):
+            heavy = {"concurrent": True}
+            if name.startswith("concurrent-b"):
+                heavy["max_batch_tokens"] = int(name[len("concurrent-b"):])
+            elif name.startswith("concurrent-s"):
+                heavy["max_sms"] = int(name[len("concurrent-s"):])
+            out[name] = {LIGHT: {"concurrent": True, "priority": 8}, HEAVY: heavy}
+        else:
+            raise SystemExit(f"unknown variant {name!r}: shared, concurrent, concurrent-bN or concurrent-sN")
+    return out
+
+
+def concurrent_scenario(B, fathom, dirs, paths, seconds, warmup, work, result, save, variant_names):
+    """The light model's p99 and the heavy model's throughput, for each server variant (concurrent_variants)."""
     pair = {LIGHT: dirs[LIGHT], HEAVY: dirs[HEAVY]}
     conns = {LIGHT: LIGHT_CONNS, HEAVY: SERVE[HEAVY]["conns"]}
-    variants = {
-        "shared": {},
-        "concurrent": {LIGHT: {"concurrent": True, "priority": 8}, HEAVY: {"concurrent": True}},
-    }
+    variants = concurrent_variants(variant_names)
     out = result["scenarios"].setdefault("concurrent", {})
     for i, (name, overrides) in enumerate(variants.items()):
         port = 18310 + i
@@ -314,6 +337,9 @@ def main():
                          "connections")
     ap.add_argument("--concurrent", action="store_true",
                     help="only the light/heavy pair: shared device worker against concurrent workers")
+    ap.add_argument("--variants", default="shared,concurrent",
+                    help="with --concurrent: comma-separated server variants (shared, concurrent, concurrent-bN, "
+                         "concurrent-sN)")
     ap.add_argument("--smoke", action="store_true", help="CPU fixtures instead of GPU checkpoints (script check)")
     args = ap.parse_args()
     B = os.path.abspath(args.bundle)
@@ -360,7 +386,8 @@ def main():
     if args.concurrent:
         if args.smoke:
             dirs = {LIGHT: dirs[LIGHT], HEAVY: dirs[HEAVY]}
-        concurrent_scenario(B, fathom, dirs, paths, args.seconds, args.warmup, work, result, save)
+        concurrent_scenario(B, fathom, dirs, paths, args.seconds, args.warmup, work, result, save,
+                            args.variants.split(","))
         result["total_s"] = time.time() - t0
         save()
         log("done in %.0f s" % result["total_s"])

@@ -37,6 +37,14 @@ Status ModelManager::load(const std::string& name, const std::filesystem::path& 
   placeholder->memory_budget = load_options.memory_budget;
   placeholder->device = load_options.device;
   models::LoadOptions options = load_options;
+  if (options.max_sms > 0 && options.device.kind != DeviceKind::kCuda) {
+    Error error = make_error(ErrorCode::kInvalidArgument, "cannot load model '" + name +
+                                                              "': max_sms (an SM partition) applies to CUDA devices "
+                                                              "only; " + options.device.to_string() + " was requested");
+    placeholder->error = error.message;
+    placeholder->state = ModelState::kFailed;
+    return error;
+  }
   options.concurrent = serve_options.concurrent;  // the serving option decides (LoadOptions only carries it)
   if (options.stream_priority == 0) options.stream_priority = stream_priority_levels(serve_options.priority);
   auto model = models::Registry::global().load(dir, options);

@@ -28,6 +28,10 @@ struct LoadOptions {
   // report Model::runs_concurrently(). engine::ModelManager::load sets it from ServeOptions::concurrent.
   bool concurrent = false;
   int stream_priority = 0;            // CUDA stream priority levels above the default (cuda::Stream); 0 = default
+  // CUDA only: the model's kernels run on an SM partition of at least this many SMs (cuda::Stream; rounded
+  // up to the device's granularity, 8 on sm_90), leaving the other SMs to the device's other models;
+  // 0 = every SM. engine::ModelManager::load refuses it for other devices.
+  int max_sms = 0;
 };
 
 using LoadFn = std::function<Result<std::unique_ptr<Model>>(

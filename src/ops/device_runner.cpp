@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/log.h"
+
 #if FATHOM_WITH_CUDA
 #include <cuda_runtime_api.h>
 
@@ -14,6 +16,7 @@
 #include "backends/cuda/context.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/graph.h"
+#include "backends/cuda/sm_partition.h"
 #include "backends/cuda/varlen.h"
 #endif
 
@@ -58,9 +61,13 @@ class CudaRunner final : public DeviceRunner {
   // models' streams, and even on the shared worker a model loading through the admin API runs its warm-up
   // and capture passes on the loading thread while the worker runs other models' GEMMs.
   CudaRunner(int device, const RunnerOptions& options)
-      : concurrent_(options.concurrent), device_(device), stream_(device, options.stream_priority) {
+      : concurrent_(options.concurrent), device_(device), stream_(device, options.stream_priority, options.max_sms) {
     cuda::BlasLt& blas = cuda::device_blas(device);
-    blas.add_stream(stream_.get());
+    blas.add_stream(stream_.get(), stream_.sm_limit());
+    if (stream_.sm_limit() > 0) {
+      FATHOM_LOG(kInfo) << "cuda:" << device << ": a model stream on an SM partition of " << stream_.sm_limit()
+                        << " of " << cuda::device_sm_count(device) << " SMs";
+    }
     const char* env = std::getenv("FATHOM_PROFILE_OPS");
     profiling_ = env && *env && std::string(env) != "0";
   }
@@ -72,6 +79,7 @@ class CudaRunner final : public DeviceRunner {
   }
   void* stream() const override { return stream_.get(); }
   bool concurrent() const override { return concurrent_; }
+  int sm_limit() const override { return stream_.sm_limit(); }
   Result<void*> staging(int slot, std::size_t bytes) override {
     cuda::PinnedBuffer& b = pinned_[slot & 1];
     Status s = status_from_exceptions([&] {

@@ -149,6 +149,9 @@ void parse_admin_load_options(const nlohmann::json& o, models::LoadOptions& load
     } else if (key == "concurrent") {
       if (!v.is_boolean()) bad("must be true or false");
       serve.concurrent = v.get<bool>();
+    } else if (key == "max_sms") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > (1 << 16)) bad("must be a positive integer");
+      load.max_sms = v.get<int>();
     } else if (key == "max_queued_requests") {
       if (!v.is_number_integer() || v.get<int64_t>() < 1) bad("must be a positive integer");
       serve.max_queued = v.get<std::size_t>();
@@ -158,8 +161,8 @@ void parse_admin_load_options(const nlohmann::json& o, models::LoadOptions& load
     } else {
       fail(400,
            "unknown option '" + key +
-               "'; options are device, dtype, budget, max_batch_tokens, priority, concurrent, max_queued_requests, "
-               "max_batch_size",
+               "'; options are device, dtype, budget, max_batch_tokens, priority, concurrent, max_sms, "
+               "max_queued_requests, max_batch_size",
            param, "invalid_argument");
     }
   }

@@ -2,7 +2,8 @@
 // The admin API (see docs/operations.md): load and unload models while serving.
 //
 //   POST   /v1/admin/models         {"name","path","options":{device,dtype,budget,max_batch_tokens,priority,
-//                                    max_queued_requests}} -> 200 with the model's /v1/models entry once ready
+//                                    concurrent,max_sms,max_queued_requests,max_batch_size}}
+//                                    -> 200 with the model's /v1/models entry once ready
 //   DELETE /v1/admin/models/{name}  -> 200 {"id","object":"model","deleted":true} once its queued work is done
 //
 // Every call needs `Authorization: Bearer <token>` matching --admin-token: 401 when missing or wrong. Without

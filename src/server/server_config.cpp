@@ -162,7 +162,7 @@ Status read_defaults(const FileReader& r, const toml::table& t, ServerConfig& c)
 Result<ModelConfig> read_model(const FileReader& r, const toml::table& t, std::size_t index) {
   const std::string prefix = "models[" + std::to_string(index) + "].";
   FATHOM_TRY(r.check_keys(t, prefix, {"name", "path", "device", "dtype", "memory_budget", "max_batch_tokens", "priority",
-                                       "max_queued_requests", "cuda_graphs", "concurrent"}));
+                                       "max_queued_requests", "cuda_graphs", "concurrent", "max_sms"}));
   ModelConfig m;
   for (auto&& [k, v] : t) {
     const std::string key = prefix + std::string(k.str());
@@ -183,6 +183,7 @@ Result<ModelConfig> read_model(const FileReader& r, const toml::table& t, std::s
     else if (k == "max_queued_requests") { FATHOM_ASSIGN_OR_RETURN(int64_t n, r.integer(v, key, 1, int64_t{1} << 40)); m.max_queued = n; }
     else if (k == "cuda_graphs") { FATHOM_ASSIGN_OR_RETURN(bool b, r.boolean(v, key)); m.cuda_graphs = b; }
     else if (k == "concurrent") { FATHOM_ASSIGN_OR_RETURN(bool b, r.boolean(v, key)); m.concurrent = b; }
+    else if (k == "max_sms") { FATHOM_ASSIGN_OR_RETURN(int64_t n, r.integer(v, key, 1, 1 << 16)); m.max_sms = static_cast<int>(n); }
   }
   if (m.path.empty()) return r.error(t, prefix.substr(0, prefix.size() - 1), "a model needs a path");
   if (m.name.empty()) m.name = m.path.filename().empty() ? m.path.parent_path().filename().string() : m.path.filename().string();
@@ -262,6 +263,7 @@ models::LoadOptions model_load_options(const ServerConfig& config, const ModelCo
   o.max_batch_tokens = model.max_batch_tokens.value_or(config.max_batch_tokens);
   o.cuda_graphs = model.cuda_graphs.value_or(config.cuda_graphs);
   o.concurrent = model.concurrent.value_or(config.concurrent);
+  o.max_sms = model.max_sms.value_or(0);
   return o;
 }
 

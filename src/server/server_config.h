@@ -40,6 +40,7 @@ struct ModelConfig {
   std::optional<std::size_t> max_queued;     // inputs waiting in its queue before 429
   std::optional<bool> cuda_graphs;           // capture its forward passes in CUDA graphs (CUDA devices)
   std::optional<bool> concurrent;            // its own device worker: steps overlap other models' (engine::ServeOptions)
+  std::optional<int> max_sms;                // CUDA: run on an SM partition of this many SMs (LoadOptions::max_sms)
 };
 
 struct ServerConfig {

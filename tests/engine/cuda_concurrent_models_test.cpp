@@ -1,19 +1,24 @@
-// Two BERT-family models loaded concurrent (a device worker and a prioritised stream each, a private GEMM
-// workspace each) on cuda:0 with CUDA graphs on, driven from two threads at once: every answer equals what
-// the model gave alone before the load started, and the committed reference (cosine). Skips without CUDA.
+// Models loaded concurrent (a device worker and a prioritised stream each, a private GEMM workspace each)
+// on cuda:0 with CUDA graphs on, driven from several threads at once: two BERT-family models, then Whisper
+// beside an embedding model. Every answer equals what the model gave alone before the load started, and
+// the committed reference (embeddings by cosine, Whisper token for token). Skips without CUDA.
 #if FATHOM_WITH_CUDA
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "backends/cuda/device.h"
 #include "engine/model_manager.h"
+#include "support/files.h"
 #include "support/paths.h"
+#include "support/whisper_inputs.h"
 #include "support/vectors.h"
 
 namespace fathom::engine {
@@ -125,6 +130,103 @@ TEST(CudaConcurrentModels, TwoModelsOnOneGpuFromTwoThreadsEqualTheReferences) {
   }
   EXPECT_TRUE(manager.faults().empty());
   for (const auto& s : served) EXPECT_TRUE(manager.unload(s.name).ok());
+}
+
+// One transcription through the scheduler (device log-mel, continuous batching); its tokens, or empty
+// with `error` set.
+std::vector<int32_t> transcribe(const LoadedModel& m, const std::vector<float>& samples,
+                                const models::SpeechOptions& options, std::string* error) {
+  auto req = m.speech_scheduler->start(samples, options);
+  if (!req.ok()) {
+    *error = req.error().message;
+    return {};
+  }
+  while (!req.value()->done()) req.value()->wait(0, std::chrono::milliseconds(100));
+  auto r = req.value()->result();
+  if (!r.ok()) {
+    *error = r.error().message;
+    return {};
+  }
+  return r->tokens;
+}
+
+TEST(CudaConcurrentModels, WhisperBesideAnEmbeddingModelKeepsEveryAnswer) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const std::string whisper_fixture = "whisper-tiny-random-f32";
+  const auto reference = fathom::testing::read_json(fathom::testing::fixture("models/" + whisper_fixture + ".reference.json"));
+  const auto jfk = fathom::testing::jfk_input(reference.at("n_mels").get<int>());
+  ASSERT_FALSE(jfk.samples.empty());
+  ModelManager manager;
+  for (const auto& [name, fixture, priority] : {std::tuple{"whisper", whisper_fixture, 1.0},
+                                                std::tuple{"bert", std::string("bert-mean-norm"), 4.0}}) {
+    models::LoadOptions opt;
+    opt.device = models::Device::cuda(0);
+    opt.dtype = DType::kF32;
+    opt.cuda_graphs = true;
+    ServeOptions serve;
+    serve.concurrent = true;
+    serve.priority = priority;
+    auto st = manager.load(name, fathom::testing::fixture("models/" + fixture), opt, serve);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    EXPECT_TRUE(manager.find(name)->concurrent) << name << " did not get a worker of its own";
+  }
+  EXPECT_EQ(manager.worker_count(), 2u);
+  auto whisper = manager.find("whisper");
+  auto bert = manager.find("bert");
+  ASSERT_TRUE(whisper->speech_scheduler && bert->embed_scheduler);
+
+  // Alone first: each generate() case of the reference, and the embeddings.
+  const int max_new = reference.at("max_new_tokens").get<int>();
+  std::vector<models::SpeechOptions> options;
+  std::vector<std::vector<int32_t>> alone_tokens;
+  for (const auto& [key, c] : reference.at("generate").items()) {
+    if (!c.contains("tokens")) continue;
+    options.push_back(fathom::testing::speech_options_of(c["kwargs"], max_new));
+    std::string error;
+    alone_tokens.push_back(transcribe(*whisper, jfk.samples, options.back(), &error));
+    ASSERT_TRUE(error.empty()) << key << ": " << error;
+    EXPECT_EQ(alone_tokens.back(), c["tokens"].get<std::vector<int32_t>>()) << key;
+  }
+  ASSERT_EQ(options.size(), 4u);
+  const auto cases = reference_cases("bert-mean-norm");
+  std::string embed_error;
+  const auto alone_embeddings = embed_all(*bert, cases, &embed_error);
+  ASSERT_EQ(alone_embeddings.size(), cases.size()) << embed_error;
+
+  // Together: four transcription threads (each case, several rounds) beside one embedding thread.
+  constexpr int kRounds = 3;
+  std::vector<std::string> errors(options.size() + 1);
+  std::vector<int> mismatches(options.size() + 1, 0);
+  std::atomic<int> transcriptions_left{static_cast<int>(options.size())};
+  std::vector<std::thread> threads;
+  for (std::size_t k = 0; k < options.size(); ++k) {
+    threads.emplace_back([&, k] {
+      for (int round = 0; round < kRounds && errors[k].empty(); ++round)
+        if (transcribe(*whisper, jfk.samples, options[k], &errors[k]) != alone_tokens[k]) mismatches[k]++;
+      transcriptions_left--;
+    });
+  }
+  int embed_rounds = 0;
+  threads.emplace_back([&] {
+    const std::size_t k = options.size();
+    while ((transcriptions_left.load() > 0 || embed_rounds < 10) && errors[k].empty()) {
+      auto got = embed_all(*bert, cases, &errors[k]);
+      if (got.size() != cases.size()) break;
+      ++embed_rounds;
+      for (std::size_t i = 0; i < got.size(); ++i)
+        if (cosine(got[i], alone_embeddings[i]) < 0.99999 || cosine(got[i], cases[i].embedding) < 0.99999) mismatches[k]++;
+    }
+  });
+  for (auto& t : threads) t.join();
+  for (std::size_t k = 0; k < errors.size(); ++k) {
+    EXPECT_TRUE(errors[k].empty()) << "thread " << k << ": " << errors[k];
+    EXPECT_EQ(mismatches[k], 0) << "thread " << k << ": answers under concurrent load differ from alone";
+  }
+  EXPECT_GE(embed_rounds, 10);
+  EXPECT_GE(whisper->speech_scheduler->stats().completed, options.size() * (kRounds + 1));
+  EXPECT_TRUE(manager.faults().empty());
+  EXPECT_TRUE(manager.unload("whisper").ok());
+  EXPECT_TRUE(manager.unload("bert").ok());
 }
 
 }  // namespace

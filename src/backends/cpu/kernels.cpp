@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/parallel.h"
@@ -139,11 +140,12 @@ void pool(const float* hidden, const int32_t* cu, int batch, int64_t h, Pool mod
         std::memcpy(o, hidden + (end - 1) * h, static_cast<size_t>(h) * sizeof(float));
         break;
       case Pool::kMean: {
-        std::fill(o, o + h, 0.0f);
+        // Summed in double: a long sequence's f32 running sum would add ~sqrt(n) ulps to the mean.
+        std::vector<double> acc(static_cast<std::size_t>(h), 0.0);
         for (int64_t t = begin; t < end; ++t)
-          for (int64_t c = 0; c < h; ++c) o[c] += hidden[t * h + c];
-        const float inv = 1.0f / static_cast<float>(end - begin);
-        for (int64_t c = 0; c < h; ++c) o[c] *= inv;
+          for (int64_t c = 0; c < h; ++c) acc[static_cast<std::size_t>(c)] += hidden[t * h + c];
+        const double n = static_cast<double>(end - begin);
+        for (int64_t c = 0; c < h; ++c) o[c] = static_cast<float>(acc[static_cast<std::size_t>(c)] / n);
         break;
       }
       case Pool::kMax:

@@ -39,13 +39,14 @@ BlasLt::~BlasLt() {
     cublasLtMatmulDescDestroy(p.desc);
   }
   if (workspace_) cudaFree(workspace_);
-  for (auto& [stream, w] : stream_workspaces_) cudaFree(w);
+  for (auto& [stream, s] : streams_) cudaFree(s.workspace);
   if (handle_) cublasLtDestroy(handle_);
 }
 
 BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual, cudaStream_t stream) {
+  const int sm_count = sm_count_for(stream);
   Key key{p.m, p.n, p.k, static_cast<int>(p.dtype), p.ldx, p.ldw, p.ldy, has_residual ? p.ldr : -1,
-          static_cast<int>(p.act), has_bias, has_residual, p.allow_tf32, p.x_trans, p.w_trans};
+          static_cast<int>(p.act), has_bias, has_residual, p.allow_tf32, p.x_trans, p.w_trans, sm_count};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
 
@@ -62,6 +63,11 @@ BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual
   if (p.act == Activation::kGeluTanh) epi = has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
   else if (has_bias) epi = CUBLASLT_EPILOGUE_BIAS;
   FATHOM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+  if (sm_count > 0) {
+    const int32_t target = sm_count;
+    FATHOM_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &target, sizeof target));
+  }
   if (has_bias) {
     cudaDataType_t bt = t;
     FATHOM_CUBLAS_CHECK(
@@ -139,25 +145,33 @@ int BlasLt::fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulH
 }
 
 void* BlasLt::workspace_for(cudaStream_t stream) const {
-  auto it = stream_workspaces_.find(stream);
-  return it == stream_workspaces_.end() ? workspace_ : it->second;
+  auto it = streams_.find(stream);
+  return it == streams_.end() || !it->second.workspace ? workspace_ : it->second.workspace;
 }
 
-void BlasLt::add_stream(cudaStream_t stream) {
+int BlasLt::sm_count_for(cudaStream_t stream) const {
+  auto it = streams_.find(stream);
+  return it == streams_.end() ? 0 : it->second.sm_count;
+}
+
+void BlasLt::add_stream(cudaStream_t stream, int sm_count) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!workspace_bytes_ || stream_workspaces_.count(stream)) return;
-  void* w = nullptr;
-  FATHOM_CUDA_CHECK(cudaSetDevice(device_));
-  FATHOM_CUDA_CHECK(cudaMalloc(&w, workspace_bytes_));
-  stream_workspaces_[stream] = w;
+  if (streams_.count(stream)) return;
+  StreamState s;
+  s.sm_count = sm_count;
+  if (workspace_bytes_) {
+    FATHOM_CUDA_CHECK(cudaSetDevice(device_));
+    FATHOM_CUDA_CHECK(cudaMalloc(&s.workspace, workspace_bytes_));
+  }
+  streams_[stream] = s;
 }
 
 void BlasLt::remove_stream(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = stream_workspaces_.find(stream);
-  if (it == stream_workspaces_.end()) return;
-  cudaFree(it->second);
-  stream_workspaces_.erase(it);
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return;
+  if (it->second.workspace) cudaFree(it->second.workspace);
+  streams_.erase(it);
 }
 
 void BlasLt::gemm(const GemmParams& p, cudaStream_t stream) {

@@ -5,7 +5,9 @@
 // `priority_levels` > 0 asks for a stream that many levels above the default (CUDA's default is the lowest
 // priority); it is clamped to cudaDeviceGetStreamPriorityRange, so 0 (the default) and devices without
 // priorities give an ordinary stream. The hardware scheduler starts pending blocks of a higher-priority
-// stream before those of lower ones (running blocks are not preempted).
+// stream before those of lower ones (running blocks are not preempted). `max_sms` > 0 puts the stream in an
+// SM partition of that many SMs (sm_partition.h; rounded up to the device's granularity): its kernels run
+// on those SMs only, leaving the others to the device's other streams.
 // Not thread-safe: one device worker thread owns a stream.
 #include <cuda_runtime_api.h>
 
@@ -23,7 +25,7 @@ void set_device(int device);
 
 class Stream {
  public:
-  explicit Stream(int device = 0, int priority_levels = 0);
+  explicit Stream(int device = 0, int priority_levels = 0, int max_sms = 0);
   ~Stream();
   Stream(Stream&& other) noexcept;
   Stream& operator=(Stream&& other) noexcept;
@@ -33,13 +35,18 @@ class Stream {
   cudaStream_t get() const { return stream_; }
   int device() const { return device_; }
   int priority() const { return priority_; }  // the CUDA priority it got (0 = default; lower = higher)
+  int sm_limit() const { return sms_; }         // SMs of its partition; 0 = unlimited (every SM)
   // Blocks the host until all work queued on the stream finished. Throws on a device error.
   void synchronize() const;
 
  private:
+  void release();
+
   cudaStream_t stream_ = nullptr;
+  void* green_context_ = nullptr;  // the SM partition's green context, when max_sms > 0
   int device_ = 0;
   int priority_ = 0;
+  int sms_ = 0;
 };
 
 }  // namespace fathom::cuda

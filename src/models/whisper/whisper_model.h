@@ -44,6 +44,9 @@ class WhisperModel final : public Model {
   Device device() const override { return device_; }
   std::size_t memory_bytes() const override { return account_.in_use(); }
   SpeechToText* as_speech_to_text() override { return speech_.get(); }
+  // True when loaded with LoadOptions::concurrent: the runner then owns its stream, staging and GEMM
+  // workspace, and every other device buffer (weights, slot caches, graphs) is the model's own.
+  bool runs_concurrently() const override { return runner_ && runner_->concurrent(); }
 
   WhisperNetwork& network() { return *network_; }
   WhisperSpeech& speech() { return *speech_; }

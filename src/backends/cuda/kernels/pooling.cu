@@ -24,9 +24,10 @@ __global__ void __launch_bounds__(kThreads) pool_kernel(PoolParams p) {
       case PoolMode::kCls: v = to_f32(in[static_cast<std::size_t>(beg) * p.ld_in + c]); break;
       case PoolMode::kLast: v = to_f32(in[static_cast<std::size_t>(end - 1) * p.ld_in + c]); break;
       case PoolMode::kMean: {
-        float acc = 0.f;
+        // Summed in double: a long sequence's f32 running sum would add ~sqrt(n) ulps to the mean.
+        double acc = 0.0;
         for (int t = beg; t < end; ++t) acc += to_f32(in[static_cast<std::size_t>(t) * p.ld_in + c]);
-        v = acc / static_cast<float>(end - beg);
+        v = static_cast<float>(acc / static_cast<double>(end - beg));
         break;
       }
       default: {

@@ -1,0 +1,32 @@
+#pragma once
+// SM partitions: a stream whose kernels run on a subset of a device's streaming multiprocessors (a CUDA
+// green context), so that a heavy model cannot occupy every SM and other models' kernels always find free
+// ones. The partition shares the device's memory with the rest of the process: buffers allocated anywhere
+// on the device are used as usual; only where kernels may run is limited.
+//
+// The driver functions are reached through cudaGetDriverEntryPointByVersion, so nothing links libcuda and a
+// machine without a driver still loads the program (creating a partition then fails with kUnsupported).
+// Thread-safe: each call creates independent objects.
+#include <cuda_runtime_api.h>
+
+namespace fathom::cuda {
+
+struct SmPartition {
+  cudaStream_t stream = nullptr;  // non-blocking, at the requested priority; kernels run on `sms` SMs
+  void* green_context = nullptr;  // CUgreenCtx; owned, release with destroy_sm_partition
+  int sms = 0;                    // SMs in the partition (the request rounded up to the device's granularity)
+};
+
+// Creates a partition of at least `min_sms` SMs of `device` (1 <= min_sms < the device's SM count; rounded
+// up to the device's partition granularity, 8 SMs on sm_90) and a stream in it with CUDA priority
+// `priority` (cudaDeviceGetStreamPriorityRange units). Throws fathom::Exception: kInvalidArgument for a
+// count outside that range, kUnsupported when the driver has no green contexts.
+SmPartition create_sm_partition(int device, int min_sms, int priority);
+
+// Destroys the stream and the green context (after the stream's work finished). Null-safe.
+void destroy_sm_partition(SmPartition& partition);
+
+// The device's SM count. Throws on a bad ordinal.
+int device_sm_count(int device);
+
+}  // namespace fathom::cuda

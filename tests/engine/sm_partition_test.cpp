@@ -1,0 +1,115 @@
+// Models on an SM partition (LoadOptions::max_sms): refused off CUDA with an error naming the option; on a
+// GPU, BERT (GEMMs, attention, CUDA graphs) and Whisper (decode-step graphs, device log-mel) on a
+// 16-SM partition give the committed references, and an impossible partition is refused at load.
+// The CUDA tests skip themselves without a GPU.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/model_manager.h"
+#include "support/files.h"
+#include "support/paths.h"
+#include "support/vectors.h"
+#include "support/whisper_inputs.h"
+#if FATHOM_WITH_CUDA
+#include "backends/cuda/device.h"
+#endif
+
+namespace fathom::engine {
+namespace {
+
+bool have_gpu() {
+#if FATHOM_WITH_CUDA
+  return cuda::device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+models::LoadOptions on(Device device, int max_sms) {
+  models::LoadOptions o;
+  o.device = device;
+  o.dtype = DType::kF32;
+  o.max_sms = max_sms;
+  return o;
+}
+
+TEST(SmPartition, RefusedOffCudaNamingTheOption) {
+  ModelManager manager;
+  auto st = manager.load("bert", fathom::testing::fixture("models/bert-mean-norm"), on(Device::cpu(), 16), {});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(st.error().message.find("max_sms"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("CUDA devices only"), std::string::npos) << st.error().message;
+  auto entry = manager.find("bert");
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->state.load(), ModelState::kFailed);
+}
+
+TEST(SmPartition, ImpossiblePartitionIsRefusedAtLoad) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  ModelManager manager;
+  auto st = manager.load("bert", fathom::testing::fixture("models/bert-mean-norm"), on(Device::cuda(0), 1 << 16), {});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument) << st.error().message;
+  EXPECT_NE(st.error().message.find("SM limit"), std::string::npos) << st.error().message;
+}
+
+TEST(SmPartition, BertOnAPartitionMatchesTheReference) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  ModelManager manager;
+  ServeOptions serve;
+  serve.concurrent = true;
+  auto st = manager.load("bert", fathom::testing::fixture("models/bert-mean-norm"), on(Device::cuda(0), 16), serve);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  auto m = manager.find("bert");
+  const auto ref = fathom::testing::read_json(fathom::testing::fixture("models/bert-mean-norm.reference.json"));
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<std::vector<float>> expected;
+  for (const auto& c : ref.at("cases")) {
+    if (c.value("truncated", false)) continue;
+    seqs.push_back(c.at("token_ids").get<std::vector<int32_t>>());
+    expected.push_back(c.at("embedding").get<std::vector<float>>());
+  }
+  ASSERT_FALSE(seqs.empty());
+  for (int round = 0; round < 3; ++round) {  // first round captures the bucket's graph, the others replay it
+    auto futures = m->embed_scheduler->submit(seqs);
+    ASSERT_TRUE(futures.ok()) << futures.error().message;
+    for (std::size_t i = 0; i < seqs.size(); ++i) {
+      auto r = futures.value()[i].get();
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      EXPECT_GE(fathom::testing::cosine(r.value(), expected[i]), 0.99999) << "case " << i << " round " << round;
+    }
+  }
+  EXPECT_TRUE(manager.faults().empty());
+  EXPECT_TRUE(manager.unload("bert").ok());
+}
+
+TEST(SmPartition, WhisperOnAPartitionMatchesTheReferenceTokens) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const auto ref = fathom::testing::read_json(fathom::testing::fixture("models/whisper-tiny-random-f32.reference.json"));
+  const auto jfk = fathom::testing::jfk_input(ref.at("n_mels").get<int>());
+  ASSERT_FALSE(jfk.samples.empty());
+  ModelManager manager;
+  auto st = manager.load("whisper", fathom::testing::fixture("models/whisper-tiny-random-f32"), on(Device::cuda(0), 16),
+                         {});
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  auto m = manager.find("whisper");
+  const auto& c = ref.at("generate").at("transcribe_en");
+  auto req = m->speech_scheduler->start(
+      jfk.samples, fathom::testing::speech_options_of(c.at("kwargs"), ref.at("max_new_tokens").get<int>()));
+  ASSERT_TRUE(req.ok()) << req.error().message;
+  while (!req.value()->done()) req.value()->wait(0, std::chrono::milliseconds(100));
+  auto r = req.value()->result();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->tokens, c.at("tokens").get<std::vector<int32_t>>());
+  EXPECT_TRUE(manager.unload("whisper").ok());
+}
+
+}  // namespace
+}  // namespace fathom::engine
