@@ -17,6 +17,7 @@
 # Output: OUT_DIR/samples.csv, OUT_DIR/load.json (fathom_load --out), OUT_DIR/server.log, OUT_DIR/summary.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/listening_port.sh
 
 MINUTES=${1:-30}
 BUILD_DIR=${BUILD_DIR:-build}
@@ -42,14 +43,10 @@ cleanup() {
   kill "$server" 2>/dev/null || true
 }
 trap cleanup EXIT
-port=""
-for _ in $(seq 1 300); do
-  port=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$OUT_DIR/server.log" | head -1 | sed 's/.*://') || true
-  [ -n "$port" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$OUT_DIR/server.log" >&2; echo "soak.sh: server exited" >&2; exit 1; }
-  sleep 0.2
-done
-[ -n "$port" ] || { echo "soak.sh: server did not start listening" >&2; exit 1; }
+port="" wait_rc=0
+port=$(listening_port "$OUT_DIR/server.log" "$server") || wait_rc=$?
+[ $wait_rc -ne 1 ] || { cat "$OUT_DIR/server.log" >&2; echo "soak.sh: server exited" >&2; exit 1; }
+[ $wait_rc -eq 0 ] || { echo "soak.sh: server did not start listening" >&2; exit 1; }
 url="http://127.0.0.1:$port"
 echo "soak.sh: server pid $server on $url; $MINUTES min, $CONNECTIONS connections, samples every ${SAMPLE_S} s in $OUT_DIR" >&2
 

@@ -14,6 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$root/scripts/lib/listening_port.sh"
 fathom=$1
 load=$2
 work=${3:-$(mktemp -d)}
@@ -33,14 +34,10 @@ run() {  # run NAME MAX_QUEUED PER_CONNECTION
       -e "s|path = \"../../|path = \"$root/|" "$here/fixtures.toml" >"$cfg"
   "$fathom" serve --config "$cfg" --port 0 >"$log" 2>&1 &
   server=$!
-  local port=""
-  for _ in $(seq 1 300); do
-    port=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$log" | head -1 | sed 's/.*://') || true
-    [ -n "$port" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$log" >&2; echo "load_test: server exited" >&2; exit 1; }
-    sleep 0.2
-  done
-  [ -n "$port" ] || { echo "load_test: server did not listen" >&2; exit 1; }
+  local port="" wait_rc=0
+  port=$(listening_port "$log" "$server") || wait_rc=$?
+  [ $wait_rc -ne 1 ] || { cat "$log" >&2; echo "load_test: server exited" >&2; exit 1; }
+  [ $wait_rc -eq 0 ] || { echo "load_test: server did not listen" >&2; exit 1; }
   # Peak thread count of the server while the load runs (one thread per open connection).
   local peak_file="$work/$name.peak"
   echo 0 >"$peak_file"

@@ -59,6 +59,14 @@ std::vector<Architecture> builtin_architectures() {
 
 }  // namespace
 
+DType resolve_compute_dtype(const nlohmann::json& config, const LoadOptions& options) {
+  if (options.dtype) return *options.dtype;
+  if (options.device.kind != DeviceKind::kCuda) return DType::kF32;
+  auto d = config.contains("torch_dtype") ? config["torch_dtype"] : config.value("dtype", nlohmann::json());
+  auto parsed = d.is_string() ? parse_dtype(d.get<std::string>()) : std::nullopt;
+  return parsed && (*parsed == DType::kBF16 || *parsed == DType::kF16) ? *parsed : DType::kF16;
+}
+
 Registry& Registry::global() {
   static Registry* registry = [] {
     auto* r = new Registry();

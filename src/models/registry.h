@@ -34,6 +34,10 @@ struct LoadOptions {
   int max_sms = 0;
 };
 
+// The compute dtype a built-in model loads in: LoadOptions::dtype when set; otherwise f32 on CPU and, on
+// CUDA, the checkpoint's 16-bit type (config.json `torch_dtype` or `dtype`: bfloat16 / float16), else f16.
+DType resolve_compute_dtype(const nlohmann::json& config, const LoadOptions& options);
+
 using LoadFn = std::function<Result<std::unique_ptr<Model>>(
     const std::filesystem::path& dir, const nlohmann::json& config, const LoadOptions& options)>;
 

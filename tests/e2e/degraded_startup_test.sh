@@ -6,6 +6,7 @@
 #   tests/e2e/degraded_startup_test.sh FATHOM
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/scripts/lib/listening_port.sh"
 fathom=$1
 work=$(mktemp -d)
 server=""
@@ -16,14 +17,10 @@ mkdir -p "$work/broken" && echo '{"architectures": ["BertModel"], "model_type": 
 "$fathom" serve --model "good=$root/tests/fixtures/models/bert-mean-norm" --model "broken=$work/broken" \
   --port 0 >"$work/log" 2>&1 &
 server=$!
-port=""
-for _ in $(seq 1 300); do
-  port=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$work/log" | head -1 | sed 's/.*://') || true
-  [ -n "$port" ] && break
-  kill -0 "$server" 2>/dev/null || fail "server exited"
-  sleep 0.1
-done
-[ -n "$port" ] || fail "server did not listen"
+port="" wait_rc=0
+port=$(listening_port "$work/log" "$server") || wait_rc=$?
+[ $wait_rc -ne 1 ] || fail "server exited"
+[ $wait_rc -eq 0 ] || fail "server did not listen"
 url="http://127.0.0.1:$port"
 grep -q "model 'broken' failed to load" "$work/log" || fail "no load error for the broken model"
 grep -q "^broken .*none: failed to load" "$work/log" || fail "the startup table does not show the failure"

@@ -485,14 +485,7 @@ Result<std::unique_ptr<Model>> load_bert_family(const std::filesystem::path& dir
     arch = (*it)[0].get<std::string>();
   else
     arch = config.value("model_type", info.name);
-  DType dtype = DType::kF32;
-  if (options.dtype) {
-    dtype = *options.dtype;
-  } else if (options.device.kind == DeviceKind::kCuda) {
-    auto d = config.contains("torch_dtype") ? config["torch_dtype"] : config.value("dtype", nlohmann::json());
-    auto parsed = d.is_string() ? parse_dtype(d.get<std::string>()) : std::nullopt;
-    dtype = parsed && (*parsed == DType::kBF16 || *parsed == DType::kF16) ? *parsed : DType::kF16;
-  }
+  const DType dtype = resolve_compute_dtype(config, options);
   if (!ops::compute_supported(options.device.kind, dtype))
     return make_error(ErrorCode::kUnsupported, dir.string() + ": " + info.name + " cannot compute in " +
                                                    std::string(dtype_name(dtype)) + " on " + options.device.to_string() +

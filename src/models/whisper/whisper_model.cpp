@@ -32,22 +32,9 @@ WhisperModel::~WhisperModel() {
   network_.reset();  // device memory goes before the runner's stream
 }
 
-namespace {
-
-// auto: f32 on CPU; on CUDA the checkpoint's 16-bit type (config.json torch_dtype / dtype), else f16.
-DType resolve_dtype(const nlohmann::json& json, const LoadOptions& options) {
-  if (options.dtype) return *options.dtype;
-  if (options.device.kind != DeviceKind::kCuda) return DType::kF32;
-  auto d = json.contains("torch_dtype") ? json["torch_dtype"] : json.value("dtype", nlohmann::json());
-  auto parsed = d.is_string() ? parse_dtype(d.get<std::string>()) : std::nullopt;
-  return parsed && (*parsed == DType::kBF16 || *parsed == DType::kF16) ? *parsed : DType::kF16;
-}
-
-}  // namespace
-
 Result<std::unique_ptr<WhisperModel>> WhisperModel::load(const std::filesystem::path& dir, const nlohmann::json& json,
                                                          const LoadOptions& options, const ModelInfo& info, int slots) {
-  const DType dtype = resolve_dtype(json, options);
+  const DType dtype = resolve_compute_dtype(json, options);
   if (options.device.kind != DeviceKind::kCpu && options.device.kind != DeviceKind::kCuda)
     return make_error(ErrorCode::kUnsupported, "whisper runs on cpu or cuda; " + options.device.to_string() +
                                                    " was requested for " + dir.string());

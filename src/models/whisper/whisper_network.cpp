@@ -38,6 +38,19 @@ Status linear(ExecContext& ctx, const TensorView& x, const WhisperLinear& l, con
   return ops::linear(ctx, x, l.w, l.bias(), y);
 }
 
+// x += fc2(gelu(fc1(LayerNorm(x)))): the pre-LN feed-forward block closing every encoder and decoder layer.
+// `normed` and `out` are scratch of x's shape (they may be the same view: fc1 reads `normed` before fc2
+// writes `out`), `mid` is [rows, ffn]. Enqueues only (capturable).
+Status feed_forward(ExecContext& ctx, const TensorView& x, const WhisperNorm& norm, const WhisperLinear& fc1,
+                    const WhisperLinear& fc2, ops::GeluMode mode, const TensorView& normed, const TensorView& mid,
+                    const TensorView& out) {
+  FATHOM_TRY(ops::layer_norm(ctx, x, nullptr, norm.gamma, norm.beta, kLayerNormEps, normed));
+  FATHOM_TRY(linear(ctx, normed, fc1, mid));
+  FATHOM_TRY(ops::gelu(ctx, mid, mid, mode));
+  FATHOM_TRY(linear(ctx, mid, fc2, out));
+  return ops::add(ctx, x, out, x);
+}
+
 Error invalid_row(std::size_t i, const std::string& what) {
   return make_error(ErrorCode::kInvalidArgument, "whisper decode row " + std::to_string(i) + ": " + what);
 }
@@ -283,11 +296,7 @@ Result<TensorView> WhisperNetwork::run_encoder(const TensorView& mel, std::size_
     FATHOM_TRY(ops::attention_varlen(ctx_, qkv, vb, heads, hd, scale, hv));
     FATHOM_TRY(linear(ctx_, hv, L.out, ov));
     FATHOM_TRY(ops::add(ctx_, xv, ov, xv));
-    FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, L.ffn_norm.gamma, L.ffn_norm.beta, kLayerNormEps, hv));
-    FATHOM_TRY(linear(ctx_, hv, L.fc1, f));
-    FATHOM_TRY(ops::gelu(ctx_, f, f, mode));
-    FATHOM_TRY(linear(ctx_, f, L.fc2, ov));
-    FATHOM_TRY(ops::add(ctx_, xv, ov, xv));
+    FATHOM_TRY(feed_forward(ctx_, xv, L.ffn_norm, L.fc1, L.fc2, mode, hv, f, ov));
   }
   FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, w_->encoder_norm.gamma, w_->encoder_norm.beta, kLayerNormEps, xv));
   return xv;
@@ -565,11 +574,7 @@ Result<std::span<float>> WhisperNetwork::decode_impl(const std::vector<DecodeRow
     FATHOM_TRY(linear(ctx_, av, L.cross_out, hv));
     FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
     // Feed-forward.
-    FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, L.ffn_norm.gamma, L.ffn_norm.beta, kLayerNormEps, hv));
-    FATHOM_TRY(linear(ctx_, hv, L.fc1, fv));
-    FATHOM_TRY(ops::gelu(ctx_, fv, fv, mode));
-    FATHOM_TRY(linear(ctx_, fv, L.fc2, hv));
-    FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
+    FATHOM_TRY(feed_forward(ctx_, xv, L.ffn_norm, L.fc1, L.fc2, mode, hv, fv, hv));
   }
   for (int i = 0; i < R; ++i) {
     const DecodeRow& r = rows[static_cast<std::size_t>(i)];
@@ -786,11 +791,7 @@ Status WhisperNetwork::step_body(int bucket) {
                                               head_dim_, scale, false, cross_scratch, av));
     FATHOM_TRY(linear(ctx_, av, W.cross_out, hv));
     FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
-    FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, W.ffn_norm.gamma, W.ffn_norm.beta, kLayerNormEps, hv));
-    FATHOM_TRY(linear(ctx_, hv, W.fc1, fv));
-    FATHOM_TRY(ops::gelu(ctx_, fv, fv, mode));
-    FATHOM_TRY(linear(ctx_, fv, W.fc2, hv));
-    FATHOM_TRY(ops::add(ctx_, xv, hv, xv));
+    FATHOM_TRY(feed_forward(ctx_, xv, W.ffn_norm, W.fc1, W.fc2, mode, hv, fv, hv));
   }
   FATHOM_TRY(ops::layer_norm(ctx_, xv, nullptr, w_->decoder_norm.gamma, w_->decoder_norm.beta, kLayerNormEps, hv));
   FATHOM_TRY(ops::linear(ctx_, hv, w_->lm_head, nullptr, logits));
