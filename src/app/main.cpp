@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "models/plugin_loader.h"
 #include "runtime/device.h"
+#include "runtime/host_allocator.h"
 
 namespace {
 
@@ -21,6 +22,7 @@ int usage_error(const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace fathom;
+  tune_host_allocator();  // before any thread starts (runtime/host_allocator.h)
   CLI::App cli{"fathom: an OpenAI-compatible inference server for embedding and speech-to-text models", "fathom"};
   cli.require_subcommand(1);
   cli.set_version_flag("--version", std::string(FATHOM_VERSION));
