@@ -16,7 +16,6 @@
 #include "backends/cuda/context.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/graph.h"
-#include "backends/cuda/sm_partition.h"
 #include "backends/cuda/varlen.h"
 #endif
 
@@ -79,7 +78,6 @@ class CudaRunner final : public DeviceRunner {
   }
   void* stream() const override { return stream_.get(); }
   bool concurrent() const override { return concurrent_; }
-  int sm_limit() const override { return stream_.sm_limit(); }
   Result<void*> staging(int slot, std::size_t bytes) override {
     cuda::PinnedBuffer& b = pinned_[slot & 1];
     Status s = status_from_exceptions([&] {

@@ -45,9 +45,6 @@ class DeviceRunner {
   // Whether this runner's work may overlap other models' on its device (CPU: always; CUDA: created with
   // RunnerOptions::concurrent).
   virtual bool concurrent() const = 0;
-  // SMs the runner's kernels may use when it was created with RunnerOptions::max_sms (rounded up to the
-  // device's granularity); 0 = every SM (and always on CPU).
-  virtual int sm_limit() const { return 0; }
   // Host memory of at least `bytes` usable as the source / target of upload / download. Slot 0 and 1 are
   // independent buffers (inputs and outputs). Contents survive until the next staging() call for the slot
   // that grows it.

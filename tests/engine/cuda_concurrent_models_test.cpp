@@ -6,9 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <fstream>
 #include <thread>
 #include <tuple>
 
@@ -16,6 +14,7 @@
 
 #include "backends/cuda/device.h"
 #include "engine/model_manager.h"
+#include "served_answers.h"
 #include "support/files.h"
 #include "support/paths.h"
 #include "support/whisper_inputs.h"
@@ -26,20 +25,10 @@ namespace {
 
 using fathom::testing::cosine;
 
-struct Case {
-  std::vector<int32_t> ids;
-  std::vector<float> embedding;
-};
-
-std::vector<Case> reference_cases(const std::string& fixture) {
-  std::ifstream in(fathom::testing::fixture("models/" + fixture + ".reference.json"));
-  auto j = nlohmann::json::parse(in);
-  std::vector<Case> out;
-  for (const auto& c : j.at("cases"))
-    if (!c.value("truncated", false))
-      out.push_back({c.at("token_ids").get<std::vector<int32_t>>(), c.at("embedding").get<std::vector<float>>()});
-  return out;
-}
+using Case = fathom::testing::EmbeddingCase;
+using fathom::testing::embed_all;
+using fathom::testing::reference_cases;
+using fathom::testing::transcribe;
 
 struct Served {
   std::string name, fixture;
@@ -49,26 +38,6 @@ struct Served {
   std::vector<Case> cases;
   std::vector<std::vector<float>> alone;  // each case's answer before the concurrent load
 };
-
-std::vector<std::vector<float>> embed_all(const LoadedModel& m, const std::vector<Case>& cases, std::string* error) {
-  std::vector<std::vector<int32_t>> seqs;
-  for (const auto& c : cases) seqs.push_back(c.ids);
-  auto futures = m.embed_scheduler->submit(seqs);
-  if (!futures.ok()) {
-    *error = futures.error().message;
-    return {};
-  }
-  std::vector<std::vector<float>> out;
-  for (auto& f : futures.value()) {
-    auto r = f.get();
-    if (!r.ok()) {
-      *error = r.error().message;
-      return {};
-    }
-    out.push_back(std::move(r).value());
-  }
-  return out;
-}
 
 TEST(CudaConcurrentModels, TwoModelsOnOneGpuFromTwoThreadsEqualTheReferences) {
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
@@ -130,24 +99,6 @@ TEST(CudaConcurrentModels, TwoModelsOnOneGpuFromTwoThreadsEqualTheReferences) {
   }
   EXPECT_TRUE(manager.faults().empty());
   for (const auto& s : served) EXPECT_TRUE(manager.unload(s.name).ok());
-}
-
-// One transcription through the scheduler (device log-mel, continuous batching); its tokens, or empty
-// with `error` set.
-std::vector<int32_t> transcribe(const LoadedModel& m, const std::vector<float>& samples,
-                                const models::SpeechOptions& options, std::string* error) {
-  auto req = m.speech_scheduler->start(samples, options);
-  if (!req.ok()) {
-    *error = req.error().message;
-    return {};
-  }
-  while (!req.value()->done()) req.value()->wait(0, std::chrono::milliseconds(100));
-  auto r = req.value()->result();
-  if (!r.ok()) {
-    *error = r.error().message;
-    return {};
-  }
-  return r->tokens;
 }
 
 TEST(CudaConcurrentModels, WhisperBesideAnEmbeddingModelKeepsEveryAnswer) {

@@ -4,14 +4,13 @@
 // The CUDA tests skip themselves without a GPU.
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/model_manager.h"
+#include "served_answers.h"
 #include "support/files.h"
 #include "support/paths.h"
 #include "support/vectors.h"
@@ -68,23 +67,14 @@ TEST(SmPartition, BertOnAPartitionMatchesTheReference) {
   auto st = manager.load("bert", fathom::testing::fixture("models/bert-mean-norm"), on(Device::cuda(0), 16), serve);
   ASSERT_TRUE(st.ok()) << st.error().message;
   auto m = manager.find("bert");
-  const auto ref = fathom::testing::read_json(fathom::testing::fixture("models/bert-mean-norm.reference.json"));
-  std::vector<std::vector<int32_t>> seqs;
-  std::vector<std::vector<float>> expected;
-  for (const auto& c : ref.at("cases")) {
-    if (c.value("truncated", false)) continue;
-    seqs.push_back(c.at("token_ids").get<std::vector<int32_t>>());
-    expected.push_back(c.at("embedding").get<std::vector<float>>());
-  }
-  ASSERT_FALSE(seqs.empty());
+  const auto cases = fathom::testing::reference_cases("bert-mean-norm");
+  ASSERT_FALSE(cases.empty());
   for (int round = 0; round < 3; ++round) {  // first round captures the bucket's graph, the others replay it
-    auto futures = m->embed_scheduler->submit(seqs);
-    ASSERT_TRUE(futures.ok()) << futures.error().message;
-    for (std::size_t i = 0; i < seqs.size(); ++i) {
-      auto r = futures.value()[i].get();
-      ASSERT_TRUE(r.ok()) << r.error().message;
-      EXPECT_GE(fathom::testing::cosine(r.value(), expected[i]), 0.99999) << "case " << i << " round " << round;
-    }
+    std::string error;
+    const auto got = fathom::testing::embed_all(*m, cases, &error);
+    ASSERT_EQ(got.size(), cases.size()) << error;
+    for (std::size_t i = 0; i < cases.size(); ++i)
+      EXPECT_GE(fathom::testing::cosine(got[i], cases[i].embedding), 0.99999) << "case " << i << " round " << round;
   }
   EXPECT_TRUE(manager.faults().empty());
   EXPECT_TRUE(manager.unload("bert").ok());
@@ -101,13 +91,11 @@ TEST(SmPartition, WhisperOnAPartitionMatchesTheReferenceTokens) {
   ASSERT_TRUE(st.ok()) << st.error().message;
   auto m = manager.find("whisper");
   const auto& c = ref.at("generate").at("transcribe_en");
-  auto req = m->speech_scheduler->start(
-      jfk.samples, fathom::testing::speech_options_of(c.at("kwargs"), ref.at("max_new_tokens").get<int>()));
-  ASSERT_TRUE(req.ok()) << req.error().message;
-  while (!req.value()->done()) req.value()->wait(0, std::chrono::milliseconds(100));
-  auto r = req.value()->result();
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->tokens, c.at("tokens").get<std::vector<int32_t>>());
+  std::string error;
+  const auto tokens = fathom::testing::transcribe(
+      *m, jfk.samples, fathom::testing::speech_options_of(c.at("kwargs"), ref.at("max_new_tokens").get<int>()), &error);
+  ASSERT_TRUE(error.empty()) << error;
+  EXPECT_EQ(tokens, c.at("tokens").get<std::vector<int32_t>>());
   EXPECT_TRUE(manager.unload("whisper").ok());
 }
 

@@ -29,6 +29,12 @@ std::string device_description(int device) {
 
 void set_device(int device) { FATHOM_CUDA_CHECK(cudaSetDevice(device)); }
 
+int device_sm_count(int device) {
+  int n = 0;
+  FATHOM_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+  return n;
+}
+
 Stream::Stream(int device, int priority_levels, int max_sms) : device_(device) {
   set_device(device);
   if (priority_levels > 0) {

@@ -22,6 +22,8 @@ int device_count();
 std::string device_description(int device);
 // Makes `device` current for the calling thread. Throws on failure.
 void set_device(int device);
+// The device's SM count. Throws fathom::Exception on a bad ordinal.
+int device_sm_count(int device);
 
 class Stream {
  public:

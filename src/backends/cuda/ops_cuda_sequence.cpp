@@ -8,6 +8,7 @@
 #include "backends/cuda/blas.h"
 #include "backends/cuda/check.h"
 #include "backends/cuda/context.h"
+#include "backends/cuda/device.h"
 #include "backends/cuda/ops_cuda.h"
 #include "backends/cuda/sequence_kernels.h"
 
@@ -18,12 +19,6 @@ cudaStream_t stream_of(const ExecContext& ctx) { return static_cast<cudaStream_t
 
 // Upper bound on the im2col scratch of one chunk of batch items (a single item may exceed it).
 constexpr std::size_t kIm2colChunkBytes = 64u << 20;
-
-int sm_count(int device) {
-  int sms = 0;
-  FATHOM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return sms;
-}
 
 std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
 
@@ -111,7 +106,7 @@ Status attention_cached(ExecContext& ctx, const TensorView& q, const int32_t* cu
     p.max_kv_len = max_kv;
     p.causal = causal;
     p.scale = scale;
-    p.splits = cached_attention_splits(batch, max_q, heads, max_kv, sm_count(ctx.device.index));
+    p.splits = cached_attention_splits(batch, max_q, heads, max_kv, device_sm_count(ctx.device.index));
     const std::size_t desc_bytes = align_up(seqs.size() * sizeof(CachedAttnSeq), 256);
     const std::size_t partial_bytes = cached_attention_partial_floats(p.rows, heads, head_dim, p.splits) * sizeof(float);
     if (!ctx.workspace) throw Exception(ErrorCode::kInvalidArgument, "attention_cached: ExecContext has no workspace");
@@ -130,7 +125,7 @@ Status attention_cached(ExecContext& ctx, const TensorView& q, const int32_t* cu
 namespace {
 
 int prepared_splits(const ExecContext& ctx, int num_seqs, int max_q_len, int max_kv_len, int heads) {
-  return cached_attention_splits(num_seqs, max_q_len, heads, max_kv_len, sm_count(ctx.device.index));
+  return cached_attention_splits(num_seqs, max_q_len, heads, max_kv_len, device_sm_count(ctx.device.index));
 }
 
 }  // namespace

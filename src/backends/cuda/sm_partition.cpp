@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backends/cuda/check.h"
+#include "backends/cuda/device.h"
 #include "base/error.h"
 
 namespace fathom::cuda {
@@ -55,12 +56,6 @@ void check(CUresult r, const char* what, int device) {
 }
 
 }  // namespace
-
-int device_sm_count(int device) {
-  int n = 0;
-  FATHOM_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-  return n;
-}
 
 SmPartition create_sm_partition(int device, int min_sms, int priority) {
   const int total = device_sm_count(device);

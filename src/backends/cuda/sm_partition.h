@@ -26,7 +26,4 @@ SmPartition create_sm_partition(int device, int min_sms, int priority);
 // Destroys the stream and the green context (after the stream's work finished). Null-safe.
 void destroy_sm_partition(SmPartition& partition);
 
-// The device's SM count. Throws on a bad ordinal.
-int device_sm_count(int device);
-
 }  // namespace fathom::cuda
