@@ -34,7 +34,7 @@ usage (GPU machine, repo root, bundle B with fathom, fathom_load, fathom_gpu_ben
   python3 B/multi_model_bench.py --bundle B --out results.json [--seconds 8] [--whisper]
   python3 B/multi_model_bench.py --bundle B --out results.json --concurrent   (only the concurrent scenario)
 """
-import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 REPO = os.environ.get("FATHOM_SOURCE_DIR", os.getcwd())
 sys.path.insert(0, os.path.join(REPO, "bench", "gpu"))
@@ -56,6 +56,9 @@ SERVE = {
 LIGHT, HEAVY, LIGHT_CONNS = "minilm", "bge-large", 4
 # --smoke: the committed fixtures on the CPU instead (checks this script, not performance).
 DEVICE = {"device": "cuda", "dtype": "float16"}
+
+
+CLIENT_PREFIX = []  # e.g. ["taskset", "-c", "12-15"] (--client-cpus)
 
 
 def log(*a):
@@ -248,7 +251,7 @@ def load(bundle, port, models, conns, seconds, paths, tag, work):
     procs = {}
     for m in models:
         out = os.path.join(work, f"{tag}_{m}.json".replace("/", "_"))
-        cmd = [os.path.join(bundle, "run"), "fathom_load", "--url", f"http://127.0.0.1:{port}", "--connections",
+        cmd = CLIENT_PREFIX + [os.path.join(bundle, "run"), "fathom_load", "--url", f"http://127.0.0.1:{port}", "--connections",
                str(conns[m]), "--duration", str(seconds), "--workload", paths[m], "--out", out, "--timeout", "120"]
         procs[m] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), out)
     res = {}
@@ -288,8 +291,10 @@ def concurrent_variants(names):
     return out
 
 
-def concurrent_scenario(B, fathom, dirs, paths, seconds, warmup, work, result, save, variant_names):
-    """The light model's p99 and the heavy model's throughput, for each server variant (concurrent_variants)."""
+def concurrent_scenario(B, fathom, dirs, paths, seconds, warmup, work, result, save, variant_names, repeats=1):
+    """The light model's p99 and the heavy model's throughput, for each server variant (concurrent_variants).
+    With repeats > 1 the light-alone and together measurements alternate `repeats` times on the same server and
+    the summary reports the median of the per-repeat p99 ratios (each repeat's figures are kept)."""
     pair = {LIGHT: dirs[LIGHT], HEAVY: dirs[HEAVY]}
     conns = {LIGHT: LIGHT_CONNS, HEAVY: SERVE[HEAVY]["conns"]}
     variants = concurrent_variants(variant_names)
@@ -301,18 +306,25 @@ def concurrent_scenario(B, fathom, dirs, paths, seconds, warmup, work, result, s
         srv = Server(fathom + ["--config", cfg], port, os.path.join(work, f"conc_{name}_serve.log"))
         try:
             load(B, port, [LIGHT, HEAVY], conns, warmup, paths, f"conc_{name}_warm", work)
-            r = {"config": overrides}
-            r["light_alone"] = load(B, port, [LIGHT], conns, seconds, paths, f"conc_{name}_light", work)[LIGHT]
+            r = {"config": overrides, "repeats": []}
             r["heavy_alone"] = load(B, port, [HEAVY], conns, seconds, paths, f"conc_{name}_heavy", work)[HEAVY]
-            r["together"] = load(B, port, [LIGHT, HEAVY], conns, seconds, paths, f"conc_{name}_both", work)
-            a = r["light_alone"]["latency_ms"]["p99"]
-            t = r["together"][LIGHT]["latency_ms"]["p99"]
+            for rep in range(repeats):
+                alone = load(B, port, [LIGHT], conns, seconds, paths, f"conc_{name}_light{rep}", work)[LIGHT]
+                both = load(B, port, [LIGHT, HEAVY], conns, seconds, paths, f"conc_{name}_both{rep}", work)
+                r["repeats"].append({"light_alone": alone, "together": both,
+                                     "ratio": both[LIGHT]["latency_ms"]["p99"] / max(1e-9, alone["latency_ms"]["p99"])})
+            r["light_alone"], r["together"] = r["repeats"][-1]["light_alone"], r["repeats"][-1]["together"]
+            ratios = sorted(x["ratio"] for x in r["repeats"])
+            a = statistics.median(x["light_alone"]["latency_ms"]["p99"] for x in r["repeats"])
+            t = statistics.median(x["together"][LIGHT]["latency_ms"]["p99"] for x in r["repeats"])
             h0 = r["heavy_alone"].get("inputs_per_s", 0)
-            h1 = r["together"][HEAVY].get("inputs_per_s", 0)
-            r["summary"] = {"light_p99_alone_ms": a, "light_p99_with_heavy_ms": t, "ratio": t / max(1e-9, a),
+            h1 = statistics.median(x["together"][HEAVY].get("inputs_per_s", 0) for x in r["repeats"])
+            r["summary"] = {"light_p99_alone_ms": a, "light_p99_with_heavy_ms": t,
+                            "ratio": statistics.median(ratios), "ratios": ratios,
                             "target": 2.0, "heavy_inputs_per_s_alone": h0, "heavy_inputs_per_s_with_light": h1,
                             "heavy_share_kept": h1 / max(1e-9, h0),
-                            "light_inputs_per_s_with_heavy": r["together"][LIGHT].get("inputs_per_s", 0)}
+                            "light_inputs_per_s_with_heavy": statistics.median(
+                                x["together"][LIGHT].get("inputs_per_s", 0) for x in r["repeats"])}
             log(f"concurrent/{name}", json.dumps(r["summary"]))
             out[name] = r
             save()
@@ -340,9 +352,18 @@ def main():
     ap.add_argument("--variants", default="shared,concurrent",
                     help="with --concurrent: comma-separated server variants (shared, concurrent, concurrent-bN, "
                          "concurrent-sN)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="with --concurrent: alternate light-alone and together measurements this many times per "
+                         "variant; the summary gives the median ratio")
+    ap.add_argument("--client-cpus", default="",
+                    help="CPU list (taskset -c) for the load generators, e.g. 12-15: keeps clients off the server's "
+                         "cores, as when they run on other machines")
+    ap.add_argument("--server-cpus", default="", help="CPU list (taskset -c) for the fathom server")
     ap.add_argument("--smoke", action="store_true", help="CPU fixtures instead of GPU checkpoints (script check)")
     args = ap.parse_args()
     B = os.path.abspath(args.bundle)
+    if args.client_cpus:
+        CLIENT_PREFIX[:] = ["taskset", "-c", args.client_cpus]
     work = tempfile.mkdtemp(prefix="multi_model_")
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(sys.argv),
               "seconds": args.seconds, "serve": SERVE, "scenarios": {}}
@@ -381,13 +402,14 @@ def main():
     paths = write_workloads(work, texts, args.whisper, jfk)
     result["setup_s"] = time.time() - t0
     log(f"models and workloads ready in {result['setup_s']:.1f} s")
-    fathom = [os.path.join(B, "run"), "fathom", "serve"]
+    fathom = (["taskset", "-c", args.server_cpus] if args.server_cpus else []) + [os.path.join(B, "run"), "fathom",
+                                                                                   "serve"]
 
     if args.concurrent:
         if args.smoke:
             dirs = {LIGHT: dirs[LIGHT], HEAVY: dirs[HEAVY]}
         concurrent_scenario(B, fathom, dirs, paths, args.seconds, args.warmup, work, result, save,
-                            args.variants.split(","))
+                            args.variants.split(","), args.repeats)
         result["total_s"] = time.time() - t0
         save()
         log("done in %.0f s" % result["total_s"])

@@ -73,6 +73,22 @@ TEST(CudaConvert, RoundTripsMatchHostConversions) {
   }
 }
 
+// f64 reference of act(x[m, k] * w[n, k]^T + bias).
+std::vector<double> linear_reference(const std::vector<float>& x, const std::vector<float>& w,
+                                     const std::vector<float>* bias, int m, int n, int k, Activation act) {
+  std::vector<double> ref(static_cast<std::size_t>(m) * n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double s = 0;
+      for (int t = 0; t < k; ++t) s += static_cast<double>(x[i * k + t]) * w[j * k + t];
+      if (bias) s += (*bias)[j];
+      if (act == Activation::kGeluErf) s = 0.5 * s * (1 + std::erf(s / std::sqrt(2.0)));
+      if (act == Activation::kGeluTanh) s = 0.5 * s * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (s + 0.044715 * s * s * s)));
+      ref[static_cast<std::size_t>(i) * n + j] = s;
+    }
+  return ref;
+}
+
 struct GemmCase {
   bool bias;
   Activation act;
@@ -108,22 +124,73 @@ TEST(CudaGemm, MatchesReferenceForEveryDtypeAndEpilogue) {
       p.act = c.act;
       blas.gemm(p, nullptr);
       auto got = download(dy.get(), static_cast<std::size_t>(m) * n, d);
-      std::vector<double> ref(static_cast<std::size_t>(m) * n);
-      for (int i = 0; i < m; ++i)
-        for (int j = 0; j < n; ++j) {
-          double s = 0;
-          for (int t = 0; t < k; ++t) s += static_cast<double>(x[i * k + t]) * w[j * k + t];
-          if (c.bias) s += b[j];
-          if (c.act == Activation::kGeluErf) s = 0.5 * s * (1 + std::erf(s / std::sqrt(2.0)));
-          if (c.act == Activation::kGeluTanh)
-            s = 0.5 * s * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (s + 0.044715 * s * s * s)));
-          if (c.residual) s += r[i * n + j];
-          ref[i * n + j] = s;
-        }
+      std::vector<double> ref = linear_reference(x, w, c.bias ? &b : nullptr, m, n, k, c.act);
+      if (c.residual)
+        for (std::size_t i = 0; i < ref.size(); ++i) ref[i] += r[i];
       EXPECT_LT(rel_l2(got, ref), tolerance(d) * (d == DType::kF32 ? 1 : 1))
           << dtype_name(d) << " bias=" << c.bias << " act=" << static_cast<int>(c.act) << " res=" << c.residual;
     }
   }
+}
+
+// The small-row linear kernel: every row count of its row tiles (1, 2, 4, 8, 16, and two tiles), column
+// counts that do not fill a block, every dtype and activation, with and without bias.
+TEST(CudaSmallLinear, MatchesReferenceForEveryRowTileDtypeAndActivation) {
+  FATHOM_REQUIRE_CUDA();
+  const int shapes[][3] = {{1, 1155, 384}, {2, 384, 1536}, {3, 37, 64}, {7, 96, 200}, {16, 1152, 384},
+                           {17, 384, 384}, {32, 1536, 384}};
+  const std::pair<SmallLinearParams::Gelu, Activation> acts[] = {{SmallLinearParams::Gelu::kNone, Activation::kNone},
+                                                                  {SmallLinearParams::Gelu::kErf, Activation::kGeluErf},
+                                                                  {SmallLinearParams::Gelu::kTanh, Activation::kGeluTanh}};
+  for (DType d : kFloatTypes) {
+    for (const auto& [m, n, k] : shapes) {
+      std::mt19937 rng(m * 131 + n);
+      auto x = random_vec(static_cast<std::size_t>(m) * k, d, rng);
+      auto w = random_vec(static_cast<std::size_t>(n) * k, d, rng, 0.1f);
+      auto b = random_vec(n, d, rng);
+      DevMem dx = upload(x, d), dw = upload(w, d), db = upload(b, d);
+      DevMem dy(static_cast<std::size_t>(m) * n * dtype_size(d));
+      for (const auto& [gelu, act] : acts) {
+        for (bool with_bias : {false, true}) {
+          dy.poison();
+          SmallLinearParams p;
+          p.dtype = d;
+          p.x = dx.get(); p.w = dw.get(); p.bias = with_bias ? db.get() : nullptr; p.y = dy.get();
+          p.m = m; p.n = n; p.k = k;
+          p.gelu = gelu;
+          ASSERT_TRUE(small_linear_fits(p)) << m << "x" << n << "x" << k;
+          small_linear(p, nullptr);
+          auto got = download(dy.get(), static_cast<std::size_t>(m) * n, d);
+          auto ref = linear_reference(x, w, with_bias ? &b : nullptr, m, n, k, act);
+          EXPECT_LT(rel_l2(got, ref), tolerance(d))
+              << dtype_name(d) << " " << m << "x" << n << "x" << k << " act=" << static_cast<int>(act)
+              << " bias=" << with_bias;
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaSmallLinear, RefusesShapesOutsideTheKernel) {
+  FATHOM_REQUIRE_CUDA();
+  DevMem a(1 << 20);
+  SmallLinearParams p;
+  p.dtype = DType::kF16;
+  p.x = p.w = a.get();
+  p.y = a.get();
+  p.m = 16; p.n = 64; p.k = 64;
+  EXPECT_TRUE(small_linear_fits(p));
+  p.m = kSmallLinearMaxRows + 1;
+  EXPECT_FALSE(small_linear_fits(p));  // too many rows: cuBLASLt's work
+  p.m = 16; p.k = 60;
+  EXPECT_FALSE(small_linear_fits(p));  // rows not a whole number of 16-byte slices
+  p.k = 64;
+  p.x = static_cast<char*>(a.get()) + 2;
+  EXPECT_FALSE(small_linear_fits(p));  // misaligned x
+  p.x = a.get();
+  p.k = 8192;
+  EXPECT_FALSE(small_linear_fits(p));  // 16 rows of 16 KiB: over the shared-memory cap
+  EXPECT_THROW(small_linear(p, nullptr), Exception);
 }
 
 TEST(CudaGemm, RejectsInPlaceResidualWithOtherStride) {

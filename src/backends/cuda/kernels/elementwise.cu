@@ -21,8 +21,7 @@ __global__ void gelu_kernel(T* data, int rows, int cols, int ld) {
   for (int r = blockIdx.y; r < rows; r += gridDim.y) {
     T* row = data + static_cast<std::size_t>(r) * ld;
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) {
-      const float x = to_f32(row[c]);
-      row[c] = from_f32<T>(0.5f * x * (1.f + erff(x * 0.70710678118654752f)));
+      row[c] = from_f32<T>(gelu_value(to_f32(row[c]), false));
     }
   }
 }
@@ -67,10 +66,7 @@ template <typename T>
 __global__ void gelu_flat_kernel(const T* x, T* y, std::size_t n, bool use_tanh) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const float v = to_f32(x[i]);
-    const float g = use_tanh ? 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)))
-                             : 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
-    y[i] = from_f32<T>(g);
+    y[i] = from_f32<T>(gelu_value(to_f32(x[i]), use_tanh));
   }
 }
 
@@ -83,10 +79,7 @@ __global__ void gelu_vec8_kernel(const uint4* x, uint4* y, std::size_t n8, bool 
     T* e = reinterpret_cast<T*>(&u);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const float v = to_f32(e[j]);
-      const float g = use_tanh ? 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)))
-                               : 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
-      e[j] = from_f32<T>(g);
+      e[j] = from_f32<T>(gelu_value(to_f32(e[j]), use_tanh));
     }
     y[i] = u;
   }
