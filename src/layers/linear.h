@@ -15,10 +15,6 @@ struct Linear {
   Status forward(ExecContext& ctx, const TensorView& x, const TensorView& y) const {
     return ops::linear(ctx, x, weight, bias.data ? &bias : nullptr, y);
   }
-  // y = gelu(x * weight^T + bias), fused where the backend can (ops::linear_gelu).
-  Status forward_gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, ops::GeluMode mode) const {
-    return ops::linear_gelu(ctx, x, weight, bias.data ? &bias : nullptr, y, mode);
-  }
 };
 
 struct LayerNorm {

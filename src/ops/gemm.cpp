@@ -1,7 +1,5 @@
 #include "ops/gemm.h"
 
-#include <string>
-
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/kernels.h"
 #if FATHOM_WITH_CUDA
@@ -10,63 +8,32 @@
 
 namespace fathom::ops {
 
-namespace {
-
-Status check_linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias,
-                    const TensorView& y, const char* op) {
-  FATHOM_TRY(check_tensor(ctx, x, x.dtype, op, "x"));
-  FATHOM_TRY(check_tensor(ctx, w, x.dtype, op, "w"));
-  FATHOM_TRY(check_tensor(ctx, y, x.dtype, op, "y"));
-  if (w.shape.rank != 2)
-    return make_error(ErrorCode::kInvalidArgument, std::string(op) + ": `w` must be 2-D, got " + w.shape.to_string());
-  const int64_t n = w.dim(0), k = w.dim(1), m = x.rows();
-  FATHOM_TRY(check_matrix(x, -1, k, op, "x"));
-  FATHOM_TRY(check_matrix(y, m, n, op, "y"));
-  if (bias) {
-    FATHOM_TRY(check_tensor(ctx, *bias, x.dtype, op, "bias"));
-    FATHOM_TRY(check_shape(*bias, Shape{n}, op, "bias"));
-  }
-  if (ctx.device.kind == DeviceKind::kCpu && x.dtype != DType::kF32)
-    return make_error(ErrorCode::kUnsupported, std::string(op) + " on cpu computes in float32 only");
-  return Status::Ok();
-}
-
-void cpu_linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& y) {
-  const int m = static_cast<int>(x.rows()), n = static_cast<int>(w.dim(0)), k = static_cast<int>(w.dim(1));
-  cpu::sgemm(false, true, m, n, k, 1.0f, x.ptr<float>(), k, w.ptr<float>(), k, 0.0f, y.ptr<float>(), n);
-  if (bias) cpu::bias_add(y.ptr<float>(), bias->ptr<float>(), m, n);
-}
-
-}  // namespace
-
 Status linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& y) {
-  FATHOM_TRY(check_linear(ctx, x, w, bias, y, "linear"));
+  constexpr const char* kOp = "linear";
+  FATHOM_TRY(check_tensor(ctx, x, x.dtype, kOp, "x"));
+  FATHOM_TRY(check_tensor(ctx, w, x.dtype, kOp, "w"));
+  FATHOM_TRY(check_tensor(ctx, y, x.dtype, kOp, "y"));
+  if (w.shape.rank != 2) return make_error(ErrorCode::kInvalidArgument, "linear: `w` must be 2-D, got " + w.shape.to_string());
+  const int64_t n = w.dim(0), k = w.dim(1), m = x.rows();
+  FATHOM_TRY(check_matrix(x, -1, k, kOp, "x"));
+  FATHOM_TRY(check_matrix(y, m, n, kOp, "y"));
+  if (bias) {
+    FATHOM_TRY(check_tensor(ctx, *bias, x.dtype, kOp, "bias"));
+    FATHOM_TRY(check_shape(*bias, Shape{n}, kOp, "bias"));
+  }
   switch (ctx.device.kind) {
     case DeviceKind::kCpu:
-      cpu_linear(x, w, bias, y);
+      if (x.dtype != DType::kF32) return make_error(ErrorCode::kUnsupported, "linear on cpu computes in float32 only");
+      cpu::sgemm(false, true, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, x.ptr<float>(),
+                 static_cast<int>(k), w.ptr<float>(), static_cast<int>(k), 0.0f, y.ptr<float>(), static_cast<int>(n));
+      if (bias) cpu::bias_add(y.ptr<float>(), bias->ptr<float>(), m, n);
       return Status::Ok();
 #if FATHOM_WITH_CUDA
     case DeviceKind::kCuda:
       return cuda::ops::linear(ctx, x, w, bias, y);
 #endif
     default:
-      return unsupported_device(ctx, "linear");
-  }
-}
-
-Status linear_gelu(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias,
-                   const TensorView& y, GeluMode mode) {
-  FATHOM_TRY(check_linear(ctx, x, w, bias, y, "linear_gelu"));
-  switch (ctx.device.kind) {
-    case DeviceKind::kCpu:
-      cpu_linear(x, w, bias, y);
-      return gelu(ctx, y, y, mode);
-#if FATHOM_WITH_CUDA
-    case DeviceKind::kCuda:
-      return cuda::ops::linear_gelu(ctx, x, w, bias, y, mode == GeluMode::kTanh);
-#endif
-    default:
-      return unsupported_device(ctx, "linear_gelu");
+      return unsupported_device(ctx, kOp);
   }
 }
 

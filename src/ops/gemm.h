@@ -1,6 +1,5 @@
 #pragma once
 // Matrix products.
-#include "ops/activation.h"
 #include "ops/common.h"
 
 namespace fathom::ops {
@@ -9,11 +8,6 @@ namespace fathom::ops {
 // x may have leading dims (read as [rows, K]); y must have x's rows and N columns. Same dtype throughout.
 // y must not alias x or w.
 Status linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& y);
-
-// y = gelu(x * w^T + bias): a Linear layer and its activation (GeluMode), one kernel where the backend
-// fuses them (CUDA, few rows), else the two in sequence. Same contract as linear otherwise.
-Status linear_gelu(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias,
-                   const TensorView& y, GeluMode mode);
 
 // c[M,N] = alpha * op(a) * op(b) + beta * c for 2-D tensors; op transposes when the flag is set.
 Status matmul(ExecContext& ctx, const TensorView& a, bool trans_a, const TensorView& b, bool trans_b,

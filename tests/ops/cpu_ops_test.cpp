@@ -94,25 +94,6 @@ TEST(Ops, LinearWithBias) {
   EXPECT_NE(bad.error().message.find("`y`"), std::string::npos);
 }
 
-TEST(Ops, LinearGeluEqualsLinearThenGelu) {
-  CpuExecContext cpu;
-  const int m = 5, k = 24, n = 17;
-  auto x = randn(m * k, 10), w = randn(n * k, 11), bias = randn(n, 12);
-  auto bv = view(bias, Shape{n});
-  for (auto mode : {ops::GeluMode::kErf, ops::GeluMode::kTanh}) {
-    std::vector<float> fused(m * n), lin(m * n), want(m * n);
-    ASSERT_TRUE(ops::linear_gelu(cpu.ctx(), view(x, Shape{m, k}), view(w, Shape{n, k}), &bv, view(fused, Shape{m, n}),
-                                 mode).ok());
-    ASSERT_TRUE(ops::linear(cpu.ctx(), view(x, Shape{m, k}), view(w, Shape{n, k}), &bv, view(lin, Shape{m, n})).ok());
-    ASSERT_TRUE(ops::gelu(cpu.ctx(), view(lin, Shape{m, n}), view(want, Shape{m, n}), mode).ok());
-    EXPECT_EQ(fused, want);
-  }
-  auto bad = ops::linear_gelu(cpu.ctx(), view(x, Shape{m, k}), view(w, Shape{k, n}), nullptr,
-                              view(x, Shape{m, k}), ops::GeluMode::kErf);
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("linear_gelu"), std::string::npos);
-}
-
 TEST(Ops, MatmulTransposed) {
   CpuExecContext cpu;
   auto a = randn(6 * 4, 7), b = randn(5 * 6, 8);

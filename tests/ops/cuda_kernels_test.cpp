@@ -133,66 +133,6 @@ TEST(CudaGemm, MatchesReferenceForEveryDtypeAndEpilogue) {
   }
 }
 
-// The small-row linear kernel: every row count of its row tiles (1, 2, 4, 8, 16, and two tiles), column
-// counts that do not fill a block, every dtype and activation, with and without bias.
-TEST(CudaSmallLinear, MatchesReferenceForEveryRowTileDtypeAndActivation) {
-  FATHOM_REQUIRE_CUDA();
-  const int shapes[][3] = {{1, 1155, 384}, {2, 384, 1536}, {3, 37, 64}, {7, 96, 200}, {16, 1152, 384},
-                           {17, 384, 384}, {32, 1536, 384}};
-  const std::pair<SmallLinearParams::Gelu, Activation> acts[] = {{SmallLinearParams::Gelu::kNone, Activation::kNone},
-                                                                  {SmallLinearParams::Gelu::kErf, Activation::kGeluErf},
-                                                                  {SmallLinearParams::Gelu::kTanh, Activation::kGeluTanh}};
-  for (DType d : kFloatTypes) {
-    for (const auto& [m, n, k] : shapes) {
-      std::mt19937 rng(m * 131 + n);
-      auto x = random_vec(static_cast<std::size_t>(m) * k, d, rng);
-      auto w = random_vec(static_cast<std::size_t>(n) * k, d, rng, 0.1f);
-      auto b = random_vec(n, d, rng);
-      DevMem dx = upload(x, d), dw = upload(w, d), db = upload(b, d);
-      DevMem dy(static_cast<std::size_t>(m) * n * dtype_size(d));
-      for (const auto& [gelu, act] : acts) {
-        for (bool with_bias : {false, true}) {
-          dy.poison();
-          SmallLinearParams p;
-          p.dtype = d;
-          p.x = dx.get(); p.w = dw.get(); p.bias = with_bias ? db.get() : nullptr; p.y = dy.get();
-          p.m = m; p.n = n; p.k = k;
-          p.gelu = gelu;
-          ASSERT_TRUE(small_linear_fits(p)) << m << "x" << n << "x" << k;
-          small_linear(p, nullptr);
-          auto got = download(dy.get(), static_cast<std::size_t>(m) * n, d);
-          auto ref = linear_reference(x, w, with_bias ? &b : nullptr, m, n, k, act);
-          EXPECT_LT(rel_l2(got, ref), tolerance(d))
-              << dtype_name(d) << " " << m << "x" << n << "x" << k << " act=" << static_cast<int>(act)
-              << " bias=" << with_bias;
-        }
-      }
-    }
-  }
-}
-
-TEST(CudaSmallLinear, RefusesShapesOutsideTheKernel) {
-  FATHOM_REQUIRE_CUDA();
-  DevMem a(1 << 20);
-  SmallLinearParams p;
-  p.dtype = DType::kF16;
-  p.x = p.w = a.get();
-  p.y = a.get();
-  p.m = 16; p.n = 64; p.k = 64;
-  EXPECT_TRUE(small_linear_fits(p));
-  p.m = kSmallLinearMaxRows + 1;
-  EXPECT_FALSE(small_linear_fits(p));  // too many rows: cuBLASLt's work
-  p.m = 16; p.k = 60;
-  EXPECT_FALSE(small_linear_fits(p));  // rows not a whole number of 16-byte slices
-  p.k = 64;
-  p.x = static_cast<char*>(a.get()) + 2;
-  EXPECT_FALSE(small_linear_fits(p));  // misaligned x
-  p.x = a.get();
-  p.k = 8192;
-  EXPECT_FALSE(small_linear_fits(p));  // 16 rows of 16 KiB: over the shared-memory cap
-  EXPECT_THROW(small_linear(p, nullptr), Exception);
-}
-
 TEST(CudaGemm, RejectsInPlaceResidualWithOtherStride) {
   FATHOM_REQUIRE_CUDA();
   BlasLt blas(0);

@@ -104,26 +104,6 @@ void bias_add(DType dtype, void* x, const void* bias, std::size_t rows, int cols
 void add(DType dtype, const void* a, const void* b, void* out, std::size_t n, cudaStream_t stream);
 // y = gelu(x) over n elements; tanh approximation when `tanh`, else exact erf.
 void gelu(DType dtype, const void* x, void* y, std::size_t n, bool tanh, cudaStream_t stream);
-// Linear layer over few rows: y[m, n] = act(x[m, k] * w[n, k]^T + bias[n]), the activation fused, launched
-// with programmatic dependent launch (its weights load while the previous kernel finishes). For decode
-// steps and short single requests, where cuBLASLt's kernels cost more than the arithmetic. Contiguous
-// row-major x, w and y; bias may be null. small_linear_fits() says whether the kernel takes a shape.
-constexpr int kSmallLinearMaxRows = 32;
-struct SmallLinearParams {
-  enum class Gelu { kNone, kErf, kTanh };
-  DType dtype = DType::kF32;
-  const void* x = nullptr;
-  const void* w = nullptr;
-  const void* bias = nullptr;
-  void* y = nullptr;
-  int m = 0, n = 0, k = 0;
-  Gelu gelu = Gelu::kNone;
-};
-// m <= kSmallLinearMaxRows, k a multiple of 16 bytes' worth of elements, x and w 16-byte aligned, at most
-// 96 KiB of x rows per block, f32/f16/bf16.
-bool small_linear_fits(const SmallLinearParams& p);
-void small_linear(const SmallLinearParams& p, cudaStream_t stream);
-
 // Softmax over each contiguous row of `cols`.
 void softmax_rows(DType dtype, const void* x, void* y, int rows, int cols, cudaStream_t stream);
 

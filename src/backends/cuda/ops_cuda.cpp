@@ -2,8 +2,6 @@
 
 #include <cuda_runtime_api.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "backends/cuda/blas.h"
@@ -31,49 +29,21 @@ Result<VarlenView> batch_view(ExecContext& ctx, const int32_t* cu, int batch, co
   return varlen_view(layout, static_cast<const int32_t*>(dev));
 }
 
-bool small_linear_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("FATHOM_CUDA_SMALL_LINEAR");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
-  return on;
-}
-
-// y = act(x w^T + bias) on the small-row kernel when it takes the shape, else cuBLASLt (+ GELU in place).
-void linear_act(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias,
-                const TensorView& y, SmallLinearParams::Gelu act) {
-  SmallLinearParams s;
-  s.dtype = x.dtype;
-  s.x = x.data; s.w = w.data; s.bias = bias ? bias->data : nullptr; s.y = y.data;
-  s.m = static_cast<int>(x.rows());
-  s.n = static_cast<int>(w.dim(0));
-  s.k = static_cast<int>(w.dim(1));
-  s.gelu = act;
-  if (s.m == 0) return;
-  if (small_linear_enabled() && small_linear_fits(s)) return small_linear(s, stream_of(ctx));
-  GemmParams p;
-  p.dtype = x.dtype;
-  p.m = s.m; p.n = s.n; p.k = s.k;
-  p.x = x.data; p.ldx = p.k;
-  p.w = w.data; p.ldw = p.k;
-  p.bias = s.bias;
-  p.y = y.data; p.ldy = p.n;
-  device_blas(ctx.device.index).gemm(p, stream_of(ctx));
-  if (act != SmallLinearParams::Gelu::kNone)
-    cuda::gelu(x.dtype, y.data, y.data, static_cast<std::size_t>(y.numel()), act == SmallLinearParams::Gelu::kTanh,
-               stream_of(ctx));
-}
-
 }  // namespace
 
 Status linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& y) {
-  return status_from_exceptions([&] { linear_act(ctx, x, w, bias, y, SmallLinearParams::Gelu::kNone); });
-}
-
-Status linear_gelu(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias,
-                   const TensorView& y, bool tanh) {
   return status_from_exceptions([&] {
-    linear_act(ctx, x, w, bias, y, tanh ? SmallLinearParams::Gelu::kTanh : SmallLinearParams::Gelu::kErf);
+    GemmParams p;
+    p.dtype = x.dtype;
+    p.m = static_cast<int>(x.rows());
+    p.n = static_cast<int>(w.dim(0));
+    p.k = static_cast<int>(w.dim(1));
+    p.x = x.data; p.ldx = p.k;
+    p.w = w.data; p.ldw = p.k;
+    p.bias = bias ? bias->data : nullptr;
+    p.y = y.data; p.ldy = p.n;
+    if (p.m == 0) return;
+    device_blas(ctx.device.index).gemm(p, stream_of(ctx));
   });
 }
 

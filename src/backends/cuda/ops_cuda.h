@@ -16,11 +16,7 @@
 
 namespace fathom::cuda::ops {
 
-// linear and linear_gelu take the small-row kernel (kernels.h, small_linear) when the shape fits it and
-// FATHOM_CUDA_SMALL_LINEAR is not "0", cuBLASLt otherwise (linear_gelu: then a separate GELU pass, in place).
 Status linear(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& y);
-Status linear_gelu(ExecContext& ctx, const TensorView& x, const TensorView& w, const TensorView* bias,
-                   const TensorView& y, bool tanh);
 Status matmul(ExecContext& ctx, const TensorView& a, bool trans_a, const TensorView& b, bool trans_b,
               const TensorView& c, float alpha, float beta);
 Status bias_add(ExecContext& ctx, const TensorView& x, const TensorView& bias);

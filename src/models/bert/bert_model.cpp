@@ -321,8 +321,10 @@ Status BertEmbedder::forward(ExecContext& ctx, const Activations& a, const Tenso
     r.mark("attn_out_gemm");
     FATHOM_TRY(l.attn_norm.forward(ctx, a.proj, &a.hidden, a.hidden));
     r.mark("layer_norm");
-    FATHOM_TRY(l.intermediate.forward_gelu(ctx, a.hidden, a.mid, cfg_.gelu));
-    r.mark("ffn_up_gemm_gelu");
+    FATHOM_TRY(l.intermediate.forward(ctx, a.hidden, a.mid));
+    r.mark("ffn_up_gemm");
+    FATHOM_TRY(ops::gelu(ctx, a.mid, a.mid, cfg_.gelu));
+    r.mark("gelu");
     FATHOM_TRY(l.output.forward(ctx, a.mid, a.proj));
     r.mark("ffn_down_gemm");
     FATHOM_TRY(l.out_norm.forward(ctx, a.proj, &a.hidden, a.hidden));

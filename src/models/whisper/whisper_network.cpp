@@ -45,7 +45,8 @@ Status feed_forward(ExecContext& ctx, const TensorView& x, const WhisperNorm& no
                     const WhisperLinear& fc2, ops::GeluMode mode, const TensorView& normed, const TensorView& mid,
                     const TensorView& out) {
   FATHOM_TRY(ops::layer_norm(ctx, x, nullptr, norm.gamma, norm.beta, kLayerNormEps, normed));
-  FATHOM_TRY(ops::linear_gelu(ctx, normed, fc1.w, fc1.bias(), mid, mode));
+  FATHOM_TRY(linear(ctx, normed, fc1, mid));
+  FATHOM_TRY(ops::gelu(ctx, mid, mid, mode));
   FATHOM_TRY(linear(ctx, mid, fc2, out));
   return ops::add(ctx, x, out, x);
 }

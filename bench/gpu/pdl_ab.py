@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Single short requests with and without the small-row linear kernel and programmatic dependent launch.
+"""Single short requests with and without programmatic dependent launch (PDL).
 
 Random-weight BERT models at the all-MiniLM-L6-v2 (6x384) and bge-base-en-v1.5 (12x768) configurations
 (bench_embed.make_model). For each, `fathom_gpu_bench latency --len 16` (f16, 1,000 iterations) with CUDA
-graphs on and off, under three settings, alternating over --rounds rounds so that drift hits all alike:
-  cublaslt     FATHOM_CUDA_SMALL_LINEAR=0 FATHOM_CUDA_PDL=0 (every linear layer on cuBLASLt, GELU a pass)
-  small        FATHOM_CUDA_SMALL_LINEAR=1 FATHOM_CUDA_PDL=0 (few-row linear kernel, GELU fused)
-  small+pdl    FATHOM_CUDA_SMALL_LINEAR=1 FATHOM_CUDA_PDL=1 (and kernels overlap their predecessor's tail)
+graphs on and off, under two settings, alternating over --rounds rounds so that drift hits both alike:
+  no-pdl  FATHOM_CUDA_PDL=0 (every kernel waits for the previous one to finish before it is scheduled)
+  pdl     FATHOM_CUDA_PDL=1, the default (LayerNorm and attention kernels are scheduled while the kernel
+          before them finishes, and wait for its results in-kernel)
 Reports each p50/p99 and the medians over rounds, plus the graphs-on/graphs-off speed-up per setting.
 
-usage: small_linear_ab.py --bench "B/run fathom_gpu_bench" --out results.json [--rounds 3] [--models minilm,bge-base]
+usage: pdl_ab.py --bench "B/run fathom_gpu_bench" --out results.json [--rounds 3] [--models minilm,bge-base]
 """
 import argparse, json, os, statistics, sys, tempfile, time
 
@@ -17,9 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_embed import make_model, fathom, log  # noqa: E402
 
 SETTINGS = {
-    "cublaslt": {"FATHOM_CUDA_SMALL_LINEAR": "0", "FATHOM_CUDA_PDL": "0"},
-    "small": {"FATHOM_CUDA_SMALL_LINEAR": "1", "FATHOM_CUDA_PDL": "0"},
-    "small+pdl": {"FATHOM_CUDA_SMALL_LINEAR": "1", "FATHOM_CUDA_PDL": "1"},
+    "no-pdl": {"FATHOM_CUDA_PDL": "0"},
+    "pdl": {"FATHOM_CUDA_PDL": "1"},
 }
 
 
@@ -31,7 +30,7 @@ def main():
     ap.add_argument("--iters", type=int, default=1000)
     ap.add_argument("--models", default="minilm,bge-base")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="small_linear_ab_")
+    work = tempfile.mkdtemp(prefix="pdl_ab_")
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(sys.argv),
               "runs": [], "summary": {}}
     try:
