@@ -4,12 +4,13 @@
 # server's resident memory (/proc/PID/status VmRSS), thread count and /metrics every SAMPLE_S seconds into a
 # CSV, then stops the server with SIGTERM. Fails when the load client fails (a status outside 200/429 or a
 # wrong answer), when the server does not exit 0, or when resident memory after the warm-up grows by more
-# than MAX_GROWTH_MIB over its value at the end of the warm-up.
+# than MAX_GROWTH_MIB (the median of the last quarter of the samples against that of the first quarter:
+# scripts/lib/memory_growth.awk).
 #
 #   scripts/soak.sh [MINUTES]        (default 30)
 #
 # Environment: BUILD_DIR (default build; needs fathom and fathom_load), CONNECTIONS (default 16),
-# SAMPLE_S (default 15), WARMUP_S (default 180), MAX_GROWTH_MIB (default 32), WORKLOAD (default
+# SAMPLE_S (default 15), WARMUP_S (default 180), MAX_GROWTH_MIB (default 16), WORKLOAD (default
 # bench/load/workloads/fixtures_mixed.json), CONFIG (default bench/load/fixtures.toml), OUT_DIR (default
 # BUILD_DIR/soak-<date>), NICE (default 10: the server and client run niced), GPU_MEMORY (default 0; 1: also
 # sample the device memory in use on GPU 0 through nvidia-smi, and fail on its growth after the warm-up
@@ -24,7 +25,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 CONNECTIONS=${CONNECTIONS:-16}
 SAMPLE_S=${SAMPLE_S:-15}
 WARMUP_S=${WARMUP_S:-180}
-MAX_GROWTH_MIB=${MAX_GROWTH_MIB:-32}
+MAX_GROWTH_MIB=${MAX_GROWTH_MIB:-16}
 WORKLOAD=${WORKLOAD:-bench/load/workloads/fixtures_mixed.json}
 CONFIG=${CONFIG:-bench/load/fixtures.toml}
 OUT_DIR=${OUT_DIR:-$BUILD_DIR/soak-$(date +%Y%m%d-%H%M%S)}
@@ -84,14 +85,10 @@ server_rc=0
 wait "$server" || server_rc=$?
 trap - EXIT
 
-# Memory verdict: growth of column $1 (2: VmRSS, 8: GPU memory) after the warm-up over the first sample at
-# or after WARMUP_S.
+# Memory verdict of column $1 (2: VmRSS, 8: GPU memory) after the warm-up: scripts/lib/memory_growth.awk
+# (median of the first quarter of the samples against the median of the last quarter).
 growth() {
-  awk -F, -v col="$1" -v what="$2" -v w="$WARMUP_S" -v lim="$MAX_GROWTH_MIB" 'NR > 1 && $1 >= w && $col != "" {
-      if (base == "") base = $col; if ($col > max) max = $col; last = $col; n++ }
-    END { if (base == "") { print "no " what " samples after the warm-up"; exit }
-          printf "%s after warm-up %d MiB, max %d MiB, last %d MiB, growth %d MiB (limit %d) over %d samples: %s",
-                 what, base, max, last, max - base, lim, n, (max - base > lim ? "GROWTH" : "flat") }' "$csv"
+  awk -F, -v col="$1" -v what="$2" -v w="$WARMUP_S" -v lim="$MAX_GROWTH_MIB" -f scripts/lib/memory_growth.awk "$csv"
 }
 verdict=$(growth 2 rss)
 gpu_verdict=""
