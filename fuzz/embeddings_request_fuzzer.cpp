@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "formats/tokenizer/tokenizer.h"
+#include "fuzz_errors.h"
 #include "fuzz_support.h"
 #include "fuzz_tokenizers.h"
 #include "server/embeddings_request.h"
@@ -26,14 +27,6 @@ const std::vector<std::shared_ptr<const Tokenizer>>& tokenizers() {
     return fathom::fuzz::load_tokenizers({src / "bert-mean-norm/tokenizer.json", src / "roberta-cls/tokenizer.json"});
   }();
   return all;
-}
-
-// What the handler wrapper does with a failure: the OpenAI error body (must not throw, e.g. on bytes of
-// invalid UTF-8 quoted from the body by a JSON parse error).
-void serialise(const fathom::server::ApiError& e) {
-  httplib::Response res;
-  fathom::server::send_error(res, e);
-  if (res.status != e.status || res.body.empty()) std::abort();
 }
 
 }  // namespace
@@ -57,12 +50,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     nlohmann::json body = fathom::server::parse_json_body(req);
     auto request = fathom::server::parse_embeddings_request(body, /*max_inputs=*/64);
     if (!request.ok()) {
-      serialise(fathom::server::to_api_error(request.error()));
+      fathom::fuzz::serialise_error(fathom::server::to_api_error(request.error()));
       return 0;
     }
     auto tokenized = fathom::server::tokenize_inputs(*request, facts);
     if (!tokenized.ok()) {
-      serialise(fathom::server::to_api_error(tokenized.error()));
+      fathom::fuzz::serialise_error(fathom::server::to_api_error(tokenized.error()));
       return 0;
     }
     if (tokenized->sequences.size() != request->size()) std::abort();
@@ -75,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (total != tokenized->prompt_tokens) std::abort();
   } catch (const fathom::server::ApiException& e) {
-    serialise(e.error());  // the handler wrapper's answer
+    fathom::fuzz::serialise_error(e.error());  // the handler wrapper's answer
   }
   return 0;
 }

@@ -44,4 +44,10 @@ inline const std::vector<std::shared_ptr<const formats::Tokenizer>>& project_tok
   return all;
 }
 
+// The project tokenizer the input's next byte picks.
+inline const formats::Tokenizer& pick_tokenizer(Reader& in) {
+  const auto& all = project_tokenizers();
+  return *all[in.byte() % all.size()];
+}
+
 }  // namespace fathom::fuzz

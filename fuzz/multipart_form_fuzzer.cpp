@@ -4,25 +4,15 @@
 // Input: byte 0 bit 0 picks the task (transcribe / translate); the rest is a list of fields separated by
 // the byte 0x1e, each "name=value" (split at the first '='; a record without '=' is a field with an empty
 // value). Seeds: fuzz/corpus/multipart_form/ (python3 fuzz/make_seeds.py).
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include <httplib.h>
 
+#include "fuzz_errors.h"
 #include "fuzz_support.h"
 #include "server/http_errors.h"
 #include "server/multipart_form.h"
-
-namespace {
-
-void serialise(const fathom::server::ApiError& e) {
-  httplib::Response res;
-  fathom::server::send_error(res, e);
-  if (res.status != e.status || res.body.empty()) std::abort();
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using fathom::server::AudioFormat;
@@ -56,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (timestamped_format && !o.timestamps) std::abort();
   } catch (const fathom::server::ApiException& e) {
     if (e.error().status != 400 || e.error().param.empty()) std::abort();
-    serialise(e.error());
+    fathom::fuzz::serialise_error(e.error());
   }
   // Any other exception escapes and libFuzzer reports it: the contract allows only ApiException.
   return 0;

@@ -14,9 +14,8 @@
 using fathom::formats::Tokenizer;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto& all = fathom::fuzz::project_tokenizers();
   fathom::fuzz::Reader in(data, size);
-  const Tokenizer& tok = *all[in.byte() % all.size()];
+  const Tokenizer& tok = fathom::fuzz::pick_tokenizer(in);
   const uint8_t flags = in.byte();
   std::vector<int32_t> ids;
   const int32_t vocab = tok.vocab_size();

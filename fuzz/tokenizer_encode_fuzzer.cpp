@@ -15,9 +15,8 @@
 using fathom::formats::Tokenizer;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto& all = fathom::fuzz::project_tokenizers();
   fathom::fuzz::Reader in(data, size);
-  const Tokenizer& tok = *all[in.byte() % all.size()];
+  const Tokenizer& tok = fathom::fuzz::pick_tokenizer(in);
   const uint8_t flags = in.byte();
   fathom::formats::EncodeOptions options;
   options.add_special_tokens = flags & 1;

@@ -58,8 +58,9 @@ Result<std::vector<EmbeddingFuture>> EmbedScheduler::submit(std::vector<std::vec
                             "; the queue holds at most " + std::to_string(options_.max_queued) +
                             " (--max-queued-requests); retry later");
     }
+    const auto now = std::chrono::steady_clock::now();
     for (auto& tokens : sequences) {
-      Item item{std::move(tokens), {}, cancel};
+      Item item{std::move(tokens), {}, cancel, now};
       futures.push_back(item.promise.get_future());
       queue_.push_back(std::move(item));
     }
@@ -138,6 +139,7 @@ Result<std::vector<float>> EmbedScheduler::run_batch(std::vector<Item>& items) {
 }
 
 std::size_t EmbedScheduler::step() {
+  const auto started = std::chrono::steady_clock::now();
   std::vector<Item> batch;
   std::size_t tokens = 0;
   {
@@ -192,6 +194,11 @@ std::size_t EmbedScheduler::step() {
     stats_.sequences += batch.size();
     stats_.failed += failed;
   }
+  std::vector<double> queue_waits;
+  queue_waits.reserve(batch.size());
+  for (const Item& item : batch) queue_waits.push_back(std::chrono::duration<double>(started - item.queued_at).count());
+  Metrics::global().record_step(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                                queue_waits);
   deliver(std::move(delivery));
   return std::max<std::size_t>(1, tokens);
 }

@@ -84,6 +84,7 @@ class EmbedScheduler final : public Scheduler {
     std::vector<int32_t> tokens;
     std::promise<Result<Embedding>> promise;
     CancelFlag cancel;
+    std::chrono::steady_clock::time_point queued_at;
   };
   using Delivery = std::vector<std::pair<std::promise<Result<Embedding>>, Result<Embedding>>>;
   // Runs `items` as one batch; on failure returns the error without touching the promises.

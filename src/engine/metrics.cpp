@@ -6,7 +6,9 @@
 namespace fathom::engine {
 namespace {
 
-const std::vector<double> kLatencyBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+// From 100 µs (a short embedding request on a GPU) to 5 minutes (a long transcription).
+const std::vector<double> kLatencyBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                            0.25,   0.5,     1,      2.5,   5,      10,    30,   60,    120,  300};
 const std::vector<double> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
 std::string number(double v) {
@@ -70,7 +72,14 @@ void Metrics::record_request(const std::string& route, const std::string& model,
   std::lock_guard lock(mu_);
   requests_[{route, model, status}]++;
   if (status >= 400) errors_[status]++;
-  latency_.try_emplace(route, kLatencyBounds).first->second.observe(seconds);
+  latency_.try_emplace({route, model}, kLatencyBounds).first->second.observe(seconds);
+}
+
+void Metrics::record_step(const std::string& model, double step_seconds, const std::vector<double>& queue_waits) {
+  std::lock_guard lock(mu_);
+  step_seconds_.try_emplace(model, kLatencyBounds).first->second.observe(step_seconds);
+  Histogram& waits = queue_wait_.try_emplace(model, kLatencyBounds).first->second;
+  for (double w : queue_waits) waits.observe(w);
 }
 
 void Metrics::record_batch(const std::string& model, std::size_t sequences, std::size_t tokens) {
@@ -103,6 +112,24 @@ uint64_t Metrics::batches(const std::string& model) const {
   return it == batch_sizes_.end() ? 0 : it->second.count();
 }
 
+uint64_t Metrics::steps(const std::string& model) const {
+  std::lock_guard lock(mu_);
+  auto it = step_seconds_.find(model);
+  return it == step_seconds_.end() ? 0 : it->second.count();
+}
+
+uint64_t Metrics::queue_waits(const std::string& model) const {
+  std::lock_guard lock(mu_);
+  auto it = queue_wait_.find(model);
+  return it == queue_wait_.end() ? 0 : it->second.count();
+}
+
+uint64_t Metrics::timed_requests(const std::string& route, const std::string& model) const {
+  std::lock_guard lock(mu_);
+  auto it = latency_.find({route, model});
+  return it == latency_.end() ? 0 : it->second.count();
+}
+
 double Metrics::audio_seconds(const std::string& model) const {
   std::lock_guard lock(mu_);
   auto it = audio_seconds_.find(model);
@@ -123,8 +150,14 @@ std::string Metrics::render(const std::vector<GaugeSample>& gauges) const {
     for (const auto& [status, n] : errors_) {
       out += "fathom_request_errors_total{" + label("status", std::to_string(status)) + "} " + std::to_string(n) + "\n";
     }
-    header(out, "fathom_request_duration_seconds", "histogram", "HTTP request latency in seconds, by route");
-    for (const auto& [route, h] : latency_) h.render(out, "fathom_request_duration_seconds", label("route", route));
+    header(out, "fathom_request_duration_seconds", "histogram", "HTTP request latency in seconds, by route and model");
+    for (const auto& [key, h] : latency_)
+      h.render(out, "fathom_request_duration_seconds", label("route", key.first) + "," + label("model", key.second));
+    header(out, "fathom_queue_wait_seconds", "histogram",
+           "Seconds an input waited in its model's queue before a device step started it, by model");
+    for (const auto& [model, h] : queue_wait_) h.render(out, "fathom_queue_wait_seconds", label("model", model));
+    header(out, "fathom_step_duration_seconds", "histogram", "Wall time of one device step of a model, by model");
+    for (const auto& [model, h] : step_seconds_) h.render(out, "fathom_step_duration_seconds", label("model", model));
     header(out, "fathom_batch_size", "histogram", "Sequences per batch run on a device, by model");
     for (const auto& [model, h] : batch_sizes_) h.render(out, "fathom_batch_size", label("model", model));
     header(out, "fathom_tokens_processed_total", "counter", "Input tokens run through a model (without padding)");

@@ -1,8 +1,10 @@
 #pragma once
 // Process-wide operational counters, rendered in the Prometheus text exposition format (GET /metrics).
 //
-// The engine and the server record into Metrics::global(): requests (route, model, status) with their latency,
-// batch sizes, tokens and audio seconds processed. Gauges that describe the current state (queue depth, model
+// The engine and the server record into Metrics::global(): requests (route, model, status) with their latency
+// (by route and model), batch sizes, each model's device steps (their wall time, and how long the inputs
+// they started had waited in the model's queue), tokens and audio seconds processed. Request latency minus
+// queue wait minus step time is what the host adds (HTTP, tokenisation, handing results back). Gauges that describe the current state (queue depth, model
 // memory, model state) are not stored here: the /metrics route reads them from the ModelManager at scrape time
 // and passes them to render().
 //
@@ -17,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace fathom::engine {
@@ -53,6 +56,10 @@ class Metrics {
   void record_request(const std::string& route, const std::string& model, int status, double seconds);
   // One batch run by a model's scheduler: sequences in it and the (unpadded) tokens they hold.
   void record_batch(const std::string& model, std::size_t sequences, std::size_t tokens);
+  // One step a model's scheduler ran on its device worker: its wall time, and the seconds each input it
+  // started had waited since it was queued (embeddings: every sequence of the batch; speech: the requests
+  // that joined the running batch at this step). One lock for the whole step.
+  void record_step(const std::string& model, double step_seconds, const std::vector<double>& queue_waits);
   // Seconds of audio a speech model has processed (the speech path calls this once per finished request).
   void add_audio_seconds(const std::string& model, double seconds);
 
@@ -64,13 +71,19 @@ class Metrics {
   uint64_t tokens(const std::string& model) const;
   uint64_t batches(const std::string& model) const;
   double audio_seconds(const std::string& model) const;
+  uint64_t steps(const std::string& model) const;        // record_step calls
+  uint64_t queue_waits(const std::string& model) const;  // queue waits observed
+  // Requests of `route` and `model` in the latency histogram.
+  uint64_t timed_requests(const std::string& route, const std::string& model) const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // (route, model, status)
   std::map<int, uint64_t> errors_;                                           // status >= 400
-  std::map<std::string, Histogram> latency_;                                 // route -> seconds
+  std::map<std::pair<std::string, std::string>, Histogram> latency_;         // (route, model) -> seconds
   std::map<std::string, Histogram> batch_sizes_;                             // model -> sequences
+  std::map<std::string, Histogram> step_seconds_;                            // model -> seconds per step
+  std::map<std::string, Histogram> queue_wait_;                              // model -> seconds per input
   std::map<std::string, uint64_t> tokens_;                                   // model -> tokens
   std::map<std::string, double> audio_seconds_;                              // model -> seconds
 };

@@ -75,9 +75,14 @@ bool SpeechScheduler::has_work() const {
 }
 
 std::size_t SpeechScheduler::step() {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<double> queue_waits;
   {
     std::lock_guard lock(mu_);
-    for (auto& r : pending_) running_.push_back(std::move(r));
+    for (auto& r : pending_) {
+      queue_waits.push_back(std::chrono::duration<double>(started - r->queued_at_).count());
+      running_.push_back(std::move(r));
+    }
     pending_.clear();
   }
   if (running_.empty()) return 0;
@@ -109,6 +114,8 @@ std::size_t SpeechScheduler::step() {
     }
   }
   if (!jobs.empty()) Metrics::global().record_batch(name_, jobs.size(), 0);
+  Metrics::global().record_step(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                                queue_waits);
   touched.swap(running_);
   running_ = std::move(still_running);
   {

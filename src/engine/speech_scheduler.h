@@ -45,6 +45,7 @@ class SpeechRequest {
   void fail(const Error& error);  // ends it with `error` (the job is abandoned)
 
   std::unique_ptr<models::SpeechJob> job_;
+  std::chrono::steady_clock::time_point queued_at_ = std::chrono::steady_clock::now();
   std::atomic<bool> cancelled_{false};
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

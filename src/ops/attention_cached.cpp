@@ -12,6 +12,18 @@
 namespace fathom::ops {
 
 #if FATHOM_WITH_CUDA
+namespace {
+
+Status cuda_dtype_supported(const TensorView& q) {
+  if (compute_supported(DeviceKind::kCuda, q.dtype)) return Status::Ok();
+  return make_error(ErrorCode::kUnsupported, "attention_cached on cuda: dtype " + std::string(dtype_name(q.dtype)) +
+                                                 " is not supported (float32, float16, bfloat16)");
+}
+
+}  // namespace
+#endif
+
+#if FATHOM_WITH_CUDA
 // The prepared descriptor is handed to the CUDA kernel as is.
 static_assert(sizeof(CachedSeq) == sizeof(cuda::CachedAttnSeq) && offsetof(CachedSeq, k) == offsetof(cuda::CachedAttnSeq, k) &&
               offsetof(CachedSeq, v) == offsetof(cuda::CachedAttnSeq, v) &&
@@ -71,9 +83,7 @@ Status attention_cached(ExecContext& ctx, const TensorView& q, const VarlenBatch
       return Status::Ok();
 #if FATHOM_WITH_CUDA
     case DeviceKind::kCuda:
-      if (!compute_supported(DeviceKind::kCuda, q.dtype))
-        return make_error(ErrorCode::kUnsupported, "attention_cached on cuda: dtype " + std::string(dtype_name(q.dtype)) +
-                                                       " is not supported (float32, float16, bfloat16)");
+      FATHOM_TRY(cuda_dtype_supported(q));
       return cuda::ops::attention_cached(ctx, q, queries.cu_seqlens.data(), batch, keys.data(), values.data(), heads,
                                          head_dim, scale, causal, out);
 #endif
@@ -147,9 +157,7 @@ Status attention_cached_prepared(ExecContext& ctx, const TensorView& q, const Ca
     }
 #if FATHOM_WITH_CUDA
     case DeviceKind::kCuda:
-      if (!compute_supported(DeviceKind::kCuda, q.dtype))
-        return make_error(ErrorCode::kUnsupported, "attention_cached on cuda: dtype " + std::string(dtype_name(q.dtype)) +
-                                                       " is not supported (float32, float16, bfloat16)");
+      FATHOM_TRY(cuda_dtype_supported(q));
       return cuda::ops::attention_cached_prepared(ctx, q, seqs, bounds.num_seqs, bounds.rows, bounds.max_q_len,
                                                   bounds.max_kv_len, bounds.ld_kv, bounds.kv_aligned, heads, head_dim,
                                                   scale, causal, scratch, out);

@@ -142,7 +142,9 @@ test('a model loads and unloads at run time while another serves traffic', async
   assert.ok(sample(afterText, 'fathom_tokens_processed_total{model="roberta-cls"}') > 2048);
   assert.ok(sample(afterText, 'fathom_batch_size_count{model="roberta-cls"}') > 1);
   assert.ok(sample(afterText, 'fathom_request_errors_total{status="404"}') >= 1);
-  assert.match(afterText, /fathom_request_duration_seconds_bucket\{route="\/v1\/embeddings",le="\+Inf"\} \d+/);
+  assert.match(afterText, /fathom_request_duration_seconds_bucket\{route="\/v1\/embeddings",model="bert-mean-norm",le="\+Inf"\} \d+/);
+  assert.ok(sample(afterText, 'fathom_queue_wait_seconds_count{model="roberta-cls"}') > 2048);
+  assert.ok(sample(afterText, 'fathom_step_duration_seconds_count{model="roberta-cls"}') > 1);
   assert.match(afterText, /fathom_requests_total\{route="\/v1\/admin\/models",model="",status="401"\} 2/);
 });
 

@@ -239,10 +239,14 @@ TEST_F(OpsServerTest, MetricsCountRequestsBatchesTokensAndShowGauges) {
   auto& metrics = engine::Metrics::global();
   const auto before = metrics.requests("/v1/embeddings", "metrics-model", 200);
   const auto tokens_before = metrics.tokens("metrics-model");
+  const auto waits_before = metrics.queue_waits("metrics-model");
+  const auto steps_before = metrics.steps("metrics-model");
   ASSERT_EQ(embed("metrics-model", "[[1,2,3],[4,5]]")->status, 200);
   ASSERT_EQ(embed("metrics-model")->status, 200);
   error_of(embed("nobody"), 404);
   EXPECT_EQ(metrics.tokens("metrics-model"), tokens_before + 8);
+  EXPECT_EQ(metrics.queue_waits("metrics-model"), waits_before + 3);  // one per input
+  EXPECT_GE(metrics.steps("metrics-model"), steps_before + 1);
   engine::Metrics::global().add_audio_seconds("some-speech-model", 2.5);
 
   auto r = client().Get("/metrics");
@@ -259,7 +263,10 @@ TEST_F(OpsServerTest, MetricsCountRequestsBatchesTokensAndShowGauges) {
             std::string::npos) << text;
   EXPECT_NE(text.find("fathom_requests_total{route=\"/v1/embeddings\",model=\"\",status=\"404\"}"), std::string::npos);
   EXPECT_NE(text.find("fathom_request_errors_total{status=\"404\"}"), std::string::npos);
-  EXPECT_NE(text.find("fathom_request_duration_seconds_bucket{route=\"/v1/embeddings\",le=\"+Inf\"}"), std::string::npos);
+  EXPECT_NE(text.find("fathom_request_duration_seconds_bucket{route=\"/v1/embeddings\",model=\"metrics-model\",le=\"0.0005\"}"),
+            std::string::npos) << text;  // per model, with sub-millisecond buckets
+  EXPECT_NE(text.find("fathom_queue_wait_seconds_count{model=\"metrics-model\"}"), std::string::npos);
+  EXPECT_NE(text.find("fathom_step_duration_seconds_count{model=\"metrics-model\"}"), std::string::npos);
   EXPECT_NE(text.find("fathom_batch_size_count{model=\"metrics-model\"}"), std::string::npos);
   EXPECT_NE(text.find("fathom_tokens_processed_total{model=\"metrics-model\"}"), std::string::npos);
   EXPECT_NE(text.find("fathom_audio_seconds_processed_total{model=\"some-speech-model\"}"), std::string::npos);

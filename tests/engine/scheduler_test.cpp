@@ -11,6 +11,7 @@
 
 #include "engine/device_worker.h"
 #include "engine/embed_scheduler.h"
+#include "engine/metrics.h"
 #include "engine/model_manager.h"
 #include "fake_model.h"
 
@@ -70,6 +71,52 @@ TEST(EmbedScheduler, BatchesStayUnderTheTokenBudgetAndEveryRequestGetsItsOwnVect
   EXPECT_EQ(total, 101u);
   EXPECT_TRUE(batched) << "queued requests were never batched together";
   EXPECT_LT(records.size(), 60u);
+}
+
+// The value of `series{labels,le="bound"}` in /metrics text; -1 when absent.
+long bucket(const std::string& text, const std::string& series, const std::string& labels, const std::string& bound) {
+  const std::string key = series + "_bucket{" + labels + ",le=\"" + bound + "\"} ";
+  const auto at = text.find(key);
+  return at == std::string::npos ? -1 : std::stol(text.substr(at + key.size()));
+}
+
+TEST(EmbedScheduler, RecordsEachStepsTimeAndEveryInputsQueueWait) {
+  auto log = std::make_shared<BatchLog>();
+  auto gate = std::make_shared<Gate>();
+  ModelManager manager;
+  ASSERT_TRUE(manager.add("queue-wait-model", std::make_unique<FakeModel>("queue-wait-model", 8, log, gate), 64, {}).ok());
+  auto entry = manager.find("queue-wait-model");
+  ASSERT_TRUE(entry && entry->embed_scheduler);
+  auto& metrics = Metrics::global();
+
+  // The first batch holds the worker for 40 ms; ten inputs queue behind it.
+  auto first = entry->embed_scheduler->submit({seq(4, 5)});
+  ASSERT_TRUE(first.ok());
+  gate->await_waiters(1);
+  std::vector<std::vector<int32_t>> sequences;
+  for (int i = 0; i < 10; ++i) sequences.push_back(seq(3, 200 + i));
+  auto futures = entry->embed_scheduler->submit(sequences);
+  ASSERT_TRUE(futures.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  gate->open();
+  wait_ok(first.value()[0]);
+  for (auto& f : futures.value()) wait_ok(f);
+
+  // Recorded before the results are handed over, so complete once every future is ready.
+  const auto steps = log->records().size();
+  EXPECT_EQ(metrics.steps("queue-wait-model"), steps);
+  EXPECT_EQ(metrics.queue_waits("queue-wait-model"), 11u);
+  const std::string text = metrics.render();
+  const std::string labels = "model=\"queue-wait-model\"";
+  // Only the first input can have waited under 25 ms; the ten behind the held batch waited >= 40 ms.
+  const long quick_waits = bucket(text, "fathom_queue_wait_seconds", labels, "0.025");
+  EXPECT_GE(quick_waits, 0) << text;
+  EXPECT_LE(quick_waits, 1) << text;
+  EXPECT_EQ(bucket(text, "fathom_queue_wait_seconds", labels, "+Inf"), 11);
+  // The held step took >= 40 ms: not in the 25 ms bucket; the others may be.
+  const long quick_steps = bucket(text, "fathom_step_duration_seconds", labels, "0.025");
+  EXPECT_GE(quick_steps, 0) << text;
+  EXPECT_LE(quick_steps, static_cast<long>(steps) - 1) << text;
 }
 
 TEST(EmbedScheduler, AFailingRequestFailsAloneAndTheWorkerKeepsRunning) {

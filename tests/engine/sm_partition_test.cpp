@@ -17,6 +17,7 @@
 #include "support/whisper_inputs.h"
 #if FATHOM_WITH_CUDA
 #include "backends/cuda/device.h"
+#include "backends/cuda/sm_partition.h"
 #endif
 
 namespace fathom::engine {
@@ -49,6 +50,28 @@ TEST(SmPartition, RefusedOffCudaNamingTheOption) {
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->state.load(), ModelState::kFailed);
 }
+
+#if FATHOM_WITH_CUDA
+// Kernels that size their grids to the device (cached attention's split count) read the partition's SMs.
+TEST(SmPartition, StreamSmCountIsThePartitionsWhileItLives) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const int all = cuda::device_sm_count(0);
+  {
+    cuda::Stream plain(0, 0, 0);
+    EXPECT_EQ(cuda::partition_sm_count(plain.get()), 0);
+    EXPECT_EQ(cuda::stream_sm_count(plain.get(), 0), all);
+  }
+  cudaStream_t gone = nullptr;
+  {
+    cuda::Stream part(0, 0, 16);
+    gone = part.get();
+    EXPECT_EQ(part.sm_limit(), cuda::partition_sm_count(part.get()));
+    EXPECT_GE(cuda::stream_sm_count(part.get(), 0), 16);
+    EXPECT_LT(cuda::stream_sm_count(part.get(), 0), all);
+  }
+  EXPECT_EQ(cuda::partition_sm_count(gone), 0);  // forgotten with the partition
+}
+#endif
 
 TEST(SmPartition, ImpossiblePartitionIsRefusedAtLoad) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";

@@ -32,30 +32,13 @@ using fathom::testing::read_json;
 using Case = fathom::testing::WhisperCase;
 using fathom::testing::whisper_case_name;
 
-struct Fixture {
-  std::unique_ptr<WhisperModel> model;
-  json reference;
-  std::vector<float> samples;
-  formats::LogMel mel;
-  double duration = 0;
-};
+using Fixture = fathom::testing::LoadedWhisper;
 
 Fixture load(const Case& c, int slots = 0) {
-  Fixture f;
-  const auto dir = fathom::testing::fixture("models/" + c.fixture);
-  f.reference = read_json(fathom::testing::fixture("models/" + c.fixture + ".reference.json"));
   LoadOptions o;
   o.device = Device::cuda(0);
   o.dtype = c.dtype;
-  auto m = WhisperModel::load(dir, read_json(dir / "config.json"), o, whisper_model_info(), slots);
-  EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
-  if (!m.ok()) return f;
-  f.model = std::move(m).value();
-  auto jfk = fathom::testing::jfk_input(f.model->config().num_mel_bins);
-  f.duration = jfk.duration;
-  f.samples = std::move(jfk.samples);
-  f.mel = std::move(jfk.mel);
-  return f;
+  return fathom::testing::load_whisper_fixture(c.fixture, o, slots);
 }
 
 std::size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {

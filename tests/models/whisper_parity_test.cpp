@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/metrics.h"
 #include "engine/speech_scheduler.h"
 #include "formats/audio/audio.h"
 #include "formats/mel/log_mel.h"
@@ -28,28 +29,9 @@ using nlohmann::json;
 using fathom::testing::read_bytes;
 using fathom::testing::read_json;
 
-struct Loaded {
-  std::unique_ptr<WhisperModel> model;
-  json reference;
-  formats::LogMel mel;  // [n_mels, 3000] of jfk.wav
-  double duration = 0;
-  std::vector<float> samples;  // the 16 kHz audio the mel was computed from
-};
+using Loaded = fathom::testing::LoadedWhisper;
 
-Loaded load(const std::string& name) {
-  Loaded l;
-  const auto dir = fathom::testing::fixture("models/" + name);
-  l.reference = read_json(fathom::testing::fixture("models/" + name + ".reference.json"));
-  auto m = WhisperModel::load(dir, read_json(dir / "config.json"), LoadOptions{}, whisper_model_info());
-  EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
-  if (!m.ok()) return l;
-  l.model = std::move(m).value();
-  auto jfk = fathom::testing::jfk_input(l.model->config().num_mel_bins);
-  l.duration = jfk.duration;
-  l.samples = std::move(jfk.samples);
-  l.mel = std::move(jfk.mel);
-  return l;
-}
+Loaded load(const std::string& name) { return fathom::testing::load_whisper_fixture(name, LoadOptions{}); }
 
 class WhisperParity : public ::testing::TestWithParam<std::string> {};
 
@@ -185,7 +167,9 @@ TEST(WhisperCancel, CancelledJobsFreeTheirSlots) {
   EXPECT_FALSE(job.value()->result().ok());
   EXPECT_EQ(l.model->network().free_slots(), WhisperModel::kDefaultSlots);
   // Through the scheduler: a cancelled request ends at the next step, the other one finishes.
-  engine::SpeechScheduler sched("tiny", l.model->speech(), {});
+  engine::SpeechScheduler sched("tiny-metrics", l.model->speech(), {});
+  const auto steps_before = engine::Metrics::global().steps("tiny-metrics");
+  const auto waits_before = engine::Metrics::global().queue_waits("tiny-metrics");
   auto a = sched.start(l.samples, o);
   o.beams = 1;
   o.max_new_tokens = 24;
@@ -200,6 +184,9 @@ TEST(WhisperCancel, CancelledJobsFreeTheirSlots) {
   ASSERT_TRUE(b.value()->result().ok());
   EXPECT_EQ(b.value()->result()->tokens, l.reference["generate"]["transcribe_en"]["tokens"].get<std::vector<int32_t>>());
   EXPECT_EQ(l.model->network().free_slots(), WhisperModel::kDefaultSlots);
+  // /metrics: every step's wall time, and one queue wait per request (when it joined the running batch).
+  EXPECT_GE(engine::Metrics::global().steps("tiny-metrics"), steps_before + 2);
+  EXPECT_EQ(engine::Metrics::global().queue_waits("tiny-metrics"), waits_before + 2);
 }
 
 TEST(WhisperLoad, MissingTensorIsNamed) {

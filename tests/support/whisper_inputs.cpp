@@ -21,6 +21,22 @@ JfkInput jfk_input(int n_mels) {
   return in;
 }
 
+LoadedWhisper load_whisper_fixture(const std::string& name, const models::LoadOptions& options, int slots) {
+  LoadedWhisper l;
+  const auto dir = fixture("models/" + name);
+  l.reference = read_json(fixture("models/" + name + ".reference.json"));
+  auto m = models::whisper::WhisperModel::load(dir, read_json(dir / "config.json"), options,
+                                               models::whisper::whisper_model_info(), slots);
+  EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
+  if (!m.ok()) return l;
+  l.model = std::move(m).value();
+  JfkInput jfk = jfk_input(l.model->config().num_mel_bins);
+  l.duration = jfk.duration;
+  l.samples = std::move(jfk.samples);
+  l.mel = std::move(jfk.mel);
+  return l;
+}
+
 std::string whisper_case_name(const ::testing::TestParamInfo<WhisperCase>& info) {
   std::string s = info.param.fixture + "_" + std::string(dtype_name(info.param.dtype));
   for (auto& ch : s)

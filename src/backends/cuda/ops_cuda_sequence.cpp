@@ -11,6 +11,7 @@
 #include "backends/cuda/device.h"
 #include "backends/cuda/ops_cuda.h"
 #include "backends/cuda/sequence_kernels.h"
+#include "backends/cuda/sm_partition.h"
 
 namespace fathom::cuda::ops {
 namespace {
@@ -21,6 +22,35 @@ cudaStream_t stream_of(const ExecContext& ctx) { return static_cast<cudaStream_t
 constexpr std::size_t kIm2colChunkBytes = 64u << 20;
 
 std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+
+// Split count of the cached-attention kernel: sized for the SMs the context's stream may use (its SM
+// partition's, or the device's), the same at scratch sizing and at launch.
+int cached_splits(const ExecContext& ctx, int num_seqs, int max_q_len, int max_kv_len, int heads) {
+  return cached_attention_splits(num_seqs, max_q_len, heads, max_kv_len,
+                                 stream_sm_count(stream_of(ctx), ctx.device.index));
+}
+
+// Everything of CachedAttentionParams but the device descriptor (`seqs`) and the split scratch (`partial`).
+CachedAttentionParams cached_params(const ExecContext& ctx, const TensorView& q, const TensorView& out, int heads,
+                                    int head_dim, int64_t ld_kv, bool kv_aligned, int num_seqs, int rows,
+                                    int max_q_len, int max_kv_len, bool causal, float scale) {
+  CachedAttentionParams p;
+  p.dtype = q.dtype;
+  p.heads = heads;
+  p.head_dim = head_dim;
+  p.q = q.data; p.ld_q = heads * head_dim;
+  p.out = out.data; p.ld_out = heads * head_dim;
+  p.ld_kv = ld_kv;
+  p.kv_aligned = kv_aligned;
+  p.num_seqs = num_seqs;
+  p.rows = rows;
+  p.max_q_len = max_q_len;
+  p.max_kv_len = max_kv_len;
+  p.causal = causal;
+  p.scale = scale;
+  p.splits = cached_splits(ctx, num_seqs, max_q_len, max_kv_len, heads);
+  return p;
+}
 
 }  // namespace
 
@@ -92,21 +122,8 @@ Status attention_cached(ExecContext& ctx, const TensorView& q, const int32_t* cu
       max_kv = std::max(max_kv, s.kv_len);
       aligned = aligned && reinterpret_cast<uintptr_t>(k.data) % 16 == 0 && reinterpret_cast<uintptr_t>(v.data) % 16 == 0;
     }
-    CachedAttentionParams p;
-    p.dtype = q.dtype;
-    p.heads = heads;
-    p.head_dim = head_dim;
-    p.q = q.data; p.ld_q = heads * head_dim;
-    p.out = out.data; p.ld_out = heads * head_dim;
-    p.ld_kv = keys[0].cols();
-    p.kv_aligned = aligned;
-    p.num_seqs = batch;
-    p.rows = cu[batch];
-    p.max_q_len = max_q;
-    p.max_kv_len = max_kv;
-    p.causal = causal;
-    p.scale = scale;
-    p.splits = cached_attention_splits(batch, max_q, heads, max_kv, device_sm_count(ctx.device.index));
+    CachedAttentionParams p = cached_params(ctx, q, out, heads, head_dim, keys[0].cols(), aligned, batch, cu[batch],
+                                            max_q, max_kv, causal, scale);
     const std::size_t desc_bytes = align_up(seqs.size() * sizeof(CachedAttnSeq), 256);
     const std::size_t partial_bytes = cached_attention_partial_floats(p.rows, heads, head_dim, p.splits) * sizeof(float);
     if (!ctx.workspace) throw Exception(ErrorCode::kInvalidArgument, "attention_cached: ExecContext has no workspace");
@@ -122,17 +139,9 @@ Status attention_cached(ExecContext& ctx, const TensorView& q, const int32_t* cu
   });
 }
 
-namespace {
-
-int prepared_splits(const ExecContext& ctx, int num_seqs, int max_q_len, int max_kv_len, int heads) {
-  return cached_attention_splits(num_seqs, max_q_len, heads, max_kv_len, device_sm_count(ctx.device.index));
-}
-
-}  // namespace
-
 std::size_t attention_cached_prepared_scratch(const ExecContext& ctx, int num_seqs, int rows, int max_q_len,
                                               int max_kv_len, int heads, int head_dim) {
-  const int splits = prepared_splits(ctx, num_seqs, max_q_len, max_kv_len, heads);
+  const int splits = cached_splits(ctx, num_seqs, max_q_len, max_kv_len, heads);
   return cached_attention_partial_floats(rows, heads, head_dim, splits) * sizeof(float);
 }
 
@@ -140,22 +149,9 @@ Status attention_cached_prepared(ExecContext& ctx, const TensorView& q, const vo
                                  int max_q_len, int max_kv_len, int64_t ld_kv, bool kv_aligned, int heads,
                                  int head_dim, float scale, bool causal, void* scratch, const TensorView& out) {
   return status_from_exceptions([&] {
-    CachedAttentionParams p;
-    p.dtype = q.dtype;
-    p.heads = heads;
-    p.head_dim = head_dim;
-    p.q = q.data; p.ld_q = heads * head_dim;
-    p.out = out.data; p.ld_out = heads * head_dim;
-    p.ld_kv = ld_kv;
-    p.kv_aligned = kv_aligned;
+    CachedAttentionParams p = cached_params(ctx, q, out, heads, head_dim, ld_kv, kv_aligned, num_seqs, rows, max_q_len,
+                                            max_kv_len, causal, scale);
     p.seqs = static_cast<const CachedAttnSeq*>(seqs);
-    p.num_seqs = num_seqs;
-    p.rows = rows;
-    p.max_q_len = max_q_len;
-    p.max_kv_len = max_kv_len;
-    p.causal = causal;
-    p.scale = scale;
-    p.splits = prepared_splits(ctx, num_seqs, max_q_len, max_kv_len, heads);
     if (p.splits > 1 && !scratch)
       throw Exception(ErrorCode::kInvalidArgument, "attention_cached_prepared: the split kernel needs scratch");
     p.partial = p.splits > 1 ? static_cast<float*>(scratch) : nullptr;

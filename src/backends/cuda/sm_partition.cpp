@@ -2,6 +2,8 @@
 
 #include <cuda.h>
 
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "backends/cuda/check.h"
@@ -55,6 +57,9 @@ void check(CUresult r, const char* what, int device) {
                                                  std::to_string(static_cast<int>(r)) + ")");
 }
 
+std::mutex g_partitions_mu;
+std::map<cudaStream_t, int> g_partition_sms;  // live partition streams and their SM counts
+
 }  // namespace
 
 SmPartition create_sm_partition(int device, int min_sms, int priority) {
@@ -91,13 +96,32 @@ SmPartition create_sm_partition(int device, int min_sms, int priority) {
   }
   p.stream = reinterpret_cast<cudaStream_t>(s);
   p.sms = static_cast<int>(group.sm.smCount);
+  std::lock_guard<std::mutex> lock(g_partitions_mu);
+  g_partition_sms[p.stream] = p.sms;
   return p;
 }
 
 void destroy_sm_partition(SmPartition& partition) {
-  if (partition.stream) cudaStreamDestroy(partition.stream);
+  if (partition.stream) {
+    {
+      std::lock_guard<std::mutex> lock(g_partitions_mu);
+      g_partition_sms.erase(partition.stream);
+    }
+    cudaStreamDestroy(partition.stream);
+  }
   if (partition.green_context && green_api().destroy) green_api().destroy(static_cast<CUgreenCtx>(partition.green_context));
   partition = SmPartition{};
+}
+
+int partition_sm_count(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(g_partitions_mu);
+  auto it = g_partition_sms.find(stream);
+  return it == g_partition_sms.end() ? 0 : it->second;
+}
+
+int stream_sm_count(cudaStream_t stream, int device) {
+  const int sms = partition_sm_count(stream);
+  return sms > 0 ? sms : device_sm_count(device);
 }
 
 }  // namespace fathom::cuda

@@ -6,7 +6,8 @@
 //
 // The driver functions are reached through cudaGetDriverEntryPointByVersion, so nothing links libcuda and a
 // machine without a driver still loads the program (creating a partition then fails with kUnsupported).
-// Thread-safe: each call creates independent objects.
+// Thread-safe: each call creates independent objects; the partition streams' SM counts are kept in a
+// process-wide table under a mutex.
 #include <cuda_runtime_api.h>
 
 namespace fathom::cuda {
@@ -25,5 +26,12 @@ SmPartition create_sm_partition(int device, int min_sms, int priority);
 
 // Destroys the stream and the green context (after the stream's work finished). Null-safe.
 void destroy_sm_partition(SmPartition& partition);
+
+// SMs of the partition whose stream is `stream` (between create_sm_partition and destroy_sm_partition);
+// 0 for every other stream. Kernels that size their grids to the device ask this first.
+int partition_sm_count(cudaStream_t stream);
+
+// The SMs `stream`'s kernels may run on: its partition's, or every SM of `device`.
+int stream_sm_count(cudaStream_t stream, int device);
 
 }  // namespace fathom::cuda
