@@ -25,7 +25,8 @@ Scenarios (each after a short unmeasured warm-up at the same load):
                stream priority; "concurrent-bN": the same with the heavy model's batch budget at N tokens;
                "concurrent-sN": the same with the heavy model on an SM partition of N SMs, max_sms = N):
                light p99 alone and with the heavy model saturated, heavy throughput alone and with the light
-               load
+               load; per repeat also the server's own view of the light model from /metrics histograms
+               (request duration, queue wait, step duration: p50/p99 in ms, interpolated in the buckets)
 Aggregate efficiency = sum over models of (together throughput / alone throughput): the device-time shares
 the models got together, which must add up to >= 0.9. /metrics is sampled every second for each model's
 memory (fathom_model_memory_bytes) and its budget.
@@ -270,6 +271,53 @@ def load(bundle, port, models, conns, seconds, paths, tag, work):
     return res
 
 
+def histogram_delta(before, after, series, labels):
+    """Per-bucket counts of a /metrics histogram added between two scrapes: [(upper bound, count)]."""
+    def buckets(text):
+        out = {}
+        pat = re.compile(re.escape(series) + r'_bucket\{' + re.escape(labels) + r',le="([^"]+)"\} (\d+)')
+        for m in pat.finditer(text):
+            out[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = int(m.group(2))
+        return out
+    b0, b1 = buckets(before), buckets(after)
+    prev, res = 0, []
+    for le in sorted(b1):
+        cum = b1[le] - b0.get(le, 0)
+        res.append((le, cum - prev))
+        prev = cum
+    return res
+
+
+def histogram_quantiles(delta, qs=(0.5, 0.99)):
+    """Quantiles (ms) from histogram_delta buckets, linear inside a bucket; None without samples."""
+    total = sum(c for _, c in delta)
+    if total == 0:
+        return None
+    out, lo = {}, 0.0
+    cum = 0
+    for le, c in delta:
+        for q in qs:
+            target = q * total
+            if f"p{int(q * 100)}" not in out and cum + c >= target and c > 0:
+                hi = le if le != float("inf") else lo * 2
+                out[f"p{int(q * 100)}"] = 1e3 * (lo + (hi - lo) * (target - cum) / c)
+        cum += c
+        lo = le if le != float("inf") else lo
+    out["count"] = total
+    return out
+
+
+def light_breakdown(before, after):
+    """Where the light model's time went between two /metrics scrapes: request, queue wait, step (ms)."""
+    lab = f'model="{LIGHT}"'
+    return {
+        "request": histogram_quantiles(histogram_delta(before, after, "fathom_request_duration_seconds",
+                                                       f'route="/v1/embeddings",{lab}')),
+        "queue_wait": histogram_quantiles(histogram_delta(before, after, "fathom_queue_wait_seconds", lab)),
+        "step": histogram_quantiles(histogram_delta(before, after, "fathom_step_duration_seconds", lab)),
+    }
+
+
 def concurrent_variants(names):
     """Server configurations of the concurrent scenario by name: "shared" (one device worker), "concurrent"
     (a worker and a stream each, the light model at priority 8), "concurrent-bN" (concurrent, with the
@@ -309,10 +357,18 @@ def concurrent_scenario(B, fathom, dirs, paths, seconds, warmup, work, result, s
             r = {"config": overrides, "repeats": []}
             r["heavy_alone"] = load(B, port, [HEAVY], conns, seconds, paths, f"conc_{name}_heavy", work)[HEAVY]
             for rep in range(repeats):
+                m0 = srv.metrics()
                 alone = load(B, port, [LIGHT], conns, seconds, paths, f"conc_{name}_light{rep}", work)[LIGHT]
+                m1 = srv.metrics()
                 both = load(B, port, [LIGHT, HEAVY], conns, seconds, paths, f"conc_{name}_both{rep}", work)
+                m2 = srv.metrics()
                 r["repeats"].append({"light_alone": alone, "together": both,
-                                     "ratio": both[LIGHT]["latency_ms"]["p99"] / max(1e-9, alone["latency_ms"]["p99"])})
+                                     "ratio": both[LIGHT]["latency_ms"]["p99"] / max(1e-9, alone["latency_ms"]["p99"]),
+                                     "light_server_side_alone": light_breakdown(m0, m1),
+                                     "light_server_side_together": light_breakdown(m1, m2)})
+                log(f"concurrent/{name} repeat {rep} server-side light ms, alone / together:",
+                    json.dumps(r["repeats"][-1]["light_server_side_alone"]),
+                    json.dumps(r["repeats"][-1]["light_server_side_together"]))
             r["light_alone"], r["together"] = r["repeats"][-1]["light_alone"], r["repeats"][-1]["together"]
             ratios = sorted(x["ratio"] for x in r["repeats"])
             a = statistics.median(x["light_alone"]["latency_ms"]["p99"] for x in r["repeats"])
