@@ -126,12 +126,6 @@ uint64_t Metrics::queue_waits(const std::string& model) const {
   return it == queue_wait_.end() ? 0 : it->second.count();
 }
 
-uint64_t Metrics::timed_requests(const std::string& route, const std::string& model) const {
-  std::lock_guard lock(mu_);
-  auto it = latency_.find({route, model});
-  return it == latency_.end() ? 0 : it->second.count();
-}
-
 double Metrics::audio_seconds(const std::string& model) const {
   std::lock_guard lock(mu_);
   auto it = audio_seconds_.find(model);

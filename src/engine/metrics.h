@@ -4,9 +4,9 @@
 // The engine and the server record into Metrics::global(): requests (route, model, status) with their latency
 // (by route and model), batch sizes, each model's device steps (their wall time, and how long the inputs
 // they started had waited in the model's queue), tokens and audio seconds processed. Request latency minus
-// queue wait minus step time is what the host adds (HTTP, tokenisation, handing results back). Gauges that describe the current state (queue depth, model
-// memory, model state) are not stored here: the /metrics route reads them from the ModelManager at scrape time
-// and passes them to render().
+// queue wait minus step time is what the host adds (HTTP, tokenisation, handing results back). Gauges that
+// describe the current state (queue depth, model memory, model state) are not stored here: the /metrics route
+// reads them from the ModelManager at scrape time and passes them to render().
 //
 // Label values are escaped; callers keep label cardinality bounded (the server labels requests with a
 // registered route and a loaded model's name, never with arbitrary client text).
@@ -73,8 +73,6 @@ class Metrics {
   double audio_seconds(const std::string& model) const;
   uint64_t steps(const std::string& model) const;        // record_step calls
   uint64_t queue_waits(const std::string& model) const;  // queue waits observed
-  // Requests of `route` and `model` in the latency histogram.
-  uint64_t timed_requests(const std::string& route, const std::string& model) const;
 
  private:
   mutable std::mutex mu_;
