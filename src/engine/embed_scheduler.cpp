@@ -161,8 +161,6 @@ std::size_t EmbedScheduler::step() {
   }
   if (batch.empty()) return 0;
 
-  Metrics::global().record_batch(name_, batch.size(), tokens);
-
   std::size_t failed = 0;
   Delivery delivery;
   delivery.reserve(batch.size());
@@ -194,11 +192,12 @@ std::size_t EmbedScheduler::step() {
     stats_.sequences += batch.size();
     stats_.failed += failed;
   }
-  std::vector<double> queue_waits;
-  queue_waits.reserve(batch.size());
-  for (const Item& item : batch) queue_waits.push_back(std::chrono::duration<double>(started - item.queued_at).count());
-  Metrics::global().record_step(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-                                queue_waits);
+  Metrics::Step record{batch.size(), tokens,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), {}};
+  record.queue_waits.reserve(batch.size());
+  for (const Item& item : batch)
+    record.queue_waits.push_back(std::chrono::duration<double>(started - item.queued_at).count());
+  Metrics::global().record_step(name_, record);  // before delivery: a woken waiter finds its step counted
   deliver(std::move(delivery));
   return std::max<std::size_t>(1, tokens);
 }

@@ -77,17 +77,15 @@ void Metrics::record_request(const std::string& route, const std::string& model,
   latency_.try_emplace({route, model}, kLatencyBounds).first->second.observe(seconds);
 }
 
-void Metrics::record_step(const std::string& model, double step_seconds, const std::vector<double>& queue_waits) {
+void Metrics::record_step(const std::string& model, const Step& step) {
   std::lock_guard lock(mu_);
-  step_seconds_.try_emplace(model, kLatencyBounds).first->second.observe(step_seconds);
+  if (step.sequences > 0) {
+    batch_sizes_.try_emplace(model, kBatchBounds).first->second.observe(static_cast<double>(step.sequences));
+    tokens_[model] += step.tokens;
+  }
+  step_seconds_.try_emplace(model, kLatencyBounds).first->second.observe(step.seconds);
   Histogram& waits = queue_wait_.try_emplace(model, kLatencyBounds).first->second;
-  for (double w : queue_waits) waits.observe(w);
-}
-
-void Metrics::record_batch(const std::string& model, std::size_t sequences, std::size_t tokens) {
-  std::lock_guard lock(mu_);
-  batch_sizes_.try_emplace(model, kBatchBounds).first->second.observe(static_cast<double>(sequences));
-  tokens_[model] += tokens;
+  for (double w : step.queue_waits) waits.observe(w);
 }
 
 void Metrics::add_audio_seconds(const std::string& model, double seconds) {

@@ -54,12 +54,16 @@ class Metrics {
 
   // One finished HTTP request: its route ("/v1/embeddings", "other"), model ("" when none) and status.
   void record_request(const std::string& route, const std::string& model, int status, double seconds);
-  // One batch run by a model's scheduler: sequences in it and the (unpadded) tokens they hold.
-  void record_batch(const std::string& model, std::size_t sequences, std::size_t tokens);
-  // One step a model's scheduler ran on its device worker: its wall time, and the seconds each input it
-  // started had waited since it was queued (embeddings: every sequence of the batch; speech: the requests
-  // that joined the running batch at this step). One lock for the whole step.
-  void record_step(const std::string& model, double step_seconds, const std::vector<double>& queue_waits);
+  // One step a model's scheduler ran on its device worker (one lock for all of it).
+  struct Step {
+    std::size_t sequences = 0;  // batch size: sequences (speech: jobs decoded); 0 records no batch
+    std::size_t tokens = 0;     // unpadded input tokens (0 for speech)
+    double seconds = 0;         // wall time of the step
+    // Seconds each input the step started had waited since it was queued (embeddings: every sequence of the
+    // batch; speech: the requests that joined the running batch at this step).
+    std::vector<double> queue_waits;
+  };
+  void record_step(const std::string& model, const Step& step);
   // Seconds of audio a speech model has processed (the speech path calls this once per finished request).
   void add_audio_seconds(const std::string& model, double seconds);
 

@@ -76,11 +76,11 @@ bool SpeechScheduler::has_work() const {
 
 std::size_t SpeechScheduler::step() {
   const auto started = std::chrono::steady_clock::now();
-  std::vector<double> queue_waits;
+  Metrics::Step record;
   {
     std::lock_guard lock(mu_);
     for (auto& r : pending_) {
-      queue_waits.push_back(std::chrono::duration<double>(started - r->queued_at_).count());
+      record.queue_waits.push_back(std::chrono::duration<double>(started - r->queued_at_).count());
       running_.push_back(std::move(r));
     }
     pending_.clear();
@@ -113,9 +113,9 @@ std::size_t SpeechScheduler::step() {
       if (auto result = r->job_->result(); result.ok()) Metrics::global().add_audio_seconds(name_, result->duration);
     }
   }
-  if (!jobs.empty()) Metrics::global().record_batch(name_, jobs.size(), 0);
-  Metrics::global().record_step(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-                                queue_waits);
+  record.sequences = jobs.size();
+  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  Metrics::global().record_step(name_, record);
   touched.swap(running_);
   running_ = std::move(still_running);
   {
