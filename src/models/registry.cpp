@@ -67,6 +67,10 @@ DType resolve_compute_dtype(const nlohmann::json& config, const LoadOptions& opt
   return parsed && (*parsed == DType::kBF16 || *parsed == DType::kF16) ? *parsed : DType::kF16;
 }
 
+ops::RunnerOptions runner_options(const LoadOptions& options) {
+  return ops::RunnerOptions{options.stream_priority, options.concurrent, options.max_sms};
+}
+
 Registry& Registry::global() {
   static Registry* registry = [] {
     auto* r = new Registry();

@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "models/model.h"
+#include "ops/device_runner.h"
 
 namespace fathom::models {
 
@@ -37,6 +38,10 @@ struct LoadOptions {
 // The compute dtype a built-in model loads in: LoadOptions::dtype when set; otherwise f32 on CPU and, on
 // CUDA, the checkpoint's 16-bit type (config.json `torch_dtype` or `dtype`: bfloat16 / float16), else f16.
 DType resolve_compute_dtype(const nlohmann::json& config, const LoadOptions& options);
+
+// The device runner options a model's LoadOptions ask for (stream priority, concurrent, SM partition): what a
+// model passes to ops::DeviceRunner::create to honour `concurrent` and `max_sms` like the built-in families.
+ops::RunnerOptions runner_options(const LoadOptions& options);
 
 using LoadFn = std::function<Result<std::unique_ptr<Model>>(
     const std::filesystem::path& dir, const nlohmann::json& config, const LoadOptions& options)>;

@@ -62,7 +62,7 @@ class CudaRunner final : public DeviceRunner {
   CudaRunner(int device, const RunnerOptions& options)
       : concurrent_(options.concurrent), device_(device), stream_(device, options.stream_priority, options.max_sms) {
     cuda::BlasLt& blas = cuda::device_blas(device);
-    blas.add_stream(stream_.get(), stream_.sm_limit());
+    blas.add_stream(stream_.get());
     if (stream_.sm_limit() > 0) {
       FATHOM_LOG(kInfo) << "cuda:" << device << ": a model stream on an SM partition of " << stream_.sm_limit()
                         << " of " << cuda::device_sm_count(device) << " SMs";

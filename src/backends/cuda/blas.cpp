@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backends/cuda/check.h"
+#include "backends/cuda/sm_partition.h"
 
 namespace fathom::cuda {
 
@@ -39,12 +40,12 @@ BlasLt::~BlasLt() {
     cublasLtMatmulDescDestroy(p.desc);
   }
   if (workspace_) cudaFree(workspace_);
-  for (auto& [stream, s] : streams_) cudaFree(s.workspace);
+  for (auto& [stream, w] : stream_workspaces_) cudaFree(w);
   if (handle_) cublasLtDestroy(handle_);
 }
 
 BlasLt::Plan& BlasLt::plan(const GemmParams& p, bool has_bias, bool has_residual, cudaStream_t stream) {
-  const int sm_count = sm_count_for(stream);
+  const int sm_count = partition_sm_count(stream);  // 0 off a partition
   Key key{p.m, p.n, p.k, static_cast<int>(p.dtype), p.ldx, p.ldw, p.ldy, has_residual ? p.ldr : -1,
           static_cast<int>(p.act), has_bias, has_residual, p.allow_tf32, p.x_trans, p.w_trans, sm_count};
   auto it = plans_.find(key);
@@ -145,33 +146,25 @@ int BlasLt::fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulH
 }
 
 void* BlasLt::workspace_for(cudaStream_t stream) const {
-  auto it = streams_.find(stream);
-  return it == streams_.end() || !it->second.workspace ? workspace_ : it->second.workspace;
+  auto it = stream_workspaces_.find(stream);
+  return it == stream_workspaces_.end() ? workspace_ : it->second;
 }
 
-int BlasLt::sm_count_for(cudaStream_t stream) const {
-  auto it = streams_.find(stream);
-  return it == streams_.end() ? 0 : it->second.sm_count;
-}
-
-void BlasLt::add_stream(cudaStream_t stream, int sm_count) {
+void BlasLt::add_stream(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (streams_.count(stream)) return;
-  StreamState s;
-  s.sm_count = sm_count;
-  if (workspace_bytes_) {
-    FATHOM_CUDA_CHECK(cudaSetDevice(device_));
-    FATHOM_CUDA_CHECK(cudaMalloc(&s.workspace, workspace_bytes_));
-  }
-  streams_[stream] = s;
+  if (!workspace_bytes_ || stream_workspaces_.count(stream)) return;
+  void* w = nullptr;
+  FATHOM_CUDA_CHECK(cudaSetDevice(device_));
+  FATHOM_CUDA_CHECK(cudaMalloc(&w, workspace_bytes_));
+  stream_workspaces_[stream] = w;
 }
 
 void BlasLt::remove_stream(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = streams_.find(stream);
-  if (it == streams_.end()) return;
-  if (it->second.workspace) cudaFree(it->second.workspace);
-  streams_.erase(it);
+  auto it = stream_workspaces_.find(stream);
+  if (it == stream_workspaces_.end()) return;
+  cudaFree(it->second);
+  stream_workspaces_.erase(it);
 }
 
 void BlasLt::gemm(const GemmParams& p, cudaStream_t stream) {

@@ -26,9 +26,9 @@
 // other streams' (every model's runner stream: see ops/device_runner.cpp) registers a private workspace with add_stream() before
 // its first product (and before any graph capture: graphs keep the workspace pointer); gemm() on that stream
 // then uses it. remove_stream() frees it (call once the stream is idle, before destroying it).
-// A stream on an SM partition (cuda::Stream with max_sms) registers its SM count too: its products are
-// planned for that many SMs (CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, so grids fill the partition in whole
-// waves) and its plans are cached apart from the full device's.
+// Products on a stream of an SM partition (sm_partition.h, partition_sm_count) are planned for that many SMs
+// (CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, so grids fill the partition in whole waves) and their plans are
+// cached apart from the full device's.
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
@@ -83,9 +83,8 @@ class BlasLt {
   // for cuBLAS failures or when no algorithm exists).
   void gemm(const GemmParams& p, cudaStream_t stream);
 
-  // A private workspace for `stream` (see above), and the SM count its kernels may use (0 = the device's);
-  // idempotent. Throws fathom::Exception when cudaMalloc fails.
-  void add_stream(cudaStream_t stream, int sm_count = 0);
+  // A private workspace for `stream` (see above); idempotent. Throws fathom::Exception when cudaMalloc fails.
+  void add_stream(cudaStream_t stream);
   void remove_stream(cudaStream_t stream);
 
  private:
@@ -95,23 +94,18 @@ class BlasLt {
     cublasLtMatmulAlgo_t algo{};
   };
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool, int>;
-  struct StreamState {
-    void* workspace = nullptr;  // workspace_bytes_, private to the stream
-    int sm_count = 0;           // SM partition size; 0 = the whole device
-  };
   Plan& plan(const GemmParams& p, bool has_bias, bool has_residual, cudaStream_t stream);
   // Times `found` candidates on p's buffers and returns the index of the fastest (0 when timing fails).
   int fastest(const Plan& plan, const GemmParams& p, const cublasLtMatmulHeuristicResult_t* cand, int found,
               cudaStream_t stream, void* workspace);
   void* workspace_for(cudaStream_t stream) const;  // call with mu_ held
-  int sm_count_for(cudaStream_t stream) const;     // call with mu_ held
 
   int device_;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_;
   std::map<Key, Plan> plans_;
-  std::map<cudaStream_t, StreamState> streams_;  // registered streams (add_stream)
+  std::map<cudaStream_t, void*> stream_workspaces_;  // private workspaces, workspace_bytes_ each
   std::mutex mu_;
 };
 

@@ -493,7 +493,7 @@ Result<std::unique_ptr<Model>> load_bert_family(const std::filesystem::path& dir
   if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
   auto model = std::make_unique<BertEmbedder>(info, arch, options.device, dtype, options.memory_budget);
   Status s = model->init(dir, config, roberta, options.cuda_graphs, options.max_batch_tokens,
-                         ops::RunnerOptions{options.stream_priority, options.concurrent, options.max_sms});
+                         runner_options(options));
   if (!s.ok()) return s.error();
   return std::unique_ptr<Model>(std::move(model));
 }

@@ -67,9 +67,7 @@ Result<std::unique_ptr<WhisperModel>> WhisperModel::load(const std::filesystem::
   if (json.contains("architectures") && json["architectures"].is_array() && !json["architectures"].empty() &&
       json["architectures"][0].is_string())
     m->architecture_ = json["architectures"][0].get<std::string>();
-  FATHOM_ASSIGN_OR_RETURN(m->runner_, ops::DeviceRunner::create(options.device, ops::RunnerOptions{options.stream_priority,
-                                                                                           options.concurrent,
-                                                                                           options.max_sms}));
+  FATHOM_ASSIGN_OR_RETURN(m->runner_, ops::DeviceRunner::create(options.device, runner_options(options)));
   m->ctx_.stream = m->runner_->stream();
   FATHOM_ASSIGN_OR_RETURN(auto weights, WhisperWeights::load(dir, cfg, *m->ctx_.allocator, &m->account_, dtype));
   int n_slots = slots > 0 ? slots : (options.device.kind == DeviceKind::kCuda ? kCudaSlots : kDefaultSlots);
