@@ -23,7 +23,8 @@ Scenarios (each after a short unmeasured warm-up at the same load):
                sharing the device's worker ("shared", the default) and both `concurrent = true`
                ("concurrent": a worker and a CUDA stream each, the light model at priority 8, i.e. a higher
                stream priority; "concurrent-bN": the same with the heavy model's batch budget at N tokens;
-               "concurrent-sN": the same with the heavy model on an SM partition of N SMs, max_sms = N):
+               "concurrent-sN": the same with the heavy model on an SM partition of N SMs, max_sms = N;
+               "concurrent-sN-lM": and the light model on a disjoint partition of M SMs):
                light p99 alone and with the heavy model saturated, heavy throughput alone and with the light
                load; per repeat also the server's own view of the light model from /metrics histograms
                (request duration, queue wait, step duration: p50/p99 in ms, interpolated in the buckets)
@@ -35,7 +36,7 @@ usage (GPU machine, repo root, bundle B with fathom, fathom_load, fathom_gpu_ben
   python3 B/multi_model_bench.py --bundle B --out results.json [--seconds 8] [--whisper]
   python3 B/multi_model_bench.py --bundle B --out results.json --concurrent   (only the concurrent scenario)
 """
-import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request
 
 REPO = os.environ.get("FATHOM_SOURCE_DIR", os.getcwd())
 sys.path.insert(0, os.path.join(REPO, "bench", "gpu"))
@@ -194,6 +195,12 @@ class Server:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
                     if r.status == 200:
                         break
+            except urllib.error.HTTPError as e:  # 503 lists each model's state: a failed load never gets ready
+                body = json.loads(e.read() or b"{}")
+                if "failed" in body.get("models", {}).values():
+                    self.proc.kill()
+                    raise RuntimeError(f"a model failed to load: {body.get('error', {}).get('message')}")
+                time.sleep(0.2)
             except Exception:
                 time.sleep(0.2)
         self.load_s = time.time() - t0
@@ -321,21 +328,27 @@ def light_breakdown(before, after):
 def concurrent_variants(names):
     """Server configurations of the concurrent scenario by name: "shared" (one device worker), "concurrent"
     (a worker and a stream each, the light model at priority 8), "concurrent-bN" (concurrent, with the
-    heavy model's batch budget at N tokens: shorter heavy steps) and "concurrent-sN" (concurrent, the heavy
-    model on an SM partition of N SMs: `max_sms = N`)."""
+    heavy model's batch budget at N tokens: shorter heavy steps), "concurrent-sN" (concurrent, the heavy
+    model on an SM partition of N SMs: `max_sms = N`) and "concurrent-sN-lM" (the same, and the light model
+    on a partition of M SMs of its own: partitions of one device never share an SM)."""
     out = {}
     for name in names:
+        m = re.fullmatch(r"concurrent(?:-b(\d+)|-s(\d+)(?:-l(\d+))?)?", name)
         if name == "shared":
             out[name] = {}
-        elif name == "concurrent" or re.fullmatch(r"concurrent-[bs]\d+", name):
+        elif m:
             heavy = {"concurrent": True}
-            if name.startswith("concurrent-b"):
-                heavy["max_batch_tokens"] = int(name[len("concurrent-b"):])
-            elif name.startswith("concurrent-s"):
-                heavy["max_sms"] = int(name[len("concurrent-s"):])
-            out[name] = {LIGHT: {"concurrent": True, "priority": 8}, HEAVY: heavy}
+            light = {"concurrent": True, "priority": 8}
+            if m.group(1):
+                heavy["max_batch_tokens"] = int(m.group(1))
+            if m.group(2):
+                heavy["max_sms"] = int(m.group(2))
+            if m.group(3):
+                light["max_sms"] = int(m.group(3))
+            out[name] = {LIGHT: light, HEAVY: heavy}
         else:
-            raise SystemExit(f"unknown variant {name!r}: shared, concurrent, concurrent-bN or concurrent-sN")
+            raise SystemExit(f"unknown variant {name!r}: shared, concurrent, concurrent-bN, concurrent-sN or "
+                             "concurrent-sN-lM")
     return out
 
 
@@ -351,7 +364,13 @@ def concurrent_scenario(B, fathom, dirs, paths, seconds, warmup, work, result, s
         port = 18310 + i
         cfg = os.path.join(work, f"conc_{name}.toml")
         write_config(cfg, port, pair, overrides)
-        srv = Server(fathom + ["--config", cfg], port, os.path.join(work, f"conc_{name}_serve.log"))
+        try:
+            srv = Server(fathom + ["--config", cfg], port, os.path.join(work, f"conc_{name}_serve.log"))
+        except RuntimeError as e:
+            log(f"concurrent/{name}: {e}")
+            out[name] = {"config": overrides, "error": str(e)}
+            save()
+            continue
         try:
             load(B, port, [LIGHT, HEAVY], conns, warmup, paths, f"conc_{name}_warm", work)
             r = {"config": overrides, "repeats": []}
@@ -407,7 +426,7 @@ def main():
                     help="only the light/heavy pair: shared device worker against concurrent workers")
     ap.add_argument("--variants", default="shared,concurrent",
                     help="with --concurrent: comma-separated server variants (shared, concurrent, concurrent-bN, "
-                         "concurrent-sN)")
+                         "concurrent-sN, concurrent-sN-lM)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="with --concurrent: alternate light-alone and together measurements this many times per "
                          "variant; the summary gives the median ratio")

@@ -4,6 +4,11 @@
 // The CUDA tests skip themselves without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +23,7 @@
 #if FATHOM_WITH_CUDA
 #include "backends/cuda/device.h"
 #include "backends/cuda/sm_partition.h"
+#include "support/sm_probe.h"
 #endif
 
 namespace fathom::engine {
@@ -70,6 +76,51 @@ TEST(SmPartition, StreamSmCountIsThePartitionsWhileItLives) {
     EXPECT_LT(cuda::stream_sm_count(part.get(), 0), all);
   }
   EXPECT_EQ(cuda::partition_sm_count(gone), 0);  // forgotten with the partition
+}
+
+// Two partitions of one device run on disjoint SMs, each on no more SMs than it was given, while a stream
+// without a partition reaches SMs outside both.
+TEST(SmPartition, TwoPartitionsNeverShareAnSm) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const int all = cuda::device_sm_count(0);
+  cuda::Stream light(0, 0, 16), heavy(0, 0, 16), plain(0, 0, 0);
+  const auto a = fathom::testing::sms_reached(light.get(), 8 * all);
+  const auto b = fathom::testing::sms_reached(heavy.get(), 8 * all);
+  const auto p = fathom::testing::sms_reached(plain.get(), 8 * all);
+  EXPECT_FALSE(a.empty());
+  EXPECT_FALSE(b.empty());
+  EXPECT_LE(static_cast<int>(a.size()), light.sm_limit());
+  EXPECT_LE(static_cast<int>(b.size()), heavy.sm_limit());
+  std::vector<int> shared;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(shared));
+  EXPECT_TRUE(shared.empty()) << shared.size() << " SMs run kernels of both partitions";
+  EXPECT_GT(p.size(), a.size() + b.size());
+}
+
+// Partitions take whole groups until none is free: the next one is refused naming what is free and held,
+// and a released partition's SMs serve the next request.
+TEST(SmPartition, ExhaustedDeviceRefusesTheNextPartitionUntilOneIsReleased) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  std::vector<std::unique_ptr<cuda::Stream>> held;
+  std::string refusal;
+  while (refusal.empty() && held.size() < 1024) {
+    try {
+      held.push_back(std::make_unique<cuda::Stream>(0, 0, 1));
+    } catch (const Exception& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      refusal = e.what();
+    }
+  }
+  ASSERT_GE(held.size(), 2u);
+  ASSERT_FALSE(refusal.empty());
+  std::cout << "[   info   ] " << held.size() << " partitions; then: " << refusal << "\n";
+  EXPECT_NE(refusal.find("does not fit: 0 of the"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("other models' partitions hold"), std::string::npos) << refusal;
+  int sms = 0;
+  for (const auto& s : held) sms += s->sm_limit();
+  EXPECT_LE(sms, cuda::device_sm_count(0));
+  held.pop_back();
+  EXPECT_NO_THROW(held.push_back(std::make_unique<cuda::Stream>(0, 0, 1)));
 }
 #endif
 

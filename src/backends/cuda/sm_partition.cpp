@@ -2,9 +2,11 @@
 
 #include <cuda.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/device.h"
@@ -57,8 +59,71 @@ void check(CUresult r, const char* what, int device) {
                                                  std::to_string(static_cast<int>(r)) + ")");
 }
 
-std::mutex g_partitions_mu;
-std::map<cudaStream_t, int> g_partition_sms;  // live partition streams and their SM counts
+// One device's SMs as seen by partitions: the whole SM resource split once, at the device's granularity,
+// into groups (one split, because a green context may only combine groups of the same split). The split
+// may make fewer groups than the SM count divided by the granularity (it keeps each group inside the
+// device's SM clusters); what it leaves over becomes one more group when it is large enough to stand alone.
+// A partition takes whole groups no other live partition holds, so partitions never share an SM.
+struct DeviceGroups {
+  CUdevice dev{};
+  std::vector<CUdevResource> groups;  // the split's equal groups, then the remainder if it can stand alone
+  std::vector<bool> taken;
+  int total_sms = 0;
+  int sms_of(std::size_t i) const { return static_cast<int>(groups[i].sm.smCount); }
+  int partitionable_sms() const {
+    int n = 0;
+    for (std::size_t i = 0; i < groups.size(); ++i) n += sms_of(i);
+    return n;
+  }
+  int free_sms() const {
+    int n = 0;
+    for (std::size_t i = 0; i < groups.size(); ++i) n += taken[i] ? 0 : sms_of(i);
+    return n;
+  }
+};
+
+struct LivePartition {
+  int device = 0;
+  int sms = 0;
+  std::vector<int> groups;  // indices into that device's DeviceGroups
+};
+
+std::mutex g_partitions_mu;                         // guards both tables
+std::map<int, DeviceGroups> g_devices;              // devices a partition was ever made on
+std::map<cudaStream_t, LivePartition> g_partitions;  // live partition streams
+
+DeviceGroups& device_groups(int device) {  // caller holds g_partitions_mu
+  auto it = g_devices.find(device);
+  if (it != g_devices.end()) return it->second;
+  const GreenApi& api = green_api();
+  FATHOM_CUDA_CHECK(cudaSetDevice(device));
+  FATHOM_CUDA_CHECK(cudaFree(nullptr));  // the primary context exists before a green context retains it
+  DeviceGroups d;
+  check(api.device_get(&d.dev, device), "cuDeviceGet", device);
+  CUdevResource all{};
+  check(api.get_resource(d.dev, &all, CU_DEV_RESOURCE_TYPE_SM), "cuDeviceGetDevResource", device);
+  d.total_sms = static_cast<int>(all.sm.smCount);
+  const unsigned granularity = std::max(1u, all.sm.minSmPartitionSize);
+  unsigned n = 0;
+  check(api.split(nullptr, &n, &all, nullptr, 0, granularity), "cuDevSmResourceSplitByCount (count)", device);
+  if (n == 0) check(CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION, "splitting the device into groups", device);
+  d.groups.resize(n);
+  CUdevResource rest{};
+  check(api.split(d.groups.data(), &n, &all, &rest, 0, granularity), "cuDevSmResourceSplitByCount", device);
+  d.groups.resize(n);
+  if (rest.sm.smCount >= granularity) d.groups.push_back(rest);
+  d.taken.assign(d.groups.size(), false);
+  return g_devices.emplace(device, std::move(d)).first->second;
+}
+
+std::string sm_limit_error(int device, int min_sms, const DeviceGroups& d) {
+  const int partitionable = d.partitionable_sms();
+  return "an SM limit of " + std::to_string(min_sms) + " on cuda:" + std::to_string(device) +
+         " does not fit: " + std::to_string(d.free_sms()) + " of the " + std::to_string(partitionable) +
+         " SMs that partitions can use are free (the device has " + std::to_string(d.total_sms) + " SMs in " +
+         std::to_string(d.groups.size()) + " groups of " + std::to_string(d.sms_of(0)) +
+         " or more; other models' partitions hold " + std::to_string(partitionable - d.free_sms()) + ")";
+}
 
 }  // namespace
 
@@ -72,22 +137,24 @@ SmPartition create_sm_partition(int device, int min_sms, int priority) {
   const GreenApi& api = green_api();
   if (!api.ok)
     throw Exception(ErrorCode::kUnsupported, "the CUDA driver offers no green contexts (SM partitions need CUDA 12.4+)");
-  FATHOM_CUDA_CHECK(cudaSetDevice(device));
-  FATHOM_CUDA_CHECK(cudaFree(nullptr));  // the primary context exists before a green context retains it
-  CUdevice dev{};
-  check(api.device_get(&dev, device), "cuDeviceGet", device);
-  CUdevResource all{};
-  check(api.get_resource(dev, &all, CU_DEV_RESOURCE_TYPE_SM), "cuDeviceGetDevResource", device);
-  CUdevResource group{}, rest{};
-  unsigned groups = 1;
-  check(api.split(&group, &groups, &all, &rest, 0, static_cast<unsigned>(min_sms)), "cuDevSmResourceSplitByCount",
-        device);
-  if (groups != 1) check(CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION, "splitting off one group", device);
+  std::lock_guard<std::mutex> lock(g_partitions_mu);
+  DeviceGroups& d = device_groups(device);
+  std::vector<int> picked;  // free groups in split order (the remainder last) until they hold min_sms
+  std::vector<CUdevResource> resources;
+  int sms = 0;
+  for (std::size_t i = 0; i < d.groups.size() && sms < min_sms; ++i)
+    if (!d.taken[i]) {
+      picked.push_back(static_cast<int>(i));
+      resources.push_back(d.groups[i]);
+      sms += d.sms_of(i);
+    }
+  if (sms < min_sms) throw Exception(ErrorCode::kInvalidArgument, sm_limit_error(device, min_sms, d));
   CUdevResourceDesc desc{};
-  check(api.generate_desc(&desc, &group, 1), "cuDevResourceGenerateDesc", device);
+  check(api.generate_desc(&desc, resources.data(), static_cast<unsigned>(resources.size())),
+        "cuDevResourceGenerateDesc", device);
   SmPartition p;
   CUgreenCtx ctx{};
-  check(api.create(&ctx, desc, dev, CU_GREEN_CTX_DEFAULT_STREAM), "cuGreenCtxCreate", device);
+  check(api.create(&ctx, desc, d.dev, CU_GREEN_CTX_DEFAULT_STREAM), "cuGreenCtxCreate", device);
   p.green_context = ctx;
   CUstream s{};
   if (CUresult r = api.stream_create(&s, ctx, CU_STREAM_NON_BLOCKING, priority); r != CUDA_SUCCESS) {
@@ -95,28 +162,30 @@ SmPartition create_sm_partition(int device, int min_sms, int priority) {
     check(r, "cuGreenCtxStreamCreate", device);
   }
   p.stream = reinterpret_cast<cudaStream_t>(s);
-  p.sms = static_cast<int>(group.sm.smCount);
-  std::lock_guard<std::mutex> lock(g_partitions_mu);
-  g_partition_sms[p.stream] = p.sms;
+  p.sms = sms;
+  for (int i : picked) d.taken[i] = true;
+  g_partitions[p.stream] = LivePartition{device, p.sms, std::move(picked)};
   return p;
 }
 
 void destroy_sm_partition(SmPartition& partition) {
-  if (partition.stream) {
-    {
-      std::lock_guard<std::mutex> lock(g_partitions_mu);
-      g_partition_sms.erase(partition.stream);
-    }
-    cudaStreamDestroy(partition.stream);
-  }
+  if (partition.stream) cudaStreamDestroy(partition.stream);
   if (partition.green_context && green_api().destroy) green_api().destroy(static_cast<CUgreenCtx>(partition.green_context));
+  if (partition.stream) {  // its SMs go back to the device's free groups once nothing can run on them
+    std::lock_guard<std::mutex> lock(g_partitions_mu);
+    if (auto it = g_partitions.find(partition.stream); it != g_partitions.end()) {
+      DeviceGroups& d = g_devices.at(it->second.device);
+      for (int i : it->second.groups) d.taken[i] = false;
+      g_partitions.erase(it);
+    }
+  }
   partition = SmPartition{};
 }
 
 int partition_sm_count(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(g_partitions_mu);
-  auto it = g_partition_sms.find(stream);
-  return it == g_partition_sms.end() ? 0 : it->second;
+  auto it = g_partitions.find(stream);
+  return it == g_partitions.end() ? 0 : it->second.sms;
 }
 
 int stream_sm_count(cudaStream_t stream, int device) {

@@ -6,8 +6,12 @@
 //
 // The driver functions are reached through cudaGetDriverEntryPointByVersion, so nothing links libcuda and a
 // machine without a driver still loads the program (creating a partition then fails with kUnsupported).
-// Thread-safe: each call creates independent objects; the partition streams' SM counts are kept in a
-// process-wide table under a mutex.
+// Partitions of one device never share an SM: the device is split once into groups (8 SMs on sm_90, as
+// the driver's split makes them) and each partition takes groups no other live partition holds, so a light
+// model given a partition of its own runs on SMs a heavy model's partition cannot fill. SMs outside every
+// partition (free groups, and what the split leaves over when too few to be a group) stay open to streams
+// without a partition, which may run on any SM. Thread-safe: the groups held and the partition streams' SM counts are kept in
+// process-wide tables under a mutex.
 #include <cuda_runtime_api.h>
 
 namespace fathom::cuda {
@@ -19,12 +23,14 @@ struct SmPartition {
 };
 
 // Creates a partition of at least `min_sms` SMs of `device` (1 <= min_sms < the device's SM count; rounded
-// up to the device's partition granularity, 8 SMs on sm_90) and a stream in it with CUDA priority
-// `priority` (cudaDeviceGetStreamPriorityRange units). Throws fathom::Exception: kInvalidArgument for a
-// count outside that range, kUnsupported when the driver has no green contexts.
+// up to whole groups), disjoint from every other live partition of the device, and a stream
+// in it with CUDA priority `priority` (cudaDeviceGetStreamPriorityRange units). Throws fathom::Exception:
+// kInvalidArgument for a count outside that range or more SMs than the free groups hold (the message names
+// the free and held counts), kUnsupported when the driver has no green contexts.
 SmPartition create_sm_partition(int device, int min_sms, int priority);
 
-// Destroys the stream and the green context (after the stream's work finished). Null-safe.
+// Destroys the stream and the green context (after the stream's work finished) and frees its groups for
+// later partitions. Null-safe.
 void destroy_sm_partition(SmPartition& partition);
 
 // SMs of the partition whose stream is `stream` (between create_sm_partition and destroy_sm_partition);
