@@ -7,6 +7,14 @@
 // allocation, no sync, no host reads of device memory; everything variable is read from persistent
 // device buffers) and replays the instantiated graph afterwards. Not thread-safe: one per model on the
 // device worker.
+//
+// Early launch inside graphs: a kernel launched with launch_pdl (kernels/common.cuh) after another kernel
+// is captured behind a programmatic edge, which by default fires when the kernel before it finishes (the
+// cuBLASLt kernels before most of ours never signal earlier). Before instantiating, run() moves every such
+// edge to the upstream kernel's launch-completion port: the dependent kernel's blocks are scheduled once
+// every upstream block has started, and its griddep_wait() holds them until the upstream grid completed
+// with its writes visible. The launch latency between the two kernels is hidden; results are unchanged.
+// FATHOM_CUDA_PDL=0 turns launch_pdl, and so this, off.
 #include <cuda_runtime_api.h>
 
 #include <functional>
@@ -30,10 +38,13 @@ class GraphCache {
   void run(int bucket, cudaStream_t stream, const std::function<void(cudaStream_t)>& body);
   bool has(int bucket) const { return graphs_.count(bucket) != 0; }
   std::size_t size() const { return graphs_.size(); }
+  // Edges moved to a launch-completion port (above) in the graphs captured so far.
+  std::size_t early_launch_edges() const { return early_edges_; }
   void clear();
 
  private:
   std::map<int, cudaGraphExec_t> graphs_;
+  std::size_t early_edges_ = 0;
 };
 
 }  // namespace fathom::cuda

@@ -61,6 +61,7 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
   __shared__ __align__(16) float vs[kKeys][DP];
   const int D = p.head_dim;  // <= DP, multiple of 4
 
+  griddep_wait();  // launched with launch_pdl: everything below may depend on the previous kernel
   const int tile = blockIdx.x, head = blockIdx.y;
   if (tile >= p.batch.header[1]) return;
   const int seq = p.batch.tile_seq[tile];
@@ -174,7 +175,7 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
 template <typename T, int DP>
 void launch(const AttentionParams& p, float scale_log2, cudaStream_t stream) {
   dim3 grid(p.batch.max_tiles, p.num_heads);
-  attention_kernel<T, DP><<<grid, kAttnTileRows * threads_per_row<DP>(), 0, stream>>>(p, scale_log2);
+  launch_pdl(attention_kernel<T, DP>, grid, dim3(kAttnTileRows * threads_per_row<DP>()), 0, stream, p, scale_log2);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 
 namespace fathom::cuda {
 namespace {
+using detail::griddep_wait;
+using detail::launch_pdl;
 
 constexpr int kRows = kAttnTileRows;  // 64 query rows per block
 constexpr int kWarps = kRows / 16;
@@ -96,6 +98,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   __shared__ __align__(16) T ks[kKeys][D + 8];
   __shared__ __align__(16) T vs[kKeys][D + 8];
 
+  griddep_wait();  // launched with launch_pdl: everything below may depend on the previous kernel
   const int tile = blockIdx.x, head = blockIdx.y;
   if (tile >= p.batch.header[1]) return;
   const int seq = p.batch.tile_seq[tile];
@@ -254,7 +257,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
 template <typename T, int D>
 void launch(const AttentionParams& p, float scale_log2, cudaStream_t stream) {
   dim3 grid(p.batch.max_tiles, p.num_heads);
-  attention_mma_kernel<T, D><<<grid, kThreads, 0, stream>>>(p, scale_log2);
+  launch_pdl(attention_mma_kernel<T, D>, grid, dim3(kThreads), 0, stream, p, scale_log2);
 }
 
 bool aligned16(const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0; }

@@ -1,9 +1,12 @@
 #pragma once
-// Shared device helpers: f32 <-> element conversions, warp/block reductions, GELU and the dtype switch.
+// Shared device helpers: f32 <-> element conversions, warp/block reductions, GELU, programmatic dependent
+// launch and the dtype switch.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
 
 #include <string>
+#include <utility>
 
 #include "backends/cuda/check.h"
 #include "base/dtype.h"
@@ -46,6 +49,36 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 __device__ __forceinline__ float gelu_value(float v, bool use_tanh) {
   return use_tanh ? 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)))
                   : 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+}
+
+// Programmatic dependent launch (Hopper and later). A kernel launched with launch_pdl() may be scheduled
+// while the kernel before it on the stream is still finishing; it must call griddep_wait() before it reads
+// anything an earlier kernel wrote and before it writes anything an earlier kernel reads. Work before the
+// wait may only touch data no earlier kernel of the stream writes (weights, say). On older GPUs, and for
+// kernels launched normally, griddep_wait() returns at once.
+__device__ __forceinline__ void griddep_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// True when the current device supports programmatic dependent launch (compute capability 9.0 or later).
+bool pdl_supported();
+
+template <typename... KernelArgs, typename... Args>
+void launch_pdl(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
+                Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_supported() ? 1 : 0;
+  FATHOM_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
 // Calls f(T{}) with T the element type of `d`.

@@ -64,6 +64,7 @@ __global__ void add_kernel(const T* a, const T* b, T* out, std::size_t n) {
 
 template <typename T>
 __global__ void gelu_flat_kernel(const T* x, T* y, std::size_t n, bool use_tanh) {
+  griddep_wait();  // launched with launch_pdl: everything below may depend on the previous kernel
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     y[i] = from_f32<T>(gelu_value(to_f32(x[i]), use_tanh));
@@ -73,6 +74,7 @@ __global__ void gelu_flat_kernel(const T* x, T* y, std::size_t n, bool use_tanh)
 // 8 elements per thread through 16-byte accesses (16-bit types; x, y 16-byte aligned, n % 8 == 0).
 template <typename T>
 __global__ void gelu_vec8_kernel(const uint4* x, uint4* y, std::size_t n8, bool use_tanh) {
+  griddep_wait();  // launched with launch_pdl
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n8;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     uint4 u = x[i];
@@ -179,12 +181,13 @@ void gelu(DType dtype, const void* x, void* y, std::size_t n, bool use_tanh, cud
     using T = decltype(t);
     if constexpr (sizeof(T) == 2) {
       if (n % 8 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0 && reinterpret_cast<std::uintptr_t>(y) % 16 == 0) {
-        gelu_vec8_kernel<T><<<grid_for(n / 8, 256), 256, 0, stream>>>(static_cast<const uint4*>(x),
-                                                                       static_cast<uint4*>(y), n / 8, use_tanh);
+        launch_pdl(gelu_vec8_kernel<T>, dim3(grid_for(n / 8, 256)), dim3(256), 0, stream,
+                   static_cast<const uint4*>(x), static_cast<uint4*>(y), n / 8, use_tanh);
         return;
       }
     }
-    gelu_flat_kernel<T><<<grid_for(n, 256), 256, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y), n, use_tanh);
+    launch_pdl(gelu_flat_kernel<T>, dim3(grid_for(n, 256)), dim3(256), 0, stream, static_cast<const T*>(x),
+               static_cast<T*>(y), n, use_tanh);
   });
   FATHOM_CUDA_CHECK_LAUNCH();
 }

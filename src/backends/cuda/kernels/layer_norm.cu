@@ -39,6 +39,7 @@ __device__ __forceinline__ void normalize_store(float (&v)[N], int cols, const T
 template <typename T, int N>
 __global__ void __launch_bounds__(kThreads) layer_norm_kernel(LayerNormParams p) {
   __shared__ float scratch[32];
+  griddep_wait();  // launched with launch_pdl
   const int r = blockIdx.x;
   const T* in = static_cast<const T*>(p.in) + static_cast<std::size_t>(r) * p.ld_in;
   const T* res = p.residual ? static_cast<const T*>(p.residual) + static_cast<std::size_t>(r) * p.ld_residual : nullptr;
@@ -102,7 +103,7 @@ void layer_norm(const LayerNormParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
   dispatch_float(p.dtype, "layer_norm", [&](auto t) {
     using T = decltype(t);
-    with_cache_size(p.cols, [&](auto n) { layer_norm_kernel<T, decltype(n)::value><<<p.rows, kThreads, 0, stream>>>(p); });
+    with_cache_size(p.cols, [&](auto n) { launch_pdl(layer_norm_kernel<T, decltype(n)::value>, dim3(p.rows), dim3(kThreads), 0, stream, p); });
   });
   FATHOM_CUDA_CHECK_LAUNCH();
 }
