@@ -1,4 +1,5 @@
 // Whether kernels launched with launch_pdl() may overlap the kernel before them (common.cuh).
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -10,9 +11,8 @@ namespace {
 
 constexpr int kMaxDevices = 64;
 
-// -1 unknown, 0 no, 1 yes; per device ordinal. Benign race: every thread computes the same value.
-int g_pdl[kMaxDevices] = {};
-bool g_pdl_init[kMaxDevices] = {};
+// Per device ordinal: 0 not asked yet, 1 no, 2 yes. Threads asking at once all store the same answer.
+std::atomic<int> g_pdl[kMaxDevices];
 
 bool pdl_disabled_by_env() {
   static const bool off = [] {
@@ -28,12 +28,14 @@ bool pdl_supported() {
   if (pdl_disabled_by_env()) return false;
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return false;
-  if (!g_pdl_init[dev]) {
+  int known = g_pdl[dev].load(std::memory_order_relaxed);
+  if (known == 0) {
     int major = 0;
-    g_pdl[dev] = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
-    g_pdl_init[dev] = true;
+    const bool yes = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+    known = yes ? 2 : 1;
+    g_pdl[dev].store(known, std::memory_order_relaxed);
   }
-  return g_pdl[dev] != 0;
+  return known == 2;
 }
 
 }  // namespace fathom::cuda::detail
