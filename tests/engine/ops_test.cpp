@@ -238,6 +238,7 @@ TEST_F(OpsServerTest, MetricsCountRequestsBatchesTokensAndShowGauges) {
   start();
   auto& metrics = engine::Metrics::global();
   const auto before = metrics.requests("/v1/embeddings", "metrics-model", 200);
+  const auto not_found_before = metrics.requests("/v1/embeddings", "", 404);
   const auto tokens_before = metrics.tokens("metrics-model");
   const auto waits_before = metrics.queue_waits("metrics-model");
   const auto steps_before = metrics.steps("metrics-model");
@@ -249,15 +250,18 @@ TEST_F(OpsServerTest, MetricsCountRequestsBatchesTokensAndShowGauges) {
   EXPECT_GE(metrics.steps("metrics-model"), steps_before + 1);
   engine::Metrics::global().add_audio_seconds("some-speech-model", 2.5);
 
+  // The logger records a request after its response is written: wait for all three to land before reading.
+  for (int i = 0; i < 400 && (metrics.requests("/v1/embeddings", "metrics-model", 200) < before + 2 ||
+                              metrics.requests("/v1/embeddings", "", 404) < not_found_before + 1);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(metrics.requests("/v1/embeddings", "metrics-model", 200), before + 2);
+  EXPECT_EQ(metrics.requests("/v1/embeddings", "", 404), not_found_before + 1);
   auto r = client().Get("/metrics");
   ASSERT_EQ(r->status, 200);
   EXPECT_NE(r->get_header_value("Content-Type").find("text/plain"), std::string::npos);
   const std::string& text = r->body;
-  // The logger records a request after its response is written: wait for the second one to land.
-  for (int i = 0; i < 200 && metrics.requests("/v1/embeddings", "metrics-model", 200) < before + 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_EQ(metrics.requests("/v1/embeddings", "metrics-model", 200), before + 2);
   EXPECT_NE(text.find("# TYPE fathom_requests_total counter"), std::string::npos);
   EXPECT_NE(text.find("fathom_requests_total{route=\"/v1/embeddings\",model=\"metrics-model\",status=\"200\"}"),
             std::string::npos) << text;
