@@ -6,11 +6,11 @@
 //
 // The driver functions are reached through cudaGetDriverEntryPointByVersion, so nothing links libcuda and a
 // machine without a driver still loads the program (creating a partition then fails with kUnsupported).
-// Partitions of one device never share an SM: the device is split once into groups (8 SMs on sm_90, as
-// the driver's split makes them) and each partition takes groups no other live partition holds, so a light
+// Partitions of one device never share an SM: the device is split once into equal groups (8 SMs on sm_90;
+// 15 of them on a 132-SM H100) and each partition takes groups no other live partition holds, so a light
 // model given a partition of its own runs on SMs a heavy model's partition cannot fill. SMs outside every
-// partition (free groups, and what the split leaves over when too few to be a group) stay open to streams
-// without a partition, which may run on any SM. Thread-safe: the groups held and the partition streams' SM counts are kept in
+// partition (free groups, and the 12 the split leaves over on an H100) stay open to streams without a
+// partition, which may run on any SM. Thread-safe: the groups held and the partition streams' SM counts are kept in
 // process-wide tables under a mutex.
 #include <cuda_runtime_api.h>
 
