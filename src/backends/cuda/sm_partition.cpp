@@ -64,7 +64,7 @@ void check(CUresult r, const char* what, int device) {
 // partition takes whole groups no other live partition holds, so partitions never share an SM. What the
 // split leaves over (12 SMs on a 132-SM H100: 15 groups of 8) is not handed out: its SMs carry no
 // co-scheduling guarantee, and on the H100 a partition that included them ran bge-large slower than the
-// same partition without them (6,698 against 7,131 texts/s on 108 and 96 SMs). They stay with the streams
+// same partition without them (6,698 against 7,132 texts/s on 108 and 96 SMs). They stay with the streams
 // that have no partition.
 struct DeviceGroups {
   CUdevice dev{};
