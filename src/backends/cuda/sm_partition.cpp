@@ -110,8 +110,7 @@ DeviceGroups& device_groups(int device) {  // caller holds g_partitions_mu
   check(api.split(nullptr, &n, &all, nullptr, 0, granularity), "cuDevSmResourceSplitByCount (count)", device);
   if (n == 0) check(CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION, "splitting the device into groups", device);
   d.groups.resize(n);
-  CUdevResource rest{};
-  check(api.split(d.groups.data(), &n, &all, &rest, 0, granularity), "cuDevSmResourceSplitByCount", device);
+  check(api.split(d.groups.data(), &n, &all, nullptr, 0, granularity), "cuDevSmResourceSplitByCount", device);
   d.groups.resize(n);
   d.taken.assign(d.groups.size(), false);
   return g_devices.emplace(device, std::move(d)).first->second;
