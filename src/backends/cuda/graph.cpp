@@ -71,15 +71,14 @@ void GraphCache::run(int bucket, cudaStream_t stream, const std::function<void(c
     }
     cudaGraph_t graph = nullptr;
     FATHOM_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-    cudaGraphExec_t exec = nullptr;
-    cudaError_t err = cudaSuccess;
     try {
       early_edges_ += launch_dependents_early(graph);
     } catch (...) {
       cudaGraphDestroy(graph);
       throw;
     }
-    err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
     cudaGraphDestroy(graph);
     FATHOM_CUDA_CHECK(err);
     it = graphs_.emplace(bucket, exec).first;

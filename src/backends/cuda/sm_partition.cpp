@@ -70,18 +70,9 @@ struct DeviceGroups {
   CUdevice dev{};
   std::vector<CUdevResource> groups;  // the split's equal groups
   std::vector<bool> taken;
+  int group_sms = 0;                  // SMs per group
   int total_sms = 0;
-  int sms_of(std::size_t i) const { return static_cast<int>(groups[i].sm.smCount); }
-  int partitionable_sms() const {
-    int n = 0;
-    for (std::size_t i = 0; i < groups.size(); ++i) n += sms_of(i);
-    return n;
-  }
-  int free_sms() const {
-    int n = 0;
-    for (std::size_t i = 0; i < groups.size(); ++i) n += taken[i] ? 0 : sms_of(i);
-    return n;
-  }
+  int free_sms() const { return group_sms * static_cast<int>(std::count(taken.begin(), taken.end(), false)); }
 };
 
 struct LivePartition {
@@ -113,15 +104,16 @@ DeviceGroups& device_groups(int device) {  // caller holds g_partitions_mu
   check(api.split(d.groups.data(), &n, &all, nullptr, 0, granularity), "cuDevSmResourceSplitByCount", device);
   d.groups.resize(n);
   d.taken.assign(d.groups.size(), false);
+  d.group_sms = static_cast<int>(d.groups.front().sm.smCount);
   return g_devices.emplace(device, std::move(d)).first->second;
 }
 
 std::string sm_limit_error(int device, int min_sms, const DeviceGroups& d) {
-  const int partitionable = d.partitionable_sms();
+  const int partitionable = d.group_sms * static_cast<int>(d.groups.size());
   return "an SM limit of " + std::to_string(min_sms) + " on cuda:" + std::to_string(device) +
          " does not fit: " + std::to_string(d.free_sms()) + " of the " + std::to_string(partitionable) +
          " SMs that partitions can use are free (the device has " + std::to_string(d.total_sms) + " SMs in " +
-         std::to_string(d.groups.size()) + " groups of " + std::to_string(d.sms_of(0)) +
+         std::to_string(d.groups.size()) + " groups of " + std::to_string(d.group_sms) +
          "; other models' partitions hold " + std::to_string(partitionable - d.free_sms()) + ")";
 }
 
@@ -139,16 +131,16 @@ SmPartition create_sm_partition(int device, int min_sms, int priority) {
     throw Exception(ErrorCode::kUnsupported, "the CUDA driver offers no green contexts (SM partitions need CUDA 12.4+)");
   std::lock_guard<std::mutex> lock(g_partitions_mu);
   DeviceGroups& d = device_groups(device);
-  std::vector<int> picked;  // free groups in split order until they hold min_sms
+  const int wanted = (min_sms + d.group_sms - 1) / d.group_sms;
+  std::vector<int> picked;  // the first `wanted` free groups in split order
   std::vector<CUdevResource> resources;
-  int sms = 0;
-  for (std::size_t i = 0; i < d.groups.size() && sms < min_sms; ++i)
+  for (std::size_t i = 0; i < d.groups.size() && static_cast<int>(picked.size()) < wanted; ++i)
     if (!d.taken[i]) {
       picked.push_back(static_cast<int>(i));
       resources.push_back(d.groups[i]);
-      sms += d.sms_of(i);
     }
-  if (sms < min_sms) throw Exception(ErrorCode::kInvalidArgument, sm_limit_error(device, min_sms, d));
+  if (static_cast<int>(picked.size()) < wanted)
+    throw Exception(ErrorCode::kInvalidArgument, sm_limit_error(device, min_sms, d));
   CUdevResourceDesc desc{};
   check(api.generate_desc(&desc, resources.data(), static_cast<unsigned>(resources.size())),
         "cuDevResourceGenerateDesc", device);
@@ -162,7 +154,7 @@ SmPartition create_sm_partition(int device, int min_sms, int priority) {
     check(r, "cuGreenCtxStreamCreate", device);
   }
   p.stream = reinterpret_cast<cudaStream_t>(s);
-  p.sms = sms;
+  p.sms = wanted * d.group_sms;
   for (int i : picked) d.taken[i] = true;
   g_partitions[p.stream] = LivePartition{device, p.sms, std::move(picked)};
   return p;
