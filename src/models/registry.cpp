@@ -37,24 +37,34 @@ std::vector<Architecture> builtin_architectures() {
     };
     out.push_back(std::move(a));
   };
-  // Checkpoints saved from task heads carry the same encoder; only the encoder is used.
-  bert_like("bert",
-            {"BertModel", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
-             "BertForTokenClassification", "BertForQuestionAnswering", "BertForMultipleChoice", "BertForNextSentencePrediction"},
-            {"bert"}, false);
-  bert_like("roberta",
-            {"RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification", "RobertaForTokenClassification",
-             "RobertaForQuestionAnswering", "RobertaForMultipleChoice"},
-            {"roberta"}, true);
-  bert_like("xlm-roberta",
-            {"XLMRobertaModel", "XLMRobertaForMaskedLM", "XLMRobertaForSequenceClassification",
-             "XLMRobertaForTokenClassification", "XLMRobertaForQuestionAnswering", "XLMRobertaForMultipleChoice"},
-            {"xlm-roberta"}, true);
+  // Only the bare encoder and the pre-training heads (masked LM, pre-training): sentence-transformers embeds
+  // with the encoder of such checkpoints and drops the LM head, as fathom does. A task head
+  // (`*ForSequenceClassification`, ...) is refused by Registry::match (refused_head), never served as an embedder.
+  bert_like("bert", {"BertModel", "BertForMaskedLM", "BertForPreTraining"}, {"bert"}, false);
+  bert_like("roberta", {"RobertaModel", "RobertaForMaskedLM"}, {"roberta"}, true);
+  bert_like("xlm-roberta", {"XLMRobertaModel", "XLMRobertaForMaskedLM"}, {"xlm-roberta"}, true);
   out.push_back({whisper::whisper_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
                                                    const LoadOptions& options) {
                    return whisper::load_whisper(dir, config, options, whisper::whisper_model_info());
                  }});
   return out;
+}
+
+// A task head that fathom does not implement: its output is the head's, not the encoder's, so serving the
+// encoder alone would return something else than the model computes. Returns the reason, or "" when `arch`
+// is not such a head. Checked before the model_type fallback, which would otherwise pick the encoder.
+std::string refused_head(const std::string& arch) {
+  static const char* kHeads[] = {"ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
+                                 "ForMultipleChoice", "ForNextSentencePrediction", "ForCausalLM"};
+  static const char* kFamilies[] = {"Bert", "Roberta", "XLMRoberta"};
+  for (const char* family : kFamilies)
+    for (const char* head : kHeads)
+      if (arch == std::string(family) + head)
+        return arch + " is a task head on the " + family +
+               " encoder, which fathom does not implement (its output is the head's, so the encoder alone must "
+               "not be served as an embedding model); embedding checkpoints of this family declare " +
+               family + "Model or " + family + "ForMaskedLM";
+  return "";
 }
 
 }  // namespace
@@ -106,6 +116,9 @@ Result<MatchResult> Registry::match(const std::filesystem::path& dir) const {
   if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
     arch = (*it)[0].get<std::string>();
   if (auto it = j.find("model_type"); it != j.end() && it->is_string()) type = it->get<std::string>();
+
+  if (std::string why = refused_head(arch); !why.empty())
+    return make_error(ErrorCode::kUnsupported, path.string() + ": unsupported model: " + why);
 
   MatchResult m;
   m.config = j;

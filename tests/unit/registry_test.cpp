@@ -24,11 +24,11 @@ class ConfigDir {
 };
 
 TEST(Registry, MatchesArchitectureFirstThenModelType) {
-  ConfigDir by_arch(R"({"architectures": ["BertForSequenceClassification"], "model_type": "roberta"})");
+  ConfigDir by_arch(R"({"architectures": ["BertForMaskedLM"], "model_type": "roberta"})");
   auto m = Registry::global().match(by_arch.path());
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(m->architecture->info.name, "bert");
-  EXPECT_EQ(m->matched_on, "architectures[0] = BertForSequenceClassification");
+  EXPECT_EQ(m->matched_on, "architectures[0] = BertForMaskedLM");
 
   ConfigDir by_type(R"({"architectures": ["SomethingNew"], "model_type": "xlm-roberta"})");
   auto t = Registry::global().match(by_type.path());
@@ -41,6 +41,25 @@ TEST(Registry, MatchesArchitectureFirstThenModelType) {
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->architecture->info.name, "roberta");
   EXPECT_EQ(o->config["model_type"], "roberta");
+}
+
+TEST(Registry, TaskHeadsAreRefusedNotServedAsEmbedders) {
+  // A reranker (bge-reranker: XLMRobertaForSequenceClassification) must not fall back to the encoder through
+  // model_type: its scores come from the classification head.
+  for (const char* arch : {"BertForSequenceClassification", "XLMRobertaForSequenceClassification",
+                           "RobertaForSequenceClassification", "BertForTokenClassification",
+                           "RobertaForQuestionAnswering", "XLMRobertaForMultipleChoice", "BertForNextSentencePrediction",
+                           "RobertaForCausalLM"}) {
+    std::string type = std::string(arch).rfind("XLM", 0) == 0 ? "xlm-roberta" : "bert";
+    ConfigDir dir(std::string(R"({"architectures": [")") + arch + R"("], "model_type": ")" + type + R"("})");
+    auto m = Registry::global().match(dir.path());
+    ASSERT_FALSE(m.ok()) << arch;
+    EXPECT_EQ(m.error().code, ErrorCode::kUnsupported);
+    EXPECT_NE(m.error().message.find(arch), std::string::npos) << m.error().message;
+    EXPECT_NE(m.error().message.find("task head"), std::string::npos) << m.error().message;
+  }
+  ConfigDir pretraining(R"({"architectures": ["BertForPreTraining"], "model_type": "bert"})");
+  EXPECT_TRUE(Registry::global().match(pretraining.path()).ok());
 }
 
 TEST(Registry, ErrorsSayWhatWasFoundAndWhatIsSupported) {
