@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req.body = std::string(in.rest());
   if (choice & 16) req.set_header("Content-Type", (choice & 32) ? "Application/JSON; charset=utf-8" : "text/plain");
   try {
-    nlohmann::json body = fathom::server::parse_json_body(req);
+    nlohmann::json body = fathom::server::parse_json_body(req, 2u << 20);
     auto request = fathom::server::parse_embeddings_request(body, /*max_inputs=*/64);
     if (!request.ok()) {
       fathom::fuzz::serialise_error(fathom::server::to_api_error(request.error()));

@@ -28,7 +28,10 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->check(CLI::IsMember({"on", "off"}));
   serve.add_option("--max-batch-size", f.max_batch_size, "Most sequences in one batch (default 256)")
       ->check(CLI::PositiveNumber);
-  serve.add_option("--max-body-bytes", f.max_body_bytes, "Largest request body accepted: bytes or a size like 64MiB (default 64MiB)");
+  serve.add_option("--max-body-bytes", f.max_body_bytes,
+                   "Largest request body of any kind (audio uploads included): bytes or a size like 32MiB (default 32MiB)");
+  serve.add_option("--max-json-body-bytes", f.max_json_body_bytes,
+                   "Largest JSON request body (embeddings, admin): bytes or a size like 2MiB (default 2MiB)");
   serve.add_option("--max-inputs", f.max_inputs, "Most inputs in one embeddings request (default 2048)")
       ->check(CLI::PositiveNumber);
   serve.add_option("--max-input-tokens", f.max_input_tokens,
@@ -82,6 +85,13 @@ std::optional<server::ServerConfig> resolve_serve_flags(const CLI::App& serve, c
       return usage("--max-body-bytes: " + (size.ok() ? std::string("must be positive") : size.error().message));
     }
     cli.max_body_bytes = size.value();
+  }
+  if (given("--max-json-body-bytes")) {
+    auto size = server::parse_byte_size(f.max_json_body_bytes);
+    if (!size.ok() || size.value() == 0) {
+      return usage("--max-json-body-bytes: " + (size.ok() ? std::string("must be positive") : size.error().message));
+    }
+    cli.max_json_body_bytes = size.value();
   }
   if (given("--max-inputs")) cli.max_inputs = f.max_inputs;
   if (given("--max-input-tokens")) cli.max_input_tokens = f.max_input_tokens;

@@ -16,7 +16,7 @@ namespace fathom::app {
 struct ServeFlags {
   std::string config_file;
   std::string host, admin_token, device = "cpu", dtype = "auto", log_level = "info";
-  std::string max_body_bytes;  // a byte size ("64MiB" or bytes)
+  std::string max_body_bytes, max_json_body_bytes;  // byte sizes ("32MiB" or bytes)
   int port = 8000;
   int max_batch_tokens = 16384, max_batch_size = 256;
   std::size_t max_inputs = 2048, max_input_tokens = 0, max_request_tokens = 0, max_connections = 1024,

@@ -110,7 +110,13 @@ std::shared_ptr<const engine::LoadedModel> resolve_model(const RouteContext& ctx
   return model;
 }
 
-nlohmann::json parse_json_body(const httplib::Request& req) {
+nlohmann::json parse_json_body(const httplib::Request& req, std::size_t max_bytes) {
+  if (req.body.size() > max_bytes) {
+    fail(413,
+         "the JSON body is " + std::to_string(req.body.size()) + " bytes; the limit is " + std::to_string(max_bytes) +
+             " bytes (--max-json-body-bytes, limits.max_json_body_bytes)",
+         {}, "body_too_large");
+  }
   if (req.has_header("Content-Type")) {
     std::string type = req.get_header_value("Content-Type");
     std::string lower(type.size(), ' ');

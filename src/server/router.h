@@ -31,7 +31,8 @@ namespace fathom::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;                              // 0 = any free port
-  std::size_t max_body_bytes = 64u << 20;       // request bodies above this get 413
+  std::size_t max_body_bytes = 32u << 20;       // any request body above this gets 413 (audio uploads: 25 MB files)
+  std::size_t max_json_body_bytes = 2u << 20;   // JSON bodies (embeddings, admin) above this get 413
   std::size_t max_inputs = 2048;                // inputs per embeddings request
   std::size_t max_connections = 1024;           // connection threads at once (beyond: they queue)
   int keep_alive_timeout_s = 5;                 // idle keep-alive connections close after this
@@ -91,8 +92,9 @@ std::string describe_tasks(const std::vector<models::Task>& tasks);
 std::shared_ptr<const engine::LoadedModel> resolve_model(const RouteContext& ctx, const std::string& name,
                                                          models::Task task, const std::string& endpoint);
 
-// Parses a JSON object body. Throws ApiException: 415 for a non-JSON content type, 400 for malformed JSON
-// (with the parser's position) or a body that is not an object.
-nlohmann::json parse_json_body(const httplib::Request& req);
+// Parses a JSON object body. Throws ApiException: 413 body_too_large for a body over `max_bytes` (naming the
+// limit and --max-json-body-bytes), 415 for a non-JSON content type, 400 for malformed JSON (with the
+// parser's position) or a body that is not an object.
+nlohmann::json parse_json_body(const httplib::Request& req, std::size_t max_bytes);
 
 }  // namespace fathom::server

@@ -41,7 +41,7 @@ std::string string_field(const nlohmann::json& j, const char* key, const std::st
 
 void handle_load(const RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
   authorize(ctx, req);
-  const nlohmann::json body = parse_json_body(req);
+  const nlohmann::json body = parse_json_body(req, ctx.options.max_json_body_bytes);
   const std::string name = string_field(body, "name", "name");
   const std::string path = string_field(body, "path", "path");
   if (name.empty() || name.find('/') != std::string::npos) {

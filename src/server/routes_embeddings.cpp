@@ -99,7 +99,7 @@ void check_token_limits(const TokenizedInputs& inputs, const ServerOptions& opti
 }
 
 void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  const nlohmann::json body = parse_json_body(req);
+  const nlohmann::json body = parse_json_body(req, ctx.options.max_json_body_bytes);
   auto parsed = parse_embeddings_request(body, ctx.options.max_inputs);
   if (!parsed.ok()) {
     // Name the model in the access log even when the request is refused.

@@ -123,7 +123,7 @@ Status read_server(const FileReader& r, const toml::table& t, ServerConfig& c) {
 }
 
 Status read_limits(const FileReader& r, const toml::table& t, ServerConfig& c) {
-  FATHOM_TRY(r.check_keys(t, "limits.", {"max_body_bytes", "max_inputs", "max_input_tokens", "max_request_tokens",
+  FATHOM_TRY(r.check_keys(t, "limits.", {"max_body_bytes", "max_json_body_bytes", "max_inputs", "max_input_tokens", "max_request_tokens",
                                           "max_connections", "max_queued_requests", "request_timeout_seconds"}));
   constexpr int64_t kBig = int64_t{1} << 40;
   for (auto&& [k, v] : t) {
@@ -132,6 +132,10 @@ Status read_limits(const FileReader& r, const toml::table& t, ServerConfig& c) {
     if (k == "max_body_bytes") {
       FATHOM_ASSIGN_OR_RETURN(c.server.max_body_bytes, r.bytes(v, key));
       if (c.server.max_body_bytes == 0) return r.error(v, key, "must be positive");
+    }
+    else if (k == "max_json_body_bytes") {
+      FATHOM_ASSIGN_OR_RETURN(c.server.max_json_body_bytes, r.bytes(v, key));
+      if (c.server.max_json_body_bytes == 0) return r.error(v, key, "must be positive");
     }
     else if (k == "max_inputs") { FATHOM_ASSIGN_OR_RETURN(int64_t n, r.integer(v, key, 1, kBig)); c.server.max_inputs = n; }
     else if (k == "max_input_tokens") { FATHOM_ASSIGN_OR_RETURN(int64_t n, r.integer(v, key, 0, kBig)); c.server.max_input_tokens = n; }
@@ -340,6 +344,8 @@ Result<ServerConfig> merge_config(const std::optional<ServerConfig>& file, const
   FATHOM_TRY(apply(c.log_level, cli.log_level, in("server.log_level"), "--log-level", "server.log_level", n));
   FATHOM_TRY(apply(c.server.max_body_bytes, cli.max_body_bytes, in("limits.max_body_bytes"),
                    "--max-body-bytes", "limits.max_body_bytes", n));
+  FATHOM_TRY(apply(c.server.max_json_body_bytes, cli.max_json_body_bytes, in("limits.max_json_body_bytes"),
+                   "--max-json-body-bytes", "limits.max_json_body_bytes", n));
   FATHOM_TRY(apply(c.server.max_inputs, cli.max_inputs, in("limits.max_inputs"), "--max-inputs",
                    "limits.max_inputs", n));
   FATHOM_TRY(apply(c.server.max_input_tokens, cli.max_input_tokens,

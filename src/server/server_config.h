@@ -73,6 +73,7 @@ struct CommandLineSettings {
   std::optional<std::string> host;
   std::optional<int> port;
   std::optional<std::size_t> max_body_bytes;
+  std::optional<std::size_t> max_json_body_bytes;
   std::optional<std::size_t> max_inputs;
   std::optional<std::size_t> max_input_tokens;
   std::optional<std::size_t> max_request_tokens;

@@ -32,7 +32,8 @@ std::shared_ptr<const formats::Tokenizer> bert_tokenizer() {
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void start(std::shared_ptr<Gate> gate = nullptr) {
+  // `limits` keeps ServerOptions' defaults when false; true sets the small limits most tests probe.
+  void start(std::shared_ptr<Gate> gate = nullptr, bool small_limits = true) {
     tokenizer_ = bert_tokenizer();
     ASSERT_TRUE(tokenizer_);
     auto embed = std::make_unique<FakeModel>("fake", 8, nullptr, gate, tokenizer_);
@@ -45,8 +46,10 @@ class HttpServerTest : public ::testing::Test {
                          4096)
                     .ok());
     ServerOptions options;
-    options.max_body_bytes = 4096;
-    options.max_inputs = 16;
+    if (small_limits) {
+      options.max_body_bytes = 4096;
+      options.max_inputs = 16;
+    }
     ASSERT_NO_FATAL_FAILURE(server_.start(options, manager_));
   }
   void TearDown() override {
@@ -176,6 +179,26 @@ TEST_F(HttpServerTest, EveryErrorHasTheOpenAiShapeAndTheServerKeepsServing) {
 }
 
 // More requests wait for one batch than any fixed HTTP thread pool would hold, and all succeed.
+// The defaults a public endpoint runs with: a JSON body up to 2 MiB is served, one byte more is refused with
+// 413 naming the limit and the flag; a 60 MB body is refused before any parsing.
+TEST_F(HttpServerTest, DefaultJsonBodyLimitIsTwoMebibytes) {
+  start(nullptr, /*small_limits=*/false);
+  const std::string json_body = R"({"model":"fake","input":"hello"})";
+  const std::size_t limit = 2u << 20;
+  std::string at_limit = json_body + std::string(limit - json_body.size(), ' ');
+  ASSERT_EQ(at_limit.size(), limit);
+  auto ok = post("/v1/embeddings", at_limit);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  auto over = expect_error(post("/v1/embeddings", at_limit + " "), 413);
+  EXPECT_EQ(over["code"], "body_too_large");
+  EXPECT_NE(over["message"].get<std::string>().find(std::to_string(limit)), std::string::npos) << over;
+  EXPECT_NE(over["message"].get<std::string>().find("--max-json-body-bytes"), std::string::npos) << over;
+  auto huge = expect_error(post("/v1/embeddings", std::string(60u * 1000u * 1000u, ' ')), 413);
+  EXPECT_EQ(huge["code"], "body_too_large");
+  EXPECT_EQ(client().Get("/health")->status, 200);
+}
+
 TEST_F(HttpServerTest, ManyRequestsWaitForABatchBeyondTheHttpThreadCount) {
   auto gate = std::make_shared<Gate>();
   start(gate);

@@ -16,7 +16,7 @@ ApiError body_error(const std::string& body) {
   req.set_header("Content-Type", "application/json");
   req.body = body;
   try {
-    (void)parse_json_body(req);
+    (void)parse_json_body(req, 2u << 20);
   } catch (const ApiException& e) {
     return e.error();
   }
