@@ -65,6 +65,34 @@ class Embedder {
   virtual Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) = 0;
 };
 
+// Sequence classification capability: cross-encoders (rerankers) and text classifiers, i.e. a
+// `*ForSequenceClassification` head on an encoder. Inputs are single texts or text pairs; a pair's segment
+// (token type) travels in the high bits of each id (pack_segment), so that sequences batch, queue and replay
+// from CUDA graphs exactly like an embedder's.
+enum class ScoreActivation { kSigmoid, kSoftmax, kIdentity };
+constexpr int kSegmentShift = 24;  // ids < 2^24; segment (type id) in bits 24..30
+inline int32_t pack_segment(int32_t id, int32_t segment) { return id | (segment << kSegmentShift); }
+inline int32_t unpack_id(int32_t packed) { return packed & ((1 << kSegmentShift) - 1); }
+inline int32_t unpack_segment(int32_t packed) { return packed >> kSegmentShift; }
+
+class Classifier {
+ public:
+  virtual ~Classifier() = default;
+  virtual const formats::Tokenizer& tokenizer() const = 0;
+  // Longest input (a text or a pair with its special tokens) in tokens.
+  virtual int max_input_tokens() const = 0;
+  // Label names in id order (config.json id2label; "LABEL_i" where it names none). size() = logits per input.
+  virtual std::vector<std::string> labels() const = 0;
+  // What turns logits into scores, as sentence-transformers' CrossEncoder and transformers' pipelines do:
+  // config.json `sentence_transformers.activation_fn` when given, else sigmoid for one label and softmax for
+  // several (problem_type "multi_label_classification": sigmoid per label).
+  virtual ScoreActivation activation() const = 0;
+  // Runs encoder + head on a batch of packed sequences (pack_segment ids, special tokens included, each
+  // 1..max_input_tokens() long). Returns sequences.size() * labels().size() raw logits, row-major, as f32.
+  // Called from one thread at a time (the device worker).
+  virtual Result<std::vector<float>> classify(const std::vector<std::vector<int32_t>>& sequences) = 0;
+};
+
 // Speech-to-text capability (Whisper family). A request becomes a SpeechJob; the device worker advances
 // all running jobs together with step(), so requests join and leave the running batch at any step
 // (encoder windows batched, one batched decoder call per step).
@@ -145,6 +173,7 @@ class Model {
   virtual std::size_t memory_bytes() const = 0;
   virtual Embedder* as_embedder() { return nullptr; }
   virtual SpeechToText* as_speech_to_text() { return nullptr; }
+  virtual Classifier* as_classifier() { return nullptr; }
   // Whether the model's device work may overlap other models' on its device, i.e. it may run on a device
   // worker thread of its own (LoadOptions::concurrent). CPU models may; a CUDA model only when it owns every
   // device resource its steps write (stream, staging, GEMM workspace). Any thread.

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "models/registry.h"
 
 #include "formats/json_file.h"
@@ -18,12 +19,13 @@ std::string join(const std::vector<std::string>& v) {
 // under models/, one fixture under tests/fixtures/models/.
 std::vector<Architecture> builtin_architectures() {
   std::vector<Architecture> out;
-  auto bert_like = [&](std::string name, std::vector<std::string> archs, std::vector<std::string> types, bool roberta) {
+  auto bert_like = [&](std::string name, std::vector<std::string> archs, std::vector<std::string> types, bool roberta,
+                       std::vector<Task> tasks = {Task::kEmbed}) {
     Architecture a;
     a.info.name = std::move(name);
     a.info.hf_architectures = std::move(archs);
     a.info.model_types = std::move(types);
-    a.info.tasks = {Task::kEmbed};
+    a.info.tasks = std::move(tasks);
     a.info.devices = {DeviceKind::kCpu};
     a.info.compute_dtypes = {DType::kF32};
     if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {  // builds with the CUDA backend
@@ -43,6 +45,12 @@ std::vector<Architecture> builtin_architectures() {
   bert_like("bert", {"BertModel", "BertForMaskedLM", "BertForPreTraining"}, {"bert"}, false);
   bert_like("roberta", {"RobertaModel", "RobertaForMaskedLM"}, {"roberta"}, true);
   bert_like("xlm-roberta", {"XLMRobertaModel", "XLMRobertaForMaskedLM"}, {"xlm-roberta"}, true);
+  // Sequence-classification heads: cross-encoders (one logit: score + rerank) and classifiers (several labels:
+  // classify only; the loaded model drops score). Matched on the architecture only, never on model_type.
+  const std::vector<Task> head_tasks = {Task::kScore, Task::kClassify};
+  bert_like("bert-classifier", {"BertForSequenceClassification"}, {}, false, head_tasks);
+  bert_like("roberta-classifier", {"RobertaForSequenceClassification"}, {}, true, head_tasks);
+  bert_like("xlm-roberta-classifier", {"XLMRobertaForSequenceClassification"}, {}, true, head_tasks);
   out.push_back({whisper::whisper_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
                                                    const LoadOptions& options) {
                    return whisper::load_whisper(dir, config, options, whisper::whisper_model_info());
@@ -54,7 +62,7 @@ std::vector<Architecture> builtin_architectures() {
 // encoder alone would return something else than the model computes. Returns the reason, or "" when `arch`
 // is not such a head. Checked before the model_type fallback, which would otherwise pick the encoder.
 std::string refused_head(const std::string& arch) {
-  static const char* kHeads[] = {"ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
+  static const char* kHeads[] = {"ForTokenClassification", "ForQuestionAnswering",
                                  "ForMultipleChoice", "ForNextSentencePrediction", "ForCausalLM"};
   static const char* kFamilies[] = {"Bert", "Roberta", "XLMRoberta"};
   for (const char* family : kFamilies)
@@ -63,7 +71,8 @@ std::string refused_head(const std::string& arch) {
         return arch + " is a task head on the " + family +
                " encoder, which fathom does not implement (its output is the head's, so the encoder alone must "
                "not be served as an embedding model); embedding checkpoints of this family declare " +
-               family + "Model or " + family + "ForMaskedLM";
+               family + "Model or " + family + "ForMaskedLM, rerankers and classifiers " + family +
+               "ForSequenceClassification";
   return "";
 }
 
@@ -164,12 +173,18 @@ Result<std::unique_ptr<Model>> Registry::load(const std::filesystem::path& dir, 
                                                    options.device.to_string() + "; it runs on: " + join(devices));
   FATHOM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, m.architecture->load(dir, m.config, options));
   if (!model) return make_error(ErrorCode::kInternal, dir.string() + ": the " + info.name + " loader returned no model");
+  // Every task the architecture declares needs its interface, unless the loaded model narrowed its own task
+  // list (a classifier with several labels drops score); a model that states no tasks is held to them all.
+  const std::vector<Task>& kept = model->info().tasks;
   for (Task t : info.tasks) {
+    if (!kept.empty() && std::find(kept.begin(), kept.end(), t) == kept.end()) continue;
     bool has = true;
     switch (t) {
       case Task::kEmbed: has = model->as_embedder() != nullptr; break;
       case Task::kTranscribe:
       case Task::kTranslate: has = model->as_speech_to_text() != nullptr; break;
+      case Task::kScore:
+      case Task::kClassify: has = model->as_classifier() != nullptr; break;
       default: break;  // checked where the interface for the task is declared
     }
     if (!has)

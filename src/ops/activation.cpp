@@ -67,6 +67,21 @@ Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, GeluMode
   }
 }
 
+Status tanh(ExecContext& ctx, const TensorView& x, const TensorView& y) {
+  FATHOM_TRY(same_f32(ctx, x, y, "tanh", "x", "y"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      cpu::tanh(x.ptr<float>(), y.ptr<float>(), x.numel());
+      return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::tanh(ctx, x, y);
+#endif
+    default:
+      return unsupported_device(ctx, "tanh");
+  }
+}
+
 Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y) {
   FATHOM_TRY(same_f32(ctx, x, y, "softmax", "x", "y"));
   switch (ctx.device.kind) {

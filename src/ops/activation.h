@@ -16,6 +16,8 @@ Status add(ExecContext& ctx, const TensorView& a, const TensorView& b, const Ten
 // y = gelu(x); same shape.
 Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, GeluMode mode);
 // Softmax over the last dimension; same shape.
+// y = tanh(x), elementwise (y may alias x); f32 on CPU, f32/f16/bf16 on CUDA.
+Status tanh(ExecContext& ctx, const TensorView& x, const TensorView& y);
 Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y);
 
 }  // namespace fathom::ops

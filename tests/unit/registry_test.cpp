@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -46,8 +47,7 @@ TEST(Registry, MatchesArchitectureFirstThenModelType) {
 TEST(Registry, TaskHeadsAreRefusedNotServedAsEmbedders) {
   // A reranker (bge-reranker: XLMRobertaForSequenceClassification) must not fall back to the encoder through
   // model_type: its scores come from the classification head.
-  for (const char* arch : {"BertForSequenceClassification", "XLMRobertaForSequenceClassification",
-                           "RobertaForSequenceClassification", "BertForTokenClassification",
+  for (const char* arch : {"BertForTokenClassification",
                            "RobertaForQuestionAnswering", "XLMRobertaForMultipleChoice", "BertForNextSentencePrediction",
                            "RobertaForCausalLM"}) {
     std::string type = std::string(arch).rfind("XLM", 0) == 0 ? "xlm-roberta" : "bert";
@@ -60,6 +60,25 @@ TEST(Registry, TaskHeadsAreRefusedNotServedAsEmbedders) {
   }
   ConfigDir pretraining(R"({"architectures": ["BertForPreTraining"], "model_type": "bert"})");
   EXPECT_TRUE(Registry::global().match(pretraining.path()).ok());
+}
+
+TEST(Registry, SequenceClassificationHeadsAreClassifiersNotEmbedders) {
+  // Every bge-reranker (XLMRobertaForSequenceClassification) and ms-marco cross-encoder (Bert...) matches the
+  // classifier architecture of its family, which declares score + classify and never embed.
+  const std::pair<const char*, const char*> cases[] = {
+      {"BertForSequenceClassification", "bert-classifier"},
+      {"RobertaForSequenceClassification", "roberta-classifier"},
+      {"XLMRobertaForSequenceClassification", "xlm-roberta-classifier"}};
+  for (const auto& [arch, name] : cases) {
+    ConfigDir dir(std::string(R"({"architectures": [")") + arch + R"("], "model_type": "bert"})");
+    auto m = Registry::global().match(dir.path());
+    ASSERT_TRUE(m.ok()) << arch << ": " << m.error().message;
+    EXPECT_EQ(m->architecture->info.name, name);
+    const auto& tasks = m->architecture->info.tasks;
+    EXPECT_NE(std::find(tasks.begin(), tasks.end(), Task::kScore), tasks.end()) << arch;
+    EXPECT_NE(std::find(tasks.begin(), tasks.end(), Task::kClassify), tasks.end()) << arch;
+    EXPECT_EQ(std::find(tasks.begin(), tasks.end(), Task::kEmbed), tasks.end()) << arch;
+  }
 }
 
 TEST(Registry, ErrorsSayWhatWasFoundAndWhatIsSupported) {

@@ -32,6 +32,10 @@ void add(const float* a, const float* b, float* out, int64_t n) {
   });
 }
 
+void tanh(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+
 void gelu(const float* x, float* y, int64_t n, bool tanh_form) {
   parallel_for(n, kElemGrain / 4, [&](int64_t i0, int64_t i1, int) {
     if (tanh_form) {

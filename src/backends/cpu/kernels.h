@@ -15,6 +15,8 @@ void bias_add(float* x, const float* bias, int64_t rows, int64_t cols);
 void add(const float* a, const float* b, float* out, int64_t n);
 // y = gelu(x), erf form or tanh approximation (y may alias x).
 void gelu(const float* x, float* y, int64_t n, bool tanh_form);
+// y = tanh(x) (y may alias x).
+void tanh(const float* x, float* y, int64_t n);
 // out = LayerNorm(x + residual) * gamma + beta over each row; residual may be null; out may alias x.
 void layer_norm(const float* x, const float* residual, const float* gamma, const float* beta, float eps, float* out,
                 int64_t rows, int64_t cols);

@@ -104,6 +104,8 @@ void bias_add(DType dtype, void* x, const void* bias, std::size_t rows, int cols
 void add(DType dtype, const void* a, const void* b, void* out, std::size_t n, cudaStream_t stream);
 // y = gelu(x) over n elements; tanh approximation when `tanh`, else exact erf.
 void gelu(DType dtype, const void* x, void* y, std::size_t n, bool tanh, cudaStream_t stream);
+// y = tanh(x) over n elements (y may alias x).
+void tanh(DType dtype, const void* x, void* y, std::size_t n, cudaStream_t stream);
 // Softmax over each contiguous row of `cols`.
 void softmax_rows(DType dtype, const void* x, void* y, int rows, int cols, cudaStream_t stream);
 

@@ -77,6 +77,10 @@ Status add(ExecContext& ctx, const TensorView& a, const TensorView& b, const Ten
   return status_from_exceptions([&] { cuda::add(a.dtype, a.data, b.data, out.data, static_cast<std::size_t>(a.numel()), stream_of(ctx)); });
 }
 
+Status tanh(ExecContext& ctx, const TensorView& x, const TensorView& y) {
+  return status_from_exceptions([&] { cuda::tanh(x.dtype, x.data, y.data, static_cast<std::size_t>(x.numel()), stream_of(ctx)); });
+}
+
 Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, bool tanh) {
   return status_from_exceptions([&] { cuda::gelu(x.dtype, x.data, y.data, static_cast<std::size_t>(x.numel()), tanh, stream_of(ctx)); });
 }

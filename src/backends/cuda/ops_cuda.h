@@ -22,6 +22,7 @@ Status matmul(ExecContext& ctx, const TensorView& a, bool trans_a, const TensorV
 Status bias_add(ExecContext& ctx, const TensorView& x, const TensorView& bias);
 Status add(ExecContext& ctx, const TensorView& a, const TensorView& b, const TensorView& out);
 Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, bool tanh);
+Status tanh(ExecContext& ctx, const TensorView& x, const TensorView& y);
 Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y);
 Status layer_norm(ExecContext& ctx, const TensorView& x, const TensorView* residual, const TensorView& gamma,
                   const TensorView& beta, float eps, const TensorView& out);

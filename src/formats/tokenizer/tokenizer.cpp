@@ -28,12 +28,20 @@ class TokenizerImpl {
   std::unordered_map<int32_t, size_t> added_by_id;  // id -> index in `added`
   tok::AddedTokenMatcher raw_matcher, normalized_matcher;
   std::vector<int32_t> prefix_ids, suffix_ids;  // what the post-processor adds around a single sequence
+  // The pair template: special ids or a sequence (A = 0, B = 1), each with its type id. Empty: none.
+  struct PairItem {
+    std::vector<int32_t> special;  // used when sequence < 0
+    int sequence = -1;
+    int32_t type_id = 0;
+  };
+  std::vector<PairItem> pair_items;
   bool clean_up_spaces = false;
   bool whisper = false;  // transformers' WhisperTokenizer decode rules
   int32_t vocab_size = 0;
 
   Status load_post_processor(const Json& j);
   Status resolve_template(const Json& j, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix);
+  Status resolve_pair_template(const Json& j);
   void encode_text(std::string_view text, std::vector<int32_t>& ids) const;
 };
 
@@ -78,17 +86,50 @@ Status TokenizerImpl::resolve_template(const Json& j, std::vector<int32_t>& pref
   return Status::Ok();
 }
 
+Status TokenizerImpl::resolve_pair_template(const Json& j) {
+  const Json& pair = j.contains("pair") ? j["pair"] : Json();
+  if (!pair.is_array()) return Status::Ok();  // single sequences only
+  const Json& specials = j.contains("special_tokens") ? j["special_tokens"] : Json::object();
+  std::vector<PairItem> items;
+  for (const Json& item : pair) {
+    PairItem p;
+    if (item.contains("Sequence")) {
+      const Json& s = item["Sequence"];
+      p.sequence = s.value("id", std::string("A")) == "B" ? 1 : 0;
+      p.type_id = s.value("type_id", 0);
+    } else if (item.contains("SpecialToken")) {
+      const Json& s = item["SpecialToken"];
+      const std::string name = s.value("id", std::string());
+      const Json* entry = specials.contains(name) ? &specials[name] : nullptr;
+      if (!entry || !(*entry).contains("ids") || !(*entry)["ids"].is_array())
+        return load_error(file, "TemplateProcessing special token '" + name + "' has no ids in special_tokens");
+      for (const Json& id : (*entry)["ids"]) p.special.push_back(id.get<int32_t>());
+      p.type_id = s.value("type_id", 0);
+    } else {
+      return load_error(file, "TemplateProcessing pair item not understood: " + item.dump());
+    }
+    items.push_back(std::move(p));
+  }
+  pair_items = std::move(items);
+  return Status::Ok();
+}
+
 Status TokenizerImpl::load_post_processor(const Json& j) {
   if (j.is_null()) return Status::Ok();
   const std::string type = j.value("type", std::string());
   std::vector<int32_t> pre, post;
   if (type == "TemplateProcessing") {
     FATHOM_TRY(resolve_template(j, pre, post));
+    FATHOM_TRY(resolve_pair_template(j));
   } else if (type == "BertProcessing" || type == "RobertaProcessing") {
     auto cls = special_id(j.value("cls", Json())), sep = special_id(j.value("sep", Json()));
     if (!cls || !sep) return load_error(file, type + " needs cls and sep as [token, id]");
     pre = {*cls};
     post = {*sep};
+    const bool roberta = type == "RobertaProcessing";
+    const int32_t b = roberta ? 0 : 1;
+    pair_items = {{{*cls}, -1, 0}, {{}, 0, 0}, {roberta ? std::vector<int32_t>{*sep, *sep} : std::vector<int32_t>{*sep}, -1, 0},
+                  {{}, 1, b}, {{*sep}, -1, b}};
   } else if (type == "ByteLevel") {
     // offsets only
   } else if (type == "Sequence") {
@@ -220,6 +261,42 @@ Result<std::vector<int32_t>> Tokenizer::encode(std::string_view text, const Enco
   ids.insert(ids.end(), body.begin(), body.end());
   ids.insert(ids.end(), impl_->suffix_ids.begin(), impl_->suffix_ids.end());
   return ids;
+}
+
+int Tokenizer::num_special_tokens_to_add_pair() const {
+  if (impl_->pair_items.empty()) return -1;
+  int n = 0;
+  for (const auto& item : impl_->pair_items) n += static_cast<int>(item.special.size());
+  return n;
+}
+
+Result<PairEncoding> Tokenizer::encode_pair(std::string_view a, std::string_view b, std::optional<int> max_length) const {
+  if (impl_->pair_items.empty())
+    return make_error(ErrorCode::kUnsupported, impl_->file + " has no pair template (post_processor), so text pairs "
+                                               "cannot be encoded");
+  if (!unicode::is_valid_utf8(a) || !unicode::is_valid_utf8(b))
+    return make_error(ErrorCode::kInvalidArgument, "input text is not valid UTF-8", "input");
+  std::vector<int32_t> seq[2];
+  impl_->encode_text(a, seq[0]);
+  impl_->encode_text(b, seq[1]);
+  if (max_length) {
+    const std::size_t fixed = static_cast<std::size_t>(num_special_tokens_to_add_pair()) + seq[0].size();
+    if (*max_length < 0 || fixed + (seq[1].empty() ? 0 : 1) > static_cast<std::size_t>(*max_length))
+      return make_error(ErrorCode::kTooLarge,
+                        "the first text of the pair has " + std::to_string(seq[0].size()) + " tokens; with the " +
+                            std::to_string(num_special_tokens_to_add_pair()) +
+                            " special tokens it leaves no room for the second within " + std::to_string(*max_length) +
+                            " tokens");
+    const std::size_t keep = static_cast<std::size_t>(*max_length) - fixed;
+    if (seq[1].size() > keep) seq[1].resize(keep);
+  }
+  PairEncoding out;
+  for (const auto& item : impl_->pair_items) {
+    const std::vector<int32_t>& part = item.sequence < 0 ? item.special : seq[item.sequence];
+    out.ids.insert(out.ids.end(), part.begin(), part.end());
+    out.type_ids.insert(out.type_ids.end(), part.size(), item.type_id);
+  }
+  return out;
 }
 
 Result<std::string> Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {

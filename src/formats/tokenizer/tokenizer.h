@@ -30,6 +30,13 @@ struct EncodeOptions {
   std::optional<int> max_length;      // truncate (right side) so the result incl. specials fits
 };
 
+// A text pair as a cross-encoder sees it: ids with the post-processor's pair template applied, and the
+// token type (segment) id of every position, as transformers' fast tokenizers return them.
+struct PairEncoding {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;
+};
+
 struct DecodeOptions {
   bool skip_special_tokens = false;  // drop added tokens marked special
   // transformers' clean_up_tokenization_spaces (" ." -> "." ...); unset: the value of
@@ -53,6 +60,15 @@ class Tokenizer {
 
   // Token ids of `text` (UTF-8; invalid UTF-8 is an kInvalidArgument error).
   Result<std::vector<int32_t>> encode(std::string_view text, const EncodeOptions& options = {}) const;
+  // Ids of the pair (`a`, `b`) with the pair template: TemplateProcessing's "pair" (its type ids),
+  // BertProcessing ([CLS] A [SEP] B [SEP]; types 0 for A and its [SEP], 1 for B and the last [SEP]),
+  // RobertaProcessing (<s> A </s> </s> B </s>; types all 0). `max_length` truncates B only (transformers'
+  // truncation="only_second"); kTooLarge when A and the specials alone exceed it. kUnsupported when the
+  // tokenizer has no pair template. Invalid UTF-8 is kInvalidArgument.
+  Result<PairEncoding> encode_pair(std::string_view a, std::string_view b,
+                                   std::optional<int> max_length = std::nullopt) const;
+  // How many special tokens the pair template adds (e.g. 3 for [CLS] A [SEP] B [SEP]); -1 without one.
+  int num_special_tokens_to_add_pair() const;
   // Text of `ids`. Byte-level BPE pieces that do not form valid UTF-8 are decoded with U+FFFD.
   // Ids outside the vocabulary are an error.
   // Applies clean_up_tokenization_spaces as tokenizer_config.json says, as transformers' decode does.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "base/log.h"
 #include "formats/safetensors.h"
@@ -11,6 +12,7 @@
 #include "formats/tokenizer/tokenizer.h"
 #include "layers/linear.h"
 #include "models/bert/bert_config.h"
+#include "models/bert/classifier_head.h"
 #include "models/weights.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
@@ -43,7 +45,7 @@ ops::PoolingMode to_op(formats::PoolingKind k) {
 
 std::size_t align64(std::size_t n) { return (n + 63) / 64 * 64; }
 
-class BertEmbedder final : public Model, public Embedder {
+class BertEmbedder final : public Model, public Embedder, public Classifier {
  public:
   BertEmbedder(ModelInfo info, std::string architecture, Device device, DType dtype, std::size_t budget)
       : info_(std::move(info)), architecture_(std::move(architecture)), device_(device), dtype_(dtype),
@@ -63,14 +65,24 @@ class BertEmbedder final : public Model, public Embedder {
   }
 
   // graphs: capture whole forward passes per token bucket (up to max_batch_tokens) where the device can.
-  Status init(const std::filesystem::path& dir, const nlohmann::json& config, bool roberta, bool graphs,
-              int max_batch_tokens, const ops::RunnerOptions& runner_options = {}) {
+  // classifier: a *ForSequenceClassification checkpoint (head on the first token, logits out).
+  Status init(const std::filesystem::path& dir, const nlohmann::json& config, bool roberta, bool classifier,
+              bool graphs, int max_batch_tokens, const ops::RunnerOptions& runner_options = {}) {
     const auto config_path = dir / "config.json";
     FATHOM_ASSIGN_OR_RETURN(cfg_, parse_bert_config(config, config_path, roberta));
     FATHOM_ASSIGN_OR_RETURN(auto st, formats::read_sentence_transformers_config(dir));
     pooling_ = to_op(st.pooling);
     normalize_ = st.normalize;
-    if (st.pooling_dimension && *st.pooling_dimension != cfg_.hidden_size)
+    if (classifier) {
+      FATHOM_ASSIGN_OR_RETURN(ClassifierHeadConfig head, parse_classifier_head(config, config_path, roberta));
+      head_ = std::move(head);
+      pooling_ = ops::PoolingMode::kCls;  // the head reads the first token
+      normalize_ = false;
+      // Several labels classify; only a one-logit cross-encoder scores pairs (rerank, score).
+      if (head_->labels.size() > 1)
+        info_.tasks.erase(std::remove(info_.tasks.begin(), info_.tasks.end(), Task::kScore), info_.tasks.end());
+    }
+    if (!classifier && st.pooling_dimension && *st.pooling_dimension != cfg_.hidden_size)
       return make_error(ErrorCode::kLoadFailed, st.pooling_source + ": embedding dimension " +
                                                     std::to_string(*st.pooling_dimension) + " differs from hidden_size " +
                                                     std::to_string(cfg_.hidden_size) + " in " + config_path.string());
@@ -111,7 +123,8 @@ class BertEmbedder final : public Model, public Embedder {
   DType dtype() const override { return dtype_; }
   Device device() const override { return device_; }
   std::size_t memory_bytes() const override { return account_->in_use(); }
-  Embedder* as_embedder() override { return this; }
+  Embedder* as_embedder() override { return head_ ? nullptr : this; }
+  Classifier* as_classifier() override { return head_ ? this : nullptr; }
   bool runs_concurrently() const override { return runner_ && runner_->concurrent(); }
 
   // Embedder
@@ -127,16 +140,28 @@ class BertEmbedder final : public Model, public Embedder {
   bool normalizes_by_default() const override { return normalize_; }
   Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) override;
 
+  // Classifier
+  std::vector<std::string> labels() const override { return head_ ? head_->labels : std::vector<std::string>(); }
+  ScoreActivation activation() const override { return head_ ? head_->activation : ScoreActivation::kIdentity; }
+  Result<std::vector<float>> classify(const std::vector<std::vector<int32_t>>& sequences) override;
+
  private:
+  // Rows out of one forward pass: the pooled embedding, or the head's logits.
+  int64_t out_dim() const { return head_ ? static_cast<int64_t>(head_->labels.size()) : cfg_.hidden_size; }
+  // Segments only matter where the model has a token-type table of more than one row.
+  bool uses_segments() const { return head_ && cfg_.type_vocab_size > 1; }
+  // Shared by embed() and classify(): checks, unpacks (classifier) and runs the batch.
+  Result<std::vector<float>> run(const std::vector<std::vector<int32_t>>& sequences);
   // Activation views of one forward pass ([t] packed rows, [batch] pooled rows).
   struct Activations {
     TensorView hidden, qkv, attn, proj, mid, pooled, pooled32;
+    TensorView head_mid, logits, logits32;  // classifier only: [batch, H], [batch, L] (compute dtype and f32)
   };
   static constexpr int kGraphMaxSeqs = 1024;  // larger batches run eagerly
   std::size_t arena_bytes(int64_t t, int64_t batch) const;
   Activations carve(void* arena, int64_t t, int64_t batch) const;
   Status forward(ExecContext& ctx, const Activations& a, const TensorView& ids, const TensorView& pos,
-                 const ops::VarlenBatch& vb);
+                 const TensorView* types, const ops::VarlenBatch& vb);
   Result<std::vector<float>> finish(const Activations& a, int64_t batch);
   Result<std::vector<float>> embed_eager(const std::vector<std::vector<int32_t>>& sequences,
                                          const std::vector<int>& lengths);
@@ -198,6 +223,8 @@ class BertEmbedder final : public Model, public Embedder {
   TensorView word_, position_, token_type_;
   layers::LayerNorm embed_norm_;
   std::vector<EncoderLayer> layers_;
+  std::optional<ClassifierHeadConfig> head_;  // set for *ForSequenceClassification
+  layers::Linear head_dense_, head_out_;
 };
 
 Status BertEmbedder::load_weights(const formats::Checkpoint& ckpt) {
@@ -238,6 +265,15 @@ Status BertEmbedder::load_weights(const formats::Checkpoint& ckpt) {
     FATHOM_ASSIGN_OR_RETURN(l.out_norm, load_norm(ckpt, p + "output.LayerNorm"));
     layers_.push_back(l);
   }
+  if (head_) {
+    const int64_t labels = static_cast<int64_t>(head_->labels.size());
+    auto raw = [&](const std::string& name, Shape shape) { return weights_->load(ckpt, name, shape); };
+    const std::string dense = (head_->dense_under_encoder ? prefix_ : std::string()) + head_->dense;
+    FATHOM_ASSIGN_OR_RETURN(head_dense_.weight, raw(dense + ".weight", Shape{h, h}));
+    FATHOM_ASSIGN_OR_RETURN(head_dense_.bias, raw(dense + ".bias", Shape{h}));
+    FATHOM_ASSIGN_OR_RETURN(head_out_.weight, raw(head_->out + ".weight", Shape{labels, h}));
+    FATHOM_ASSIGN_OR_RETURN(head_out_.bias, raw(head_->out + ".bias", Shape{labels}));
+  }
   // A layer beyond num_hidden_layers means config and checkpoint disagree.
   const std::string extra = prefix_ + "encoder.layer." + std::to_string(cfg_.num_layers) + ".output.dense.weight";
   if (ckpt.find(extra))
@@ -248,6 +284,16 @@ Status BertEmbedder::load_weights(const formats::Checkpoint& ckpt) {
 }
 
 Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int32_t>>& sequences) {
+  if (head_) return make_error(ErrorCode::kUnsupported, architecture_ + " is a classifier, not an embedding model");
+  return run(sequences);
+}
+
+Result<std::vector<float>> BertEmbedder::classify(const std::vector<std::vector<int32_t>>& sequences) {
+  if (!head_) return make_error(ErrorCode::kUnsupported, architecture_ + " has no classification head");
+  return run(sequences);
+}
+
+Result<std::vector<float>> BertEmbedder::run(const std::vector<std::vector<int32_t>>& sequences) {
   const int64_t batch = static_cast<int64_t>(sequences.size());
   if (batch == 0) return std::vector<float>();
   std::vector<int> lengths;
@@ -259,10 +305,16 @@ Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int
     if (static_cast<int64_t>(seq.size()) > max_tokens_)
       return make_error(ErrorCode::kTooLarge, "input " + std::to_string(s) + " has " + std::to_string(seq.size()) +
                                                   " tokens, more than the model's limit of " + std::to_string(max_tokens_));
-    for (int32_t id : seq)
+    for (int32_t packed : seq) {
+      const int32_t id = head_ ? unpack_id(packed) : packed;
       if (id < 0 || id >= cfg_.vocab_size)
         return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(s) + ": token id " + std::to_string(id) +
                                                            " is outside the vocabulary [0, " + std::to_string(cfg_.vocab_size) + ")");
+      if (head_ && (packed < 0 || (uses_segments() && unpack_segment(packed) >= cfg_.type_vocab_size)))
+        return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(s) + ": segment " +
+                                                           std::to_string(unpack_segment(packed)) + " is outside [0, " +
+                                                           std::to_string(std::max(1, cfg_.type_vocab_size)) + ")");
+    }
     lengths.push_back(static_cast<int>(seq.size()));
   }
   if (use_graphs_) {
@@ -277,8 +329,10 @@ Result<std::vector<float>> BertEmbedder::embed(const std::vector<std::vector<int
 std::size_t BertEmbedder::arena_bytes(int64_t t, int64_t batch) const {
   const std::size_t es = dtype_size(dtype_);
   const int64_t h = cfg_.hidden_size, inter = cfg_.intermediate_size;
+  const int64_t l = head_ ? out_dim() : 0;
   return align64(t * h * es) + align64(t * 3 * h * es) + 2 * align64(t * h * es) + align64(t * inter * es) +
-         align64(batch * h * es) + align64(batch * h * 4);
+         align64(batch * h * es) + align64(batch * h * 4) +
+         (head_ ? align64(batch * h * es) + align64(batch * l * es) + align64(batch * l * 4) : 0);
 }
 
 BertEmbedder::Activations BertEmbedder::carve(void* arena, int64_t t, int64_t batch) const {
@@ -298,17 +352,23 @@ BertEmbedder::Activations BertEmbedder::carve(void* arena, int64_t t, int64_t ba
   a.mid = take(dtype_, Shape{t, inter}, t * inter * es);
   a.pooled = take(dtype_, Shape{batch, h}, batch * h * es);
   a.pooled32 = take(DType::kF32, Shape{batch, h}, batch * h * 4);
+  if (head_) {
+    const int64_t l = out_dim();
+    a.head_mid = take(dtype_, Shape{batch, h}, batch * h * es);
+    a.logits = take(dtype_, Shape{batch, l}, batch * l * es);
+    a.logits32 = take(DType::kF32, Shape{batch, l}, batch * l * 4);
+  }
   return a;
 }
 
 // The whole forward pass, enqueued on ctx.stream: embeddings, every layer, pooling, f32 conversion.
 // Capturable when `vb` carries a persistent device batch description (no allocation, sync or host read).
 Status BertEmbedder::forward(ExecContext& ctx, const Activations& a, const TensorView& ids, const TensorView& pos,
-                             const ops::VarlenBatch& vb) {
+                             const TensorView* types, const ops::VarlenBatch& vb) {
   ops::DeviceRunner& r = *runner_;  // r.mark(label): stage timing when profiling (no-op otherwise)
   r.mark(nullptr);
   ops::EmbeddingTables tables{word_, &position_, token_type_.data ? &token_type_ : nullptr};
-  FATHOM_TRY(ops::embed_tokens(ctx, ids, &pos, nullptr, tables, a.hidden));
+  FATHOM_TRY(ops::embed_tokens(ctx, ids, &pos, types, tables, a.hidden));
   FATHOM_TRY(embed_norm_.forward(ctx, a.hidden, nullptr, a.hidden));
   r.mark("embeddings");
   const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim()));
@@ -331,6 +391,14 @@ Status BertEmbedder::forward(ExecContext& ctx, const Activations& a, const Tenso
     r.mark("layer_norm");
   }
   FATHOM_TRY(ops::pool(ctx, a.hidden, vb, pooling_, a.pooled));
+  if (head_) {  // dense -> tanh -> out on the first token
+    FATHOM_TRY(head_dense_.forward(ctx, a.pooled, a.head_mid));
+    FATHOM_TRY(ops::tanh(ctx, a.head_mid, a.head_mid));
+    FATHOM_TRY(head_out_.forward(ctx, a.head_mid, a.logits));
+    if (dtype_ != DType::kF32) FATHOM_TRY(ops::convert(ctx, a.logits, a.logits32));
+    r.mark("classifier_head");
+    return Status::Ok();
+  }
   if (dtype_ != DType::kF32) {  // 16-bit compute: embeddings leave as f32
     FATHOM_TRY(ops::convert(ctx, a.pooled, a.pooled32));
   }
@@ -339,8 +407,9 @@ Status BertEmbedder::forward(ExecContext& ctx, const Activations& a, const Tenso
 }
 
 Result<std::vector<float>> BertEmbedder::finish(const Activations& a, int64_t batch) {
-  const std::size_t n = static_cast<std::size_t>(batch * cfg_.hidden_size);
-  const TensorView& pooled = dtype_ == DType::kF32 ? a.pooled : a.pooled32;
+  const std::size_t n = static_cast<std::size_t>(batch * out_dim());
+  const TensorView& pooled = head_ ? (dtype_ == DType::kF32 ? a.logits : a.logits32)
+                                   : (dtype_ == DType::kF32 ? a.pooled : a.pooled32);
   FATHOM_ASSIGN_OR_RETURN(void* host, runner_->staging(1, n * sizeof(float)));
   FATHOM_TRY(runner_->download(host, pooled.data, n * sizeof(float)));
   FATHOM_TRY(runner_->synchronize());
@@ -356,25 +425,32 @@ Result<std::vector<float>> BertEmbedder::embed_eager(const std::vector<std::vect
   // Arena: activations, then ids, positions and cu_seqlens (int32).
   const std::size_t act = arena_bytes(t, batch);
   const std::size_t ids_bytes = align64(t * 4), cu_bytes = align64((batch + 1) * 4);
-  FATHOM_ASSIGN_OR_RETURN(void* arena, activations_->get(act + 2 * ids_bytes + cu_bytes));
+  // Layout after the activations: ids, positions, cu_seqlens, then (segments in use) token types.
+  const std::size_t types_bytes = uses_segments() ? ids_bytes : 0;
+  const std::size_t upload_bytes = 2 * ids_bytes + cu_bytes + types_bytes;
+  FATHOM_ASSIGN_OR_RETURN(void* arena, activations_->get(act + upload_bytes));
   Activations a = carve(arena, t, batch);
   auto* p = static_cast<uint8_t*>(arena) + act;
   TensorView ids_d(p, DType::kI32, Shape{t}, device_);
   TensorView pos_d(p + ids_bytes, DType::kI32, Shape{t}, device_);
   vb.cu_seqlens_device = TensorView(p + 2 * ids_bytes, DType::kI32, Shape{batch + 1}, device_);
+  TensorView types_d(p + 2 * ids_bytes + cu_bytes, DType::kI32, Shape{t}, device_);
   // Staged host copy in the same layout, uploaded with one asynchronous copy on the model's stream.
-  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_->staging(0, 2 * ids_bytes + cu_bytes));
+  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_->staging(0, upload_bytes));
   auto* host = static_cast<uint8_t*>(stage);
   auto* ids = reinterpret_cast<int32_t*>(host);
   auto* pos = reinterpret_cast<int32_t*>(host + ids_bytes);
+  auto* types = reinterpret_cast<int32_t*>(host + 2 * ids_bytes + cu_bytes);
   for (std::size_t s = 0, k = 0; s < sequences.size(); ++s)
     for (std::size_t i = 0; i < sequences[s].size(); ++i, ++k) {
-      ids[k] = sequences[s][i];
+      const int32_t packed = sequences[s][i];
+      ids[k] = head_ ? unpack_id(packed) : packed;
       pos[k] = static_cast<int32_t>(i) + cfg_.position_offset();
+      if (types_bytes) types[k] = unpack_segment(packed);
     }
   std::memcpy(host + 2 * ids_bytes, vb.cu_seqlens.data(), vb.cu_seqlens.size() * 4);
-  FATHOM_TRY(runner_->upload(p, host, 2 * ids_bytes + cu_bytes));
-  FATHOM_TRY(forward(ctx_, a, ids_d, pos_d, vb));
+  FATHOM_TRY(runner_->upload(p, host, upload_bytes));
+  FATHOM_TRY(forward(ctx_, a, ids_d, pos_d, types_bytes ? &types_d : nullptr, vb));
   return finish(a, batch);
 }
 
@@ -382,7 +458,8 @@ int BertEmbedder::graph_max_seqs(int bucket) const { return std::min(bucket, kGr
 
 std::size_t BertEmbedder::graph_arena_bytes(int bucket) const {
   const int max_seqs = graph_max_seqs(bucket);
-  return arena_bytes(bucket, max_seqs) + align64(ops::graph_batch_ints(max_seqs, bucket) * 4);
+  return arena_bytes(bucket, max_seqs) + align64(ops::graph_batch_ints(max_seqs, bucket) * 4) +
+         (uses_segments() ? align64(static_cast<std::size_t>(bucket) * 4) : 0);
 }
 
 // One arena for every graph: activations + batch description of the largest bucket, so that all captured
@@ -445,13 +522,35 @@ Result<BertEmbedder::Activations> BertEmbedder::replay_graph(const std::vector<s
   const int max_seqs = graph_max_seqs(bucket);
   const std::size_t ints = ops::graph_batch_ints(max_seqs, bucket);
   const std::size_t act = arena_bytes(bucket, max_seqs);
-  FATHOM_TRY(ensure_graph_arena(act + align64(ints * 4)));
+  // After the batch description: the token types of the bucket's rows (segments in use), one upload.
+  const std::size_t desc_bytes = align64(ints * 4);
+  const std::size_t types_bytes = uses_segments() ? static_cast<std::size_t>(bucket) * 4 : 0;
+  FATHOM_TRY(ensure_graph_arena(act + desc_bytes + (types_bytes ? align64(types_bytes) : 0)));
   Activations a = carve(graph_arena_.data(), bucket, max_seqs);
   auto* desc = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(graph_arena_.data()) + act);
-  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_->staging(0, ints * 4));
-  FATHOM_TRY(ops::fill_graph_batch(max_seqs, bucket, sequences, cfg_.position_offset(), cfg_.pad_token_id,
-                                   static_cast<int32_t*>(stage)));
-  FATHOM_TRY(runner_->upload(desc, stage, ints * 4));  // queued before the replay on the same stream
+  auto* types_dev = reinterpret_cast<int32_t*>(reinterpret_cast<uint8_t*>(desc) + desc_bytes);
+  FATHOM_ASSIGN_OR_RETURN(void* stage, runner_->staging(0, desc_bytes + types_bytes));
+  if (head_) {  // the graph batch holds plain ids; segments go to their own rows
+    std::vector<std::vector<int32_t>> plain(sequences.size());
+    auto* types = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(stage) + desc_bytes);
+    std::size_t k = 0;
+    for (std::size_t s = 0; s < sequences.size(); ++s) {
+      plain[s].reserve(sequences[s].size());
+      for (int32_t packed : sequences[s]) {
+        plain[s].push_back(unpack_id(packed));
+        if (types_bytes) types[k] = unpack_segment(packed);
+        ++k;
+      }
+    }
+    if (types_bytes) std::fill(types + k, types + bucket, 0);
+    FATHOM_TRY(ops::fill_graph_batch(max_seqs, bucket, plain, cfg_.position_offset(), cfg_.pad_token_id,
+                                     static_cast<int32_t*>(stage)));
+  } else {
+    FATHOM_TRY(ops::fill_graph_batch(max_seqs, bucket, sequences, cfg_.position_offset(), cfg_.pad_token_id,
+                                     static_cast<int32_t*>(stage)));
+  }
+  // Queued before the replay on the same stream.
+  FATHOM_TRY(runner_->upload(desc, stage, desc_bytes + types_bytes));
   if (!runner_->has_graph(bucket)) {
     // The host side describes only the padded shape the graph is captured for ([bucket] rows, max_seqs
     // pooled rows); the kernels read the real batch from `desc` at run time.
@@ -463,7 +562,8 @@ Result<BertEmbedder::Activations> BertEmbedder::replay_graph(const std::vector<s
     vb.cuda_max_seqs = max_seqs;
     TensorView ids_d(desc + ops::graph_batch_ids_offset(max_seqs, bucket), DType::kI32, Shape{bucket}, device_);
     TensorView pos_d(desc + ops::graph_batch_positions_offset(max_seqs, bucket), DType::kI32, Shape{bucket}, device_);
-    FATHOM_TRY(runner_->run_graph(bucket, [&] { return forward(ctx_, a, ids_d, pos_d, vb); }));
+    TensorView types_d(types_dev, DType::kI32, Shape{bucket}, device_);
+    FATHOM_TRY(runner_->run_graph(bucket, [&] { return forward(ctx_, a, ids_d, pos_d, types_bytes ? &types_d : nullptr, vb); }));
   } else {
     FATHOM_TRY(runner_->run_graph(bucket, [] { return Status::Ok(); }));
   }
@@ -492,8 +592,8 @@ Result<std::unique_ptr<Model>> load_bert_family(const std::filesystem::path& dir
                                                    " in this build");
   if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
   auto model = std::make_unique<BertEmbedder>(info, arch, options.device, dtype, options.memory_budget);
-  Status s = model->init(dir, config, roberta, options.cuda_graphs, options.max_batch_tokens,
-                         runner_options(options));
+  Status s = model->init(dir, config, roberta, is_sequence_classification(arch), options.cuda_graphs,
+                         options.max_batch_tokens, runner_options(options));
   if (!s.ok()) return s.error();
   return std::unique_ptr<Model>(std::move(model));
 }

@@ -192,6 +192,24 @@ void gelu(DType dtype, const void* x, void* y, std::size_t n, bool use_tanh, cud
   FATHOM_CUDA_CHECK_LAUNCH();
 }
 
+namespace {
+template <typename T>
+__global__ void tanh_kernel(const T* x, T* y, std::size_t n) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    y[i] = from_f32<T>(tanhf(to_f32(x[i])));
+}
+}  // namespace
+
+void tanh(DType dtype, const void* x, void* y, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch_float(dtype, "tanh", [&](auto t) {
+    using T = decltype(t);
+    tanh_kernel<T><<<grid_for(n, 256), 256, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y), n);
+  });
+  FATHOM_CUDA_CHECK_LAUNCH();
+}
+
 void softmax_rows(DType dtype, const void* x, void* y, int rows, int cols, cudaStream_t stream) {
   require(rows >= 0 && cols > 0, "softmax", "bad shape");
   if (rows == 0) return;
