@@ -9,7 +9,18 @@
 namespace fathom::engine {
 
 EmbedScheduler::EmbedScheduler(std::string name, models::Embedder& embedder, EmbedSchedulerOptions options)
-    : name_(std::move(name)), embedder_(embedder), options_(options), dim_(embedder.embedding_dim()) {
+    : EmbedScheduler(
+          std::move(name), [&embedder](const std::vector<std::vector<int32_t>>& s) { return embedder.embed(s); },
+          embedder.embedding_dim(), options) {}
+
+EmbedScheduler::EmbedScheduler(std::string name, models::Classifier& classifier, EmbedSchedulerOptions options)
+    : EmbedScheduler(
+          std::move(name),
+          [&classifier](const std::vector<std::vector<int32_t>>& s) { return classifier.classify(s); },
+          static_cast<int>(classifier.labels().size()), options) {}
+
+EmbedScheduler::EmbedScheduler(std::string name, RunBatch run, int row_width, EmbedSchedulerOptions options)
+    : name_(std::move(name)), run_(std::move(run)), options_(options), dim_(row_width) {
   completer_ = std::thread([this] { completion_loop(); });
 }
 
@@ -120,7 +131,7 @@ Result<std::vector<float>> EmbedScheduler::run_batch(std::vector<Item>& items) {
   sequences.reserve(items.size());
   for (auto& item : items) sequences.push_back(item.tokens);
   try {
-    auto result = embedder_.embed(sequences);
+    auto result = run_(sequences);
     if (!result.ok()) return result.error();
     if (result.value().size() != items.size() * static_cast<std::size_t>(dim_)) {
       return make_error(ErrorCode::kInternal,

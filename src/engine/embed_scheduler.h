@@ -1,10 +1,11 @@
 #pragma once
-// Per-model embedding queue and batcher.
+// Per-model queue and batcher of sequence models: embedders and classifiers (cross-encoders).
 //
 // submit() queues token sequences (already tokenized and validated: 1..max_input_tokens ids each); each
 // sequence gets its own promise, so a failure is delivered only to the sequences it concerns. step() runs
-// on the device worker thread: it takes a FIFO prefix of the queue under the token budget, calls
-// Embedder::embed once, and fulfils each promise with that sequence's pooled, un-normalised vector. When a
+// on the device worker thread: it takes a FIFO prefix of the queue under the token budget, runs the model
+// once (Embedder::embed or Classifier::classify) and fulfils each promise with that sequence's row: the
+// pooled, un-normalised vector of an embedder, the raw logits of a classifier. When a
 // batch fails (error or exception), each of its sequences is retried alone so only the failing ones fail.
 // Promises are fulfilled by the scheduler's own completion thread, in batch order, not by the device
 // worker: waking a few hundred waiting HTTP threads costs milliseconds of CPU per batch, which would
@@ -18,6 +19,7 @@
 #include <memory>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -56,8 +58,14 @@ struct EmbedStats {
 
 class EmbedScheduler final : public Scheduler {
  public:
-  // `embedder` must outlive the scheduler.
+  // One batch of sequences -> sequences.size() * row width floats, row-major.
+  using RunBatch = std::function<Result<std::vector<float>>(const std::vector<std::vector<int32_t>>&)>;
+  // `embedder` must outlive the scheduler; rows are embeddings of embedding_dim() floats.
   EmbedScheduler(std::string name, models::Embedder& embedder, EmbedSchedulerOptions options);
+  // `classifier` must outlive the scheduler; rows are logits, one per label.
+  EmbedScheduler(std::string name, models::Classifier& classifier, EmbedSchedulerOptions options);
+  // Any sequence model: `run` is called on the device worker only; each row holds `row_width` floats.
+  EmbedScheduler(std::string name, RunBatch run, int row_width, EmbedSchedulerOptions options);
   ~EmbedScheduler() override;  // delivers every result already computed, then stops the completion thread
   EmbedScheduler(const EmbedScheduler&) = delete;
   EmbedScheduler& operator=(const EmbedScheduler&) = delete;
@@ -77,7 +85,7 @@ class EmbedScheduler final : public Scheduler {
   void close(const Error& error) override;
 
   EmbedStats stats() const;
-  int embedding_dim() const { return dim_; }
+  int embedding_dim() const { return dim_; }  // floats per row (the embedding width, or the label count)
 
  private:
   struct Item {
@@ -94,7 +102,7 @@ class EmbedScheduler final : public Scheduler {
   void completion_loop();
 
   const std::string name_;
-  models::Embedder& embedder_;
+  const RunBatch run_;
   const EmbedSchedulerOptions options_;
   const int dim_;
 

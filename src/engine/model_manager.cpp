@@ -8,6 +8,18 @@
 #include "base/log.h"
 
 namespace fathom::engine {
+namespace {
+
+// Every queue serving `entry`, in attach order.
+std::vector<Scheduler*> schedulers_of(const LoadedModel& entry) {
+  std::vector<Scheduler*> out;
+  if (entry.embed_scheduler) out.push_back(entry.embed_scheduler.get());
+  if (entry.classify_scheduler) out.push_back(entry.classify_scheduler.get());
+  if (entry.speech_scheduler) out.push_back(entry.speech_scheduler.get());
+  return out;
+}
+
+}  // namespace
 
 const char* model_state_name(ModelState state) {
   switch (state) {
@@ -105,6 +117,14 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
     FATHOM_LOG(kWarn) << "model '" << name << "' (" << entry->architecture << " on " << entry->device.to_string()
                       << ") cannot run concurrently with other models on its device; it shares the device's worker";
   }
+  auto batch_options = [&] {
+    EmbedSchedulerOptions options;
+    options.limits.max_batch_tokens = std::max(1, max_batch_tokens);
+    options.limits.max_batch_size = std::max(1, serve_options.max_batch_size);
+    options.max_queued = serve_options.max_queued;
+    options.priority = serve_options.priority > 0 ? serve_options.priority : 1.0;
+    return options;
+  };
   models::Embedder* embedder = model->as_embedder();
   if (entry->has_task(models::Task::kEmbed) && embedder == nullptr) {
     forget(name);
@@ -121,12 +141,16 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
     facts.normalizes_by_default = embedder->normalizes_by_default();
     entry->embedder = std::move(facts);
 
-    EmbedSchedulerOptions options;
-    options.limits.max_batch_tokens = std::max(1, max_batch_tokens);
-    options.limits.max_batch_size = std::max(1, serve_options.max_batch_size);
-    options.max_queued = serve_options.max_queued;
-    options.priority = serve_options.priority > 0 ? serve_options.priority : 1.0;
-    entry->embed_scheduler = std::make_shared<EmbedScheduler>(name, *embedder, options);
+    entry->embed_scheduler = std::make_shared<EmbedScheduler>(name, *embedder, batch_options());
+  }
+  if (models::Classifier* classifier = model->as_classifier()) {
+    ClassifierFacts facts;
+    facts.tokenizer = &classifier->tokenizer();
+    facts.max_input_tokens = classifier->max_input_tokens();
+    facts.labels = classifier->labels();
+    facts.activation = classifier->activation();
+    entry->classifier = std::move(facts);
+    entry->classify_scheduler = std::make_shared<EmbedScheduler>(name, *classifier, batch_options());
   }
   // Speech models get a speech queue (the registry already checked that declared speech tasks have one).
   if (models::SpeechToText* stt = model->as_speech_to_text()) {
@@ -136,6 +160,7 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
   }
   entry->model_ = std::move(model);
   if (entry->embed_scheduler) worker_of(*entry).attach(entry->embed_scheduler);
+  if (entry->classify_scheduler) worker_of(*entry).attach(entry->classify_scheduler);
   if (entry->speech_scheduler) worker_of(*entry).attach(entry->speech_scheduler);
   entry->created = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
@@ -159,18 +184,11 @@ Status ModelManager::unload(const std::string& name) {
     }
     entry->state = ModelState::kUnloading;
   }
-  if (entry->embed_scheduler) {
-    // Let queued work finish, then detach and fail anything that slipped in meanwhile.
-    while (entry->embed_scheduler->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    worker_of(*entry).detach(entry->embed_scheduler.get());
-    entry->embed_scheduler->close(
-        make_error(ErrorCode::kUnavailable, "model '" + name + "' was unloaded", "model"));
-  }
-  if (entry->speech_scheduler) {
-    while (entry->speech_scheduler->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    worker_of(*entry).detach(entry->speech_scheduler.get());
-    entry->speech_scheduler->close(
-        make_error(ErrorCode::kUnavailable, "model '" + name + "' was unloaded", "model"));
+  // Let each queue's work finish, then detach it and fail anything that slipped in meanwhile.
+  for (Scheduler* scheduler : schedulers_of(*entry)) {
+    while (scheduler->has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    worker_of(*entry).detach(scheduler);
+    scheduler->close(make_error(ErrorCode::kUnavailable, "model '" + name + "' was unloaded", "model"));
   }
   forget(name);
   return Status::Ok();
@@ -201,12 +219,8 @@ void ModelManager::shutdown() {
   for (auto* w : workers) w->stop();  // finishes queued work
   for (auto& e : entries) {
     e->state = ModelState::kUnloading;
-    if (e->embed_scheduler) {
-      e->embed_scheduler->close(make_error(ErrorCode::kUnavailable, "the server is shutting down"));
-    }
-    if (e->speech_scheduler) {
-      e->speech_scheduler->close(make_error(ErrorCode::kUnavailable, "the server is shutting down"));
-    }
+    for (Scheduler* scheduler : schedulers_of(*e))
+      scheduler->close(make_error(ErrorCode::kUnavailable, "the server is shutting down"));
   }
 }
 

@@ -43,6 +43,14 @@ struct EmbedderFacts {
   bool normalizes_by_default = false;
 };
 
+// Classifier (cross-encoder) facts copied from the model's Classifier at load time.
+struct ClassifierFacts {
+  const formats::Tokenizer* tokenizer = nullptr;  // owned by the model; thread-safe
+  int max_input_tokens = 0;                       // tokens of a text or a pair, specials included
+  std::vector<std::string> labels;                // id order; size() = logits per input
+  models::ScoreActivation activation = models::ScoreActivation::kSigmoid;
+};
+
 // Per-model serving options.
 struct ServeOptions {
   double priority = 1.0;               // share of its device relative to the other models there
@@ -73,6 +81,8 @@ struct LoadedModel {
   std::optional<EmbedderFacts> embedder;            // set when the model embeds
   std::shared_ptr<EmbedScheduler> embed_scheduler;  // set when the model embeds
   std::shared_ptr<SpeechScheduler> speech_scheduler;  // set when the model transcribes / translates
+  std::optional<ClassifierFacts> classifier;         // set when the model scores / classifies
+  std::shared_ptr<EmbedScheduler> classify_scheduler;  // set when the model scores / classifies (rows: logits)
 
   bool has_task(models::Task task) const;
   // Bytes the model holds now (Model::memory_bytes(), read live: workspaces may grow with the first large

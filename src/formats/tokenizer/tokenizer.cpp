@@ -276,6 +276,17 @@ Result<PairEncoding> Tokenizer::encode_pair(std::string_view a, std::string_view
                                                "cannot be encoded");
   if (!unicode::is_valid_utf8(a) || !unicode::is_valid_utf8(b))
     return make_error(ErrorCode::kInvalidArgument, "input text is not valid UTF-8", "input");
+  if (b.empty()) {
+    // An empty second text is no pair at all (transformers encodes `a` alone): the single template, types 0.
+    EncodeOptions single;
+    single.add_special_tokens = true;
+    single.max_length = max_length;
+    FATHOM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, encode(a, single));
+    PairEncoding out;
+    out.type_ids.assign(ids.size(), 0);
+    out.ids = std::move(ids);
+    return out;
+  }
   std::vector<int32_t> seq[2];
   impl_->encode_text(a, seq[0]);
   impl_->encode_text(b, seq[1]);

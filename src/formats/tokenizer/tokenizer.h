@@ -64,7 +64,8 @@ class Tokenizer {
   // BertProcessing ([CLS] A [SEP] B [SEP]; types 0 for A and its [SEP], 1 for B and the last [SEP]),
   // RobertaProcessing (<s> A </s> </s> B </s>; types all 0). `max_length` truncates B only (transformers'
   // truncation="only_second"); kTooLarge when A and the specials alone exceed it. kUnsupported when the
-  // tokenizer has no pair template. Invalid UTF-8 is kInvalidArgument.
+  // tokenizer has no pair template. An empty `b` encodes `a` alone (single template, types 0), as
+  // transformers does. Invalid UTF-8 is kInvalidArgument.
   Result<PairEncoding> encode_pair(std::string_view a, std::string_view b,
                                    std::optional<int> max_length = std::nullopt) const;
   // How many special tokens the pair template adds (e.g. 3 for [CLS] A [SEP] B [SEP]); -1 without one.
