@@ -12,8 +12,8 @@
 #include <httplib.h>
 
 #include "engine/embedding_postprocess.h"
-#include "server/client_liveness.h"
 #include "server/embeddings_request.h"
+#include "server/sequence_results.h"
 
 namespace fathom::server {
 
@@ -59,12 +59,6 @@ void append_float_array(std::string& out, const std::vector<float>& v) {
 
 namespace {
 
-std::string format_seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", s);
-  return buf;
-}
-
 // The request as the server's per-input token limit allows: truncate_prompt_tokens -1 means the smaller of
 // the model's maximum and --max-input-tokens.
 EmbeddingsRequest server_capped(const EmbeddingsRequest& request, const ServerOptions& options,
@@ -75,27 +69,6 @@ EmbeddingsRequest server_capped(const EmbeddingsRequest& request, const ServerOp
     r.truncate_prompt_tokens = static_cast<int>(options.max_input_tokens);
   }
   return r;
-}
-
-// The server-wide token limits (the model's own limit is checked by tokenize_inputs).
-void check_token_limits(const TokenizedInputs& inputs, const ServerOptions& options) {
-  if (options.max_input_tokens > 0) {
-    for (std::size_t i = 0; i < inputs.sequences.size(); ++i) {
-      if (inputs.sequences[i].size() > options.max_input_tokens) {
-        fail(400,
-             "input[" + std::to_string(i) + "] has " + std::to_string(inputs.sequences[i].size()) +
-                 " tokens; this server accepts at most " + std::to_string(options.max_input_tokens) +
-                 " tokens per input (--max-input-tokens); shorten it or pass truncate_prompt_tokens",
-             "input", "too_many_tokens");
-      }
-    }
-  }
-  if (options.max_request_tokens > 0 && inputs.prompt_tokens > options.max_request_tokens) {
-    fail(400,
-         "the request's inputs hold " + std::to_string(inputs.prompt_tokens) + " tokens together; this server accepts at most " +
-             std::to_string(options.max_request_tokens) + " tokens per request (--max-request-tokens)",
-         "input", "too_many_tokens");
-  }
 }
 
 void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -111,45 +84,14 @@ void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, htt
   if (!model->embedder || !model->embed_scheduler) {
     fail(500, "model '" + request.model + "' declares the embed task but has no embedding queue", "model", "internal");
   }
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(ctx.options.request_timeout_s));
   auto tokenized = tokenize_inputs(server_capped(request, ctx.options, *model->embedder), *model->embedder);
   if (!tokenized.ok()) fail(tokenized.error());
-  check_token_limits(tokenized.value(), ctx.options);
+  check_server_token_limits(tokenized.value().sequences, ctx.options,
+                            [](std::size_t i) { return "input[" + std::to_string(i) + "]"; },
+                            "shorten it or pass truncate_prompt_tokens");
 
-  auto cancel = std::make_shared<std::atomic<bool>>(false);
-  auto futures = model->embed_scheduler->submit(tokenized.value().sequences, cancel);
-  if (!futures.ok()) fail(futures.error());
-  std::vector<engine::Embedding> vectors;
-  vectors.reserve(futures.value().size());
-  std::optional<Error> first_error;
-  ClientLiveness client(req);
-  for (auto& f : futures.value()) {
-    const WaitOutcome waited = wait_for_result(f, deadline, client);
-    if (waited == WaitOutcome::kClientGone) {
-      // Nobody will read the answer: drop the inputs still queued (a running batch finishes unobserved).
-      model->embed_scheduler->cancel(cancel, make_error(ErrorCode::kUnavailable, "the client closed the connection"));
-      fail(499, "the client closed the connection; its queued inputs were dropped", {}, "client_closed");
-    }
-    if (waited == WaitOutcome::kTimeout) {
-      // Drop whatever of this request still waits; inputs already in a running batch finish unobserved.
-      const Error timeout = make_error(ErrorCode::kTimeout, "the request did not finish within the request timeout");
-      model->embed_scheduler->cancel(cancel, timeout);
-      fail(504,
-           "the request did not finish within " + format_seconds(ctx.options.request_timeout_s) +
-               " s (--request-timeout-seconds); its queued inputs were dropped",
-           {}, "timeout");
-    }
-    auto r = f.get();  // wait for every one, even after a failure, so nothing outlives the request
-    if (!r.ok()) {
-      if (!first_error) first_error = r.error();
-      vectors.emplace_back();
-    } else {
-      vectors.push_back(std::move(r).value());
-    }
-  }
-  if (first_error) fail(*first_error);
+  std::vector<engine::Embedding> vectors =
+      run_sequences(ctx, *model->embed_scheduler, tokenized.value().sequences, req);
 
   const bool normalize = request.normalize.value_or(model->embedder->normalizes_by_default);
   std::string out;
