@@ -56,7 +56,8 @@ ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
 # ---- final images (the two tails are identical on purpose; check_dockerfile.py enforces it) ----
 FROM runtime-cpu-base AS cpu
 COPY --from=build-cpu /out/fathom /usr/local/bin/fathom
-RUN useradd --system --uid 10001 --user-group --home-dir /home/fathom --create-home fathom \
+RUN groupadd --system --gid 10001 fathom \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /home/fathom --create-home fathom \
  && mkdir -p /models/hf/hub && chown -R fathom:fathom /models
 ENV HF_HOME=/models/hf HF_HUB_CACHE=/models/hf/hub
 VOLUME ["/models"]
@@ -69,7 +70,8 @@ CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
 
 FROM runtime-gpu-base AS gpu
 COPY --from=build-gpu /out/fathom /usr/local/bin/fathom
-RUN useradd --system --uid 10001 --user-group --home-dir /home/fathom --create-home fathom \
+RUN groupadd --system --gid 10001 fathom \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /home/fathom --create-home fathom \
  && mkdir -p /models/hf/hub && chown -R fathom:fathom /models
 ENV HF_HOME=/models/hf HF_HUB_CACHE=/models/hf/hub
 VOLUME ["/models"]
