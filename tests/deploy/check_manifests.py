@@ -12,7 +12,7 @@ models (k8s_schema.py), then checks what ties the objects to each other and to f
     ConfigMap; [server] host is 0.0.0.0 and port is the container port the probes and the Service use;
   - probes: readiness GET /ready, liveness (and startup) GET /health, all routes fathom registers;
   - termination: terminationGracePeriodSeconds > preStop sleep + request_timeout_seconds + keep-alive;
-  - the HPA scales this Deployment on a Pods metric that is a gauge fathom exports, that the
+  - the HPA scales this Deployment (which leaves spec.replicas to it) on a Pods metric that is a gauge fathom exports, that the
     prometheus-adapter rule serves, with a per-pod target below max_queued_requests;
   - the model cache: the PVC is the volume mounted at /models; HF_HOME lies on it;
   - GPUs: a config with cuda models asks nvidia.com/gpu for as many GPUs as its highest cuda:N needs, a
@@ -190,6 +190,8 @@ def check_objects(objs, ctx, label="manifests"):
                       "(request_timeout_seconds + keep-alive timeout)")
 
     # Autoscaling.
+    if "replicas" in dep["spec"]:
+        errors.append("Deployment sets spec.replicas while the HPA scales it: every apply would reset the count")
     ref = hpa["spec"]["scaleTargetRef"]
     if (ref.get("apiVersion"), ref.get("kind"), ref.get("name")) != ("apps/v1", "Deployment", dep["metadata"]["name"]):
         errors.append(f"HPA scaleTargetRef {ref} is not Deployment {dep['metadata']['name']}")

@@ -64,6 +64,8 @@ CASES = [
      lambda o: _container(o).pop("lifecycle")),
     ("cpu", "HPA targets another Deployment", "scaleTargetRef",
      lambda o: _kind(o, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"].update(name="other")),
+    ("cpu", "replicas fixed under an HPA", "sets spec.replicas",
+     lambda o: _kind(o, "Deployment")["spec"].update(replicas=2)),
     ("cpu", "HPA on a metric fathom does not export", "not served by the prometheus-adapter",
      lambda o: _hpa_metric(o)["metric"].update(name="fathom_queue_length")),
     ("cpu", "HPA target above the 429 limit", "not below max_queued_requests",
