@@ -10,7 +10,8 @@ stage and asks the script for that package list (--print). For each library the 
 the dynamic loader resolves (ldd, then dpkg -S), and fails when that package is not in the target's list.
 CUDA libraries (not Debian packages) must map to a package of NVIDIA's repository in the gpu target's
 list, and are not needed by the cpu target (built with FATHOM_WITH_CUDA=OFF; its other libraries are the
-CUDA build's minus CUDA). A library no package owns is an error. Finally it shows the check can fail: the
+CUDA build's minus CUDA). Sanitizer runtimes (libasan, libubsan, ...) of an instrumented build are
+ignored. A library no package owns is an error. Finally it shows the check can fail: the
 same check with one owning package left out, and with an unknown library added, must report errors.
 """
 import os
@@ -24,6 +25,10 @@ import dockerfile  # noqa: E402
 # CUDA 13 libraries and the NVIDIA Debian 12 packages providing them (install-deps.sh cuda_runtime_pkgs).
 CUDA_LIBS = {"libcudart.so.13": "cuda-cudart-13-0", "libcublasLt.so.13": "libcublas-13-0",
              "libcublas.so.13": "libcublas-13-0"}
+
+
+# Sanitizer runtimes (a gcc ASan/UBSan build links them dynamically): not part of a shipped executable.
+SANITIZER_LIBS = re.compile(r"^lib(asan|ubsan|tsan|lsan|hwasan)\.so")
 
 
 def needed_libraries(exe):
@@ -101,6 +106,9 @@ def main(root, exe):
     paths = resolved_paths(exe)
     libs = {}
     for soname in needed_libraries(exe):
+        if SANITIZER_LIBS.match(soname):
+            print(f"check_runtime_libs: {soname} ignored (a sanitizer runtime: an instrumented build)")
+            continue
         libs[soname] = None if soname in CUDA_LIBS else owning_package(paths.get(soname, soname))
     errors = check(libs, lists)
     for e in errors:
