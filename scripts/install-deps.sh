@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libtomlplusplus-dev libopenblas-dev libre2-dev libutf8proc-dev
       libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
-      zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates)
+      zlib1g-dev libcurl4-openssl-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates)
 # --fuzz: also clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh); not needed otherwise.
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang libclang-rt-14-dev llvm)
