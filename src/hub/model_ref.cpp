@@ -39,6 +39,10 @@ bool is_commit_hash(std::string_view text) {
 
 std::optional<HubRef> parse_hub_ref(std::string_view text) {
   HubRef ref;
+  if (text.rfind("hf://", 0) == 0) {
+    text.remove_prefix(5);
+    ref.explicit_hub = true;
+  }
   std::string_view repo = text;
   if (auto at = text.find('@'); at != std::string_view::npos) {
     repo = text.substr(0, at);

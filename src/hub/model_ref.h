@@ -4,7 +4,7 @@
 // A reference is either a local directory or a Hugging Face Hub repository `ORG/NAME[@REVISION]`. They are
 // told apart by one rule (hub/resolve.h applies it): a path that exists on disk is always the local
 // directory; otherwise text of the hub form below is a hub repository; anything else stays a (missing) path,
-// so its error names the directory as before.
+// so its error names the directory as before. `hf://ORG/NAME[@REVISION]` is always the hub repository.
 //
 // Hub form: exactly one '/', ORG and NAME each 1-96 characters of [A-Za-z0-9._-], neither starting with '.'
 // or '-' nor containing "--" or ".."; optionally '@' and a revision (branch, tag, or 40-hex commit; may
@@ -19,6 +19,7 @@ struct HubRef {
   std::string repo;                // "ORG/NAME"
   std::string revision = "main";   // branch, tag or commit hash
   bool explicit_revision = false;  // '@REVISION' was given
+  bool explicit_hub = false;       // written hf://ORG/NAME...: never a local path
   std::string to_string() const;   // "ORG/NAME@REVISION"
 };
 

@@ -117,9 +117,8 @@ Result<fs::path> resolve_model_dir(const std::string& reference) {
 
 Result<fs::path> resolve_model_dir(const std::string& reference, const HubSettings& settings) {
   std::error_code ec;
-  if (reference.empty() || fs::exists(reference, ec)) return fs::path(reference);
   auto ref = parse_hub_ref(reference);
-  if (!ref) return fs::path(reference);
+  if (!ref || (!ref->explicit_hub && fs::exists(reference, ec))) return fs::path(reference);
   return fetch_snapshot(*ref, settings);
 }
 

@@ -3,7 +3,8 @@
 // manager for --model, config files and the admin API; `fathom inspect`, `transcribe` and `download`).
 //
 // resolve_model_dir(reference):
-//   1. a path that exists (file or directory) is returned as given: a local path always wins;
+//   1. a path that exists (file or directory) is returned as given: a local path always wins (except over
+//      the explicit form hf://ORG/NAME[@REVISION]);
 //   2. text of the form ORG/NAME[@REVISION] (hub/model_ref.h) is a Hugging Face Hub repository: its
 //      snapshot directory in the hub cache (hub/cache_layout.h) is returned, downloading what fathom needs
 //      (hub/file_selection.h) first unless offline;

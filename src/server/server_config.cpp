@@ -320,8 +320,9 @@ Result<ServerConfig> parse_config(std::string_view text, const std::string& sour
   for (auto& m : c.models) {
     if (!m.path.is_relative() || base.empty()) continue;
     std::error_code ec;
-    if (!std::filesystem::exists(base / m.path, ec) && hub::parse_hub_ref(m.path.string())) continue;
-    m.path = base / m.path;
+    auto ref = hub::parse_hub_ref(m.path.string());
+    if (ref && (ref->explicit_hub || !std::filesystem::exists(base / m.path, ec))) continue;
+    m.path = (base / m.path).lexically_normal();
   }
   return c;
 }

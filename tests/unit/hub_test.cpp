@@ -94,6 +94,11 @@ TEST(HubRef, ParsesTheHubFormAndRejectsPaths) {
                            "org/na me", "org--x/name", "org/name@", "org/name@../x", ".org/name", "org/.."}) {
     EXPECT_FALSE(parse_hub_ref(path)) << path;
   }
+  r = parse_hub_ref("hf://org/name@v1");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->explicit_hub);
+  EXPECT_EQ(r->repo, "org/name");
+  EXPECT_EQ(default_model_name("hf://org/name@v1"), "name");
   EXPECT_TRUE(is_commit_hash(kShaA));
   EXPECT_FALSE(is_commit_hash("main"));
   EXPECT_EQ(default_model_name("org/bge-small@v2"), "bge-small");
@@ -387,6 +392,12 @@ TEST_F(HubTest, AnExistingLocalPathWins) {
   ASSERT_TRUE(local.ok());
   EXPECT_EQ(*local, fs::path("org/bert"));
   EXPECT_TRUE(hub_.requests().empty());
+  // hf:// is the hub even where the path exists.
+  fs::current_path(tmp_ / "work");
+  auto forced = resolve_model_dir("hf://org/bert", settings_);
+  fs::current_path(cwd);
+  ASSERT_TRUE(forced.ok()) << forced.error().message;
+  EXPECT_EQ(*forced, repo_dir("org/bert") / "snapshots" / kShaA);
   auto missing_path = resolve_model_dir("/no/such/dir", settings_);
   ASSERT_TRUE(missing_path.ok());
   EXPECT_EQ(*missing_path, fs::path("/no/such/dir"));
@@ -402,7 +413,7 @@ TEST(HubConfig, ConfigFileKeepsHubReferences) {
   // local/dir has the hub form too but does not exist here; a path like ./local/dir is always a path.
   auto d = server::parse_config("[[models]]\npath = \"./local/dir\"\n", "/etc/fathom/fathom.toml");
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->models[0].path, fs::path("/etc/fathom/./local/dir"));
+  EXPECT_EQ(d->models[0].path, fs::path("/etc/fathom/local/dir"));
 }
 
 }  // namespace
