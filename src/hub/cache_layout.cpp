@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,12 @@ std::string trim(std::string s) {
   std::size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
   return s.substr(i);
+}
+
+// A temporary name beside `path`, unique across processes and threads.
+fs::path temp_beside(const fs::path& path) {
+  static std::atomic<unsigned> counter{0};
+  return path.string() + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
 }
 
 Error fs_error(const std::string& what, const fs::path& path, const std::error_code& ec) {
@@ -88,7 +95,7 @@ Status RepoCache::write_ref(const std::string& revision, const std::string& comm
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (ec) return fs_error("create", path.parent_path(), ec);
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
+  const fs::path tmp = temp_beside(path);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << commit;  // no newline, as huggingface_hub writes it
@@ -105,8 +112,7 @@ Status RepoCache::link(const std::string& commit, const std::string& path, const
   fs::create_directories(pointer.parent_path(), ec);
   if (ec) return fs_error("create", pointer.parent_path(), ec);
   const fs::path target = blob(etag).lexically_relative(pointer.parent_path());
-  const fs::path tmp = pointer.string() + ".tmp." + std::to_string(getpid());
-  fs::remove(tmp, ec);
+  const fs::path tmp = temp_beside(pointer);
   fs::create_symlink(target, tmp, ec);
   if (ec) return fs_error("create the symlink", tmp, ec);
   fs::rename(tmp, pointer, ec);

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "hub/cache_layout.h"
 #include "hub/downloader.h"
@@ -401,6 +403,37 @@ TEST_F(HubTest, AnExistingLocalPathWins) {
   auto missing_path = resolve_model_dir("/no/such/dir", settings_);
   ASSERT_TRUE(missing_path.ok());
   EXPECT_EQ(*missing_path, fs::path("/no/such/dir"));
+}
+
+TEST_F(HubTest, ConcurrentLoadsOfOneRepositoryDownloadEachBlobOnce) {
+  std::vector<std::thread> threads;
+  std::vector<Status> results(4);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = fetch_snapshot(*parse_hub_ref("org/sharded"), settings_);
+      results[static_cast<std::size_t>(i)] = r.ok() ? Status::Ok() : Status(r.error());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.error().message;
+  const std::string shard = FakeHub::sha256_hex(read(sharded_ / "model-00001-of-00002.safetensors"));
+  EXPECT_EQ(count_matching(hub_.requests(), "GET /cdn/" + shard), 1u);  // the blob lock serialised them
+  EXPECT_EQ(read(repo_dir("org/sharded") / "snapshots" / kShaC / "model-00001-of-00002.safetensors"),
+            read(sharded_ / "model-00001-of-00002.safetensors"));
+}
+
+TEST(HubProgress, DrawsABarOnATerminal) {
+  std::stringstream captured;
+  auto* old = std::cerr.rdbuf(captured.rdbuf());
+  {
+    DownloadProgress bar("org/x model.safetensors", 4 << 20, 1 << 20, ProgressMode::kBar);
+    bar.add(1 << 20);
+    bar.finish(true);
+  }
+  std::cerr.rdbuf(old);
+  const std::string out = captured.str();
+  EXPECT_TRUE(contains(out, "\rorg/x model.safetensors  [###############...............] 50%  2.0 MiB / 4.0 MiB")) << out;
+  EXPECT_EQ(out.back(), '\n');
 }
 
 TEST(HubConfig, ConfigFileKeepsHubReferences) {
