@@ -108,6 +108,7 @@ HubSettings HubSettings::from_environment() {
     s.token = trim(read_text(file));
   }
   s.offline = env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
+  if (env_true("HF_HUB_DISABLE_PROGRESS_BARS")) s.progress = ProgressMode::kLog;
   return s;
 }
 

@@ -37,7 +37,7 @@ struct HubSettings {
   int max_retries = 3;       // extra attempts per interrupted file download, each resuming
   long connect_timeout_s = 10;
   long stall_timeout_s = 60;  // abort a transfer that stalls this long
-  ProgressMode progress = ProgressMode::kAuto;
+  ProgressMode progress = ProgressMode::kAuto;  // kLog when HF_HUB_DISABLE_PROGRESS_BARS=1
 
   // The settings the environment gives (the defaults above otherwise).
   static HubSettings from_environment();
