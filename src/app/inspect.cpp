@@ -9,6 +9,7 @@
 
 #include "app/commands.h"
 #include "formats/sentence_transformers.h"
+#include "hub/resolve.h"
 #include "models/bert/bert_config.h"
 #include "models/registry.h"
 
@@ -82,14 +83,7 @@ ModelSpec parse_model_spec(const std::string& text) {
   } else {
     spec.dir = text;
   }
-  if (spec.name.empty() && !spec.dir.empty()) {
-    auto clean = spec.dir.lexically_normal();
-    if (clean.filename().empty()) clean = clean.parent_path();
-    spec.name = clean.filename().string();
-    if (spec.name.empty() || spec.name == "." || spec.name == "..") {
-      spec.name = std::filesystem::absolute(clean).lexically_normal().filename().string();
-    }
-  }
+  if (spec.name.empty() && !spec.dir.empty()) spec.name = hub::default_model_name(spec.dir.string());
   return spec;
 }
 
@@ -112,7 +106,16 @@ std::vector<ModelSpec> find_demo_models(const std::string& argv0) {
   return {};
 }
 
-int run_inspect(const std::filesystem::path& dir) {
+int run_inspect(const std::string& reference) {
+  auto resolved = hub::resolve_model_dir(reference);
+  if (!resolved.ok()) {
+    std::cout << "model:         " << reference << "\n";
+    std::cout << "result:        not servable\n";
+    std::cout << "reason:        " << resolved.error().message << "\n";
+    return 1;
+  }
+  const std::filesystem::path dir = resolved.value();
+  if (dir.string() != reference) std::cout << "model:         " << reference << "  (Hugging Face Hub)\n";
   std::cout << "directory:     " << dir.string() << "\n";
   auto match = models::Registry::global().match(dir);
   if (!match.ok()) {
@@ -136,6 +139,21 @@ int run_inspect(const std::filesystem::path& dir) {
     if (t == models::Task::kEmbed) describe_embedding(dir, arch.info.name, config);
   }
   std::cout << "source:        " << arch.info.source << "\n";
+  return 0;
+}
+
+int run_download(const std::string& reference) {
+  auto ref = hub::parse_hub_ref(reference);
+  if (!ref) {
+    std::cerr << "fathom download: '" << reference << "' is not a Hugging Face Hub reference ORG/NAME[@REVISION]\n";
+    return 2;
+  }
+  auto snapshot = hub::fetch_snapshot(*ref, hub::HubSettings::from_environment());
+  if (!snapshot.ok()) {
+    std::cerr << "fathom download: " << snapshot.error().message << "\n";
+    return 1;
+  }
+  std::cout << snapshot->string() << std::endl;
   return 0;
 }
 

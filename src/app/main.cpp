@@ -43,15 +43,21 @@ int main(int argc, char** argv) {
   models_cmd->add_option("--plugin", plugin_args, plugin_help);
   std::string inspect_dir;
   auto* inspect = cli.add_subcommand("inspect", "Explain what fathom would do with a model directory, without serving it");
-  inspect->add_option("DIR", inspect_dir, "A Hugging Face model directory")->required();
+  inspect->add_option("MODEL", inspect_dir,
+                      "A Hugging Face model directory, or a hub repository ORG/NAME[@REVISION] (downloaded into the hub cache)")
+      ->required();
   inspect->add_option("--plugin", plugin_args, plugin_help);
+  std::string download_ref;
+  auto* download = cli.add_subcommand("download",
+                                      "Download a Hugging Face Hub model ORG/NAME[@REVISION] into the hub cache and print its snapshot directory");
+  download->add_option("MODEL", download_ref, "ORG/NAME[@REVISION] (REVISION: a branch, tag or commit; default main)")->required();
   cli.add_subcommand("version", "Print the version");
   app::TranscribeConfig tconfig;
   std::vector<std::string> tfiles;
   std::string tmodel, tdevice = "cpu", tdtype = "auto";
   auto* transcribe = cli.add_subcommand("transcribe", "Transcribe (or translate) audio files offline with a speech model");
   transcribe->add_option("FILE", tfiles, "Audio files (wav, flac, mp3, m4a, ogg, webm, ...)")->required();
-  transcribe->add_option("--model", tmodel, "A speech-to-text model directory (Whisper, or a plugin architecture)")->required();
+  transcribe->add_option("--model", tmodel, "A speech-to-text model directory (Whisper, or a plugin architecture), or a hub repository ORG/NAME[@REVISION]")->required();
   transcribe->add_option("--plugin", plugin_args, plugin_help);
   transcribe->add_option("--format", tconfig.format, "text, json, verbose_json, srt or vtt")->capture_default_str();
   transcribe->add_option("--language", tconfig.language, "Source language code (default: detect)");
@@ -92,6 +98,7 @@ int main(int argc, char** argv) {
   }
   if (cli.got_subcommand("models")) return app::run_models();
   if (cli.got_subcommand("inspect")) return app::run_inspect(inspect_dir);
+  if (cli.got_subcommand("download")) return app::run_download(download_ref);
   if (cli.got_subcommand("transcribe")) {
     auto device = parse_device(tdevice);
     if (!device) return usage_error("--device must be cpu, cuda or cuda:N, got '" + tdevice + "'");

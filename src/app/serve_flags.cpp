@@ -11,9 +11,10 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
   serve.add_option("--host", f.host, "Address to listen on (default 127.0.0.1)");
   serve.add_option("--port", f.port, "Port to listen on (0: any free port; default 8000)")->check(CLI::Range(0, 65535));
   serve.add_option("--model", f.models,
-                   "[NAME=]DIR: a Hugging Face model directory to serve (repeatable); NAME defaults to the "
-                   "directory's base name. Without --model (and no models in --config), the bundled random-weight "
-                   "demo models are served");
+                   "[NAME=]DIR or [NAME=]ORG/NAME[@REVISION]: a Hugging Face model directory, or a hub repository "
+                   "downloaded into the hub cache (an existing path always wins), to serve (repeatable); NAME defaults "
+                   "to the directory's base name (the repository's NAME). Without --model (and no models in --config), "
+                   "the bundled random-weight demo models are served");
   serve.add_option("--budget", f.budgets,
                    "NAME=SIZE: the most device memory model NAME may use, e.g. 2GiB or 512MiB (repeatable); "
                    "loading fails with an error naming the budget when it needs more");

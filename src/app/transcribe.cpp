@@ -12,6 +12,7 @@
 #include "app/commands.h"
 #include "app/progress_bar.h"
 #include "formats/audio/audio.h"
+#include "hub/resolve.h"
 #include "formats/mel/log_mel.h"
 #include "models/registry.h"
 #include "server/routes_audio_format.h"
@@ -53,7 +54,12 @@ int run_transcribe(const TranscribeConfig& config) {
   models::LoadOptions load;
   load.device = config.device;
   load.dtype = config.dtype;
-  auto model = models::Registry::global().load(config.model_dir, load);
+  auto model_dir = hub::resolve_model_dir(config.model_dir.string());
+  if (!model_dir.ok()) {
+    std::cerr << "fathom transcribe: " << model_dir.error().message << "\n";
+    return 1;
+  }
+  auto model = models::Registry::global().load(model_dir.value(), load);
   if (!model.ok()) {
     std::cerr << "fathom transcribe: " << model.error().message << "\n";
     return 1;

@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "engine/model_manager.h"
+#include "hub/resolve.h"
 
 namespace fathom::engine {
 namespace {
@@ -29,11 +30,11 @@ std::size_t checkpoint_bytes(const std::filesystem::path& dir) {
 
 }  // namespace
 
-Status ModelManager::load(const std::string& name, const std::filesystem::path& dir,
+Status ModelManager::load(const std::string& name, const std::filesystem::path& reference,
                           const models::LoadOptions& load_options, const ServeOptions& serve_options) {
   // Reserve the name while loading so the model is listed as "loading" and the name cannot be taken twice.
   std::shared_ptr<LoadedModel> placeholder;
-  FATHOM_TRY(reserve(name, dir, &placeholder));
+  FATHOM_TRY(reserve(name, reference, &placeholder));
   placeholder->memory_budget = load_options.memory_budget;
   placeholder->device = load_options.device;
   models::LoadOptions options = load_options;
@@ -47,6 +48,17 @@ Status ModelManager::load(const std::string& name, const std::filesystem::path& 
   }
   options.concurrent = serve_options.concurrent;  // the serving option decides (LoadOptions only carries it)
   if (options.stream_priority == 0) options.stream_priority = stream_priority_levels(serve_options.priority);
+  // A hub reference (ORG/NAME[@REVISION]) becomes its snapshot directory, downloaded while the model is
+  // listed as loading; a local path is returned as given (hub/resolve.h).
+  auto resolved = hub::resolve_model_dir(reference.string());
+  if (!resolved.ok()) {
+    Error error = resolved.error();
+    error.message = "cannot load model '" + name + "' from " + reference.string() + ": " + error.message;
+    placeholder->error = error.message;
+    placeholder->state = ModelState::kFailed;
+    return error;
+  }
+  const std::filesystem::path dir = resolved.value();
   auto model = models::Registry::global().load(dir, options);
   if (!model.ok()) {
     Error error = model.error();
@@ -58,7 +70,8 @@ Status ModelManager::load(const std::string& name, const std::filesystem::path& 
                             : std::string()) +
                       ": " + error.message;
     }
-    error.message = "cannot load model '" + name + "' from " + dir.string() + ": " + error.message;
+    error.message = "cannot load model '" + name + "' from " + dir.string() +
+                    (dir == reference ? std::string() : " (" + reference.string() + ")") + ": " + error.message;
     placeholder->error = error.message;
     placeholder->state = ModelState::kFailed;
     return error;

@@ -101,12 +101,14 @@ class ModelManager {
   ModelManager(const ModelManager&) = delete;
   ModelManager& operator=(const ModelManager&) = delete;
 
-  // Loads DIR through the architecture registry and serves it as `name`. The model is listed in state
-  // kLoading while it loads. Fails if the name is taken or loading fails (the error names the model and the
+  // Loads `reference` through the architecture registry and serves it as `name`. The reference is a model
+  // directory or a Hugging Face Hub repository ORG/NAME[@REVISION], downloaded into the hub cache first
+  // (hub::resolve_model_dir: an existing path always wins). The model is listed in state kLoading while it
+  // downloads and loads. Fails if the name is taken or loading fails (the error names the model and the
   // directory; over its memory budget it also names the budget and the checkpoint's size); a failed load
   // stays listed as kFailed with that error until the name is loaded again or unload()ed.
   // Defined in model_loader.cpp.
-  Status load(const std::string& name, const std::filesystem::path& dir, const models::LoadOptions& load_options,
+  Status load(const std::string& name, const std::filesystem::path& reference, const models::LoadOptions& load_options,
               const ServeOptions& serve_options = {});
   // Serves an already constructed model (tests, plugins). `max_batch_tokens` is the batch token budget.
   Status add(const std::string& name, std::unique_ptr<models::Model> model, int max_batch_tokens,

@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "base/log.h"
+#include "hub/model_ref.h"
 
 namespace fathom::server {
 namespace {
@@ -190,7 +191,7 @@ Result<ModelConfig> read_model(const FileReader& r, const toml::table& t, std::s
     else if (k == "max_sms") { FATHOM_ASSIGN_OR_RETURN(int64_t n, r.integer(v, key, 1, 1 << 16)); m.max_sms = static_cast<int>(n); }
   }
   if (m.path.empty()) return r.error(t, prefix.substr(0, prefix.size() - 1), "a model needs a path");
-  if (m.name.empty()) m.name = m.path.filename().empty() ? m.path.parent_path().filename().string() : m.path.filename().string();
+  if (m.name.empty()) m.name = hub::default_model_name(m.path.string());
   return m;
 }
 
@@ -313,10 +314,15 @@ Result<ServerConfig> parse_config(std::string_view text, const std::string& sour
     else if (key == "limits") FATHOM_TRY(read_limits(r, *v.as_table(), c));
     else if (key == "defaults") FATHOM_TRY(read_defaults(r, *v.as_table(), c));
   }
-  // Relative model paths are relative to the file's folder.
+  // Relative model paths are relative to the file's folder. A path that does not exist there but has the hub
+  // form ORG/NAME[@REVISION] stays a hub reference (hub/model_ref.h).
   const std::filesystem::path base = std::filesystem::path(source).parent_path();
   for (auto& m : c.models) {
-    if (m.path.is_relative() && !base.empty()) m.path = base / m.path;
+    if (!m.path.is_relative() || base.empty()) continue;
+    std::error_code ec;
+    auto ref = hub::parse_hub_ref(m.path.string());
+    if (ref && (ref->explicit_hub || !std::filesystem::exists(base / m.path, ec))) continue;
+    m.path = (base / m.path).lexically_normal();
   }
   return c;
 }

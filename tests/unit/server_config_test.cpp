@@ -73,7 +73,7 @@ priority = 2
 max_queued_requests = 50
 
 [[models]]
-path = "models/whisper-small"
+path = "./models/whisper-small"  # ./: a path even where it does not exist (ORG/NAME would be a hub repository)
 )");
   EXPECT_EQ(c.server.host, "0.0.0.0");
   EXPECT_EQ(c.server.port, 9000);
