@@ -3,6 +3,7 @@
 
 #include "formats/json_file.h"
 #include "models/bert/bert_model.h"
+#include "models/mpnet/mpnet_model.h"
 #include "models/whisper/whisper_model.h"
 #include "ops/common.h"
 
@@ -51,6 +52,11 @@ std::vector<Architecture> builtin_architectures() {
   bert_like("bert-classifier", {"BertForSequenceClassification"}, {}, false, head_tasks);
   bert_like("roberta-classifier", {"RobertaForSequenceClassification"}, {}, true, head_tasks);
   bert_like("xlm-roberta-classifier", {"XLMRobertaForSequenceClassification"}, {}, true, head_tasks);
+  // Encoder families on the shared encoder runtime (models/encoder).
+  out.push_back({mpnet::mpnet_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
+                                               const LoadOptions& options) {
+                   return mpnet::load_mpnet(dir, config, options, mpnet::mpnet_model_info());
+                 }});
   out.push_back({whisper::whisper_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
                                                    const LoadOptions& options) {
                    return whisper::load_whisper(dir, config, options, whisper::whisper_model_info());
