@@ -133,4 +133,10 @@ Result<std::unique_ptr<Model>> load_gte(const std::filesystem::path& dir, const 
                                });
 }
 
+Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
+  GteExtra extra;
+  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
+  return spec.position_limit;
+}
+
 }  // namespace fathom::models::gte

@@ -170,4 +170,10 @@ Result<std::unique_ptr<Model>> load_modernbert(const std::filesystem::path& dir,
                                });
 }
 
+Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
+  ModernExtra extra;
+  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
+  return spec.position_limit;
+}
+
 }  // namespace fathom::models::modernbert

@@ -25,4 +25,7 @@ ModelInfo modernbert_model_info();
 Result<std::unique_ptr<Model>> load_modernbert(const std::filesystem::path& dir, const nlohmann::json& config,
                                                const LoadOptions& options, const ModelInfo& info);
 
+// The longest sequence config.json lets the model embed (its position limit), or the config error.
+Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file);
+
 }  // namespace fathom::models::modernbert

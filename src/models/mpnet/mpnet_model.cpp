@@ -150,4 +150,10 @@ Result<std::unique_ptr<Model>> load_mpnet(const std::filesystem::path& dir, cons
                                });
 }
 
+Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
+  MpnetExtra extra;
+  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
+  return spec.position_limit;
+}
+
 }  // namespace fathom::models::mpnet

@@ -23,4 +23,7 @@ ModelInfo mpnet_model_info();
 Result<std::unique_ptr<Model>> load_mpnet(const std::filesystem::path& dir, const nlohmann::json& config,
                                           const LoadOptions& options, const ModelInfo& info);
 
+// The longest sequence config.json lets the model embed (its position limit), or the config error.
+Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file);
+
 }  // namespace fathom::models::mpnet

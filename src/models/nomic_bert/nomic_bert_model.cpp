@@ -135,4 +135,10 @@ Result<std::unique_ptr<Model>> load_nomic_bert(const std::filesystem::path& dir,
                                });
 }
 
+Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
+  NomicExtra extra;
+  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
+  return spec.position_limit;
+}
+
 }  // namespace fathom::models::nomic_bert
