@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -139,6 +141,72 @@ TEST(MpnetModel, BadInputsAreErrors) {
   ASSERT_FALSE(too_long.ok());
   EXPECT_EQ(too_long.error().code, ErrorCode::kTooLarge);
   EXPECT_TRUE(e->embed({{0, 5, 2}}).ok());
+}
+
+}  // namespace
+}  // namespace fathom::models
+
+namespace fathom::models {
+namespace {
+
+// A copy of fixture `name` with config.json edited by `edit`, in a fresh temporary directory.
+std::filesystem::path edited_fixture(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+  const auto src = testing::fixture("models/" + name);
+  const auto dst = std::filesystem::temp_directory_path() /
+                   ("fathom-encoder-" + name + "-" + std::to_string(std::hash<std::string>{}(
+                                                        ::testing::UnitTest::GetInstance()->current_test_info()->name())));
+  std::filesystem::remove_all(dst);
+  std::filesystem::copy(src, dst, std::filesystem::copy_options::recursive);
+  nlohmann::json config;
+  {
+    std::ifstream in(dst / "config.json");
+    config = nlohmann::json::parse(in);
+  }
+  edit(config);
+  std::ofstream(dst / "config.json") << config.dump(2);
+  return dst;
+}
+
+Error load_error(const std::filesystem::path& dir) {
+  auto m = Registry::global().load(dir, LoadOptions{});
+  EXPECT_FALSE(m.ok()) << dir;
+  return m.ok() ? Error{} : m.error();
+}
+
+TEST(EncoderConfigs, UnsupportedOptionsAreNamedLoadErrors) {
+  auto nomic = load_error(edited_fixture("nomic-mean-norm", [](nlohmann::json& c) { c["prenorm"] = true; }));
+  EXPECT_EQ(nomic.code, ErrorCode::kUnsupported);
+  EXPECT_NE(nomic.message.find("prenorm"), std::string::npos) << nomic.message;
+  auto scaled = load_error(edited_fixture("nomic-mean-norm", [](nlohmann::json& c) { c["rotary_scaling_factor"] = 2.0; }));
+  EXPECT_NE(scaled.message.find("rotary_scaling_factor"), std::string::npos) << scaled.message;
+  auto gte = load_error(edited_fixture("gte-ntk-cls-norm", [](nlohmann::json& c) {
+    c["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  }));
+  EXPECT_EQ(gte.code, ErrorCode::kUnsupported);
+  EXPECT_NE(gte.message.find("rope_scaling"), std::string::npos) << gte.message;
+  auto layers = load_error(edited_fixture("modernbert-mean", [](nlohmann::json& c) {
+    c["layer_types"] = {"full_attention"};
+  }));
+  EXPECT_NE(layers.message.find("layer_types"), std::string::npos) << layers.message;
+  // A checkpoint with more layers than config.json declares.
+  auto fewer = load_error(edited_fixture("mpnet-mean-norm", [](nlohmann::json& c) { c["num_hidden_layers"] = 1; }));
+  EXPECT_NE(fewer.message.find("num_hidden_layers"), std::string::npos) << fewer.message;
+}
+
+TEST(EncoderConfigs, TaskHeadsOfTheFamiliesAreRefused) {
+  for (const char* head : {"ModernBertForSequenceClassification", "NewForSequenceClassification",
+                           "MPNetForSequenceClassification", "NomicBertForSequenceClassification"}) {
+    auto dir = edited_fixture("modernbert-mean", [&](nlohmann::json& c) { c["architectures"] = {head}; });
+    auto m = Registry::global().match(dir);
+    ASSERT_FALSE(m.ok()) << head;
+    EXPECT_EQ(m.error().code, ErrorCode::kUnsupported);
+    EXPECT_NE(m.error().message.find("task head"), std::string::npos) << m.error().message;
+  }
+  // The model_type alone (no architectures) still finds the encoder.
+  auto bare = edited_fixture("gte-bf16-mean", [](nlohmann::json& c) { c.erase("architectures"); });
+  auto m = Registry::global().match(bare);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->architecture->info.name, "gte");
 }
 
 }  // namespace
