@@ -76,7 +76,8 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
                                                      " is not supported (supported: null, {\"type\": \"ntk\", \"factor\": > 0})");
     if (it->contains("mixed_b") && !(*it)["mixed_b"].is_null())
       return make_error(ErrorCode::kUnsupported, file.string() + ": rope_scaling.mixed_b is not supported");
-    extra.ntk_factor = factor;
+    // The scaled tables replace the plain ones only when they cover more positions (factor > 1).
+    extra.ntk_factor = factor > 1.0 ? factor : 0.0;
   }
   s.norm = encoder::NormPlacement::kPost;
   s.mlp = encoder::MlpKind::kGated;
