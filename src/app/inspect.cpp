@@ -11,6 +11,10 @@
 #include "formats/sentence_transformers.h"
 #include "hub/resolve.h"
 #include "models/bert/bert_config.h"
+#include "models/gte/gte_model.h"
+#include "models/modernbert/modernbert_model.h"
+#include "models/mpnet/mpnet_model.h"
+#include "models/nomic_bert/nomic_bert_model.h"
 #include "models/registry.h"
 
 namespace fathom::app {
@@ -55,6 +59,20 @@ void describe_embedding(const std::filesystem::path& dir, const std::string& fam
     }
     position_limit = bert->position_limit();
     if (bert->position_offset() > 0) position_note += " minus the RoBERTa position offset";
+  } else if (family == "mpnet" || family == "nomic-bert" || family == "gte" || family == "modernbert") {
+    const auto file = dir / "config.json";
+    auto limit = family == "mpnet"        ? models::mpnet::position_limit(config, file)
+                 : family == "nomic-bert" ? models::nomic_bert::position_limit(config, file)
+                 : family == "gte"        ? models::gte::position_limit(config, file)
+                                          : models::modernbert::position_limit(config, file);
+    if (!limit.ok()) {
+      std::cout << "max tokens:    cannot be served: " << limit.error().message << "\n";
+      return;
+    }
+    position_limit = *limit;
+    position_note = family == "mpnet"        ? "config.json max_position_embeddings minus the pad_token_id + 1 offset"
+                    : family == "nomic-bert" ? "config.json n_positions"
+                                             : position_note;
   }
   auto tok_max = formats::read_tokenizer_max_length(dir);
   std::optional<int> tokenizer_max = tok_max.ok() ? tok_max.value() : std::nullopt;

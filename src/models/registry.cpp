@@ -3,6 +3,10 @@
 
 #include "formats/json_file.h"
 #include "models/bert/bert_model.h"
+#include "models/gte/gte_model.h"
+#include "models/modernbert/modernbert_model.h"
+#include "models/mpnet/mpnet_model.h"
+#include "models/nomic_bert/nomic_bert_model.h"
 #include "models/whisper/whisper_model.h"
 #include "ops/common.h"
 
@@ -51,6 +55,24 @@ std::vector<Architecture> builtin_architectures() {
   bert_like("bert-classifier", {"BertForSequenceClassification"}, {}, false, head_tasks);
   bert_like("roberta-classifier", {"RobertaForSequenceClassification"}, {}, true, head_tasks);
   bert_like("xlm-roberta-classifier", {"XLMRobertaForSequenceClassification"}, {}, true, head_tasks);
+  // Encoder families on the shared encoder runtime (models/encoder).
+  out.push_back({mpnet::mpnet_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
+                                               const LoadOptions& options) {
+                   return mpnet::load_mpnet(dir, config, options, mpnet::mpnet_model_info());
+                 }});
+  // Hub architectures with remote code (config.json auto_map): matched by name, run by fathom's own code.
+  out.push_back({nomic_bert::nomic_bert_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
+                                                         const LoadOptions& options) {
+                   return nomic_bert::load_nomic_bert(dir, config, options, nomic_bert::nomic_bert_model_info());
+                 }});
+  out.push_back({gte::gte_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
+                                           const LoadOptions& options) {
+                   return gte::load_gte(dir, config, options, gte::gte_model_info());
+                 }});
+  out.push_back({modernbert::modernbert_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
+                                                         const LoadOptions& options) {
+                   return modernbert::load_modernbert(dir, config, options, modernbert::modernbert_model_info());
+                 }});
   out.push_back({whisper::whisper_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
                                                    const LoadOptions& options) {
                    return whisper::load_whisper(dir, config, options, whisper::whisper_model_info());
@@ -65,6 +87,16 @@ std::string refused_head(const std::string& arch) {
   static const char* kHeads[] = {"ForTokenClassification", "ForQuestionAnswering",
                                  "ForMultipleChoice", "ForNextSentencePrediction", "ForCausalLM"};
   static const char* kFamilies[] = {"Bert", "Roberta", "XLMRoberta"};
+  // The encoder families without a classifier head in fathom: every task head is refused.
+  static const char* kEncoderFamilies[] = {"MPNet", "NomicBert", "New", "ModernBert"};
+  for (const char* family : kEncoderFamilies)
+    for (const char* head : {"ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
+                             "ForMultipleChoice"})
+      if (arch == std::string(family) + head)
+        return arch + " is a task head on the " + family +
+               " encoder, which fathom does not implement (its output is the head's, so the encoder alone must "
+               "not be served as an embedding model); embedding checkpoints of this family declare " + family +
+               "Model";
   for (const char* family : kFamilies)
     for (const char* head : kHeads)
       if (arch == std::string(family) + head)

@@ -1,5 +1,6 @@
 #include "ops/activation.h"
 
+#include "backends/cpu/encoder_kernels.h"
 #include "backends/cpu/kernels.h"
 #if FATHOM_WITH_CUDA
 #include "backends/cuda/ops_cuda.h"
@@ -94,6 +95,32 @@ Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y) {
 #endif
     default:
       return unsupported_device(ctx, "softmax");
+  }
+}
+
+Status gated_activation(ExecContext& ctx, const TensorView& x, const TensorView& y, GatedActivation act,
+                        bool activate_first) {
+  constexpr const char* kOp = "gated_activation";
+  FATHOM_TRY(check_tensor(ctx, x, x.dtype, kOp, "x"));
+  FATHOM_TRY(check_tensor(ctx, y, x.dtype, kOp, "y"));
+  if (x.cols() % 2 != 0)
+    return make_error(ErrorCode::kInvalidArgument, "gated_activation: x has an odd number of columns (" +
+                                                       std::to_string(x.cols()) + ")");
+  FATHOM_TRY(check_matrix(y, x.rows(), x.cols() / 2, kOp, "y"));
+  if (x.data == y.data) return make_error(ErrorCode::kInvalidArgument, "gated_activation: y must not alias x");
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      if (x.dtype != DType::kF32)
+        return make_error(ErrorCode::kUnsupported, "gated_activation on cpu computes in float32 only");
+      cpu::gated_activation(x.ptr<float>(), y.ptr<float>(), x.rows(), x.cols() / 2, static_cast<int>(act),
+                            activate_first);
+      return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::gated_activation(ctx, x, y, static_cast<int>(act), activate_first);
+#endif
+    default:
+      return unsupported_device(ctx, kOp);
   }
 }
 

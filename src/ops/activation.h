@@ -20,4 +20,17 @@ Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, GeluMode
 Status tanh(ExecContext& ctx, const TensorView& x, const TensorView& y);
 Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y);
 
+// The activation of a gated MLP (GLU family).
+enum class GatedActivation {
+  kSilu,      // x * sigmoid(x): SwiGLU
+  kGeluErf,   // exact GELU: GeGLU
+  kGeluTanh,  // tanh-approximated GELU
+};
+// Gated linear unit over the two halves of each row of x [rows, 2N] (the output of one fused up | gate
+// projection): with a = x[:, :N], b = x[:, N:],
+//   activate_first:  y = act(a) * b        else:  y = a * act(b)
+// y: [rows, N], must not alias x. f32 on CPU; f32/f16/bf16 on CUDA (f32 arithmetic).
+Status gated_activation(ExecContext& ctx, const TensorView& x, const TensorView& y, GatedActivation act,
+                        bool activate_first);
+
 }  // namespace fathom::ops

@@ -12,4 +12,21 @@ namespace fathom::ops {
 Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const VarlenBatch& batch, int heads, int head_dim,
                         float scale, const TensorView& out);
 
+// What an encoder adds to plain bidirectional attention (both optional, combinable).
+struct AttentionExtras {
+  // Additive bias by relative distance (MPNet's bucketed relative positions, resolved per distance at load):
+  // f32 [heads, 2 * span - 1] on ctx.device; the score of query i and key j of one sequence gets
+  // distance_bias[h, (j - i) + span - 1] (after scaling). Every sequence must be at most `span` long (checked on the host copy, except for
+  // a CUDA graph batch description, whose model checks the lengths).
+  const TensorView* distance_bias = nullptr;
+  int span = 0;
+  // Sliding window (ModernBERT's local layers): query i sees only keys j with |j - i| <= window_half
+  // (< 0: every key).
+  int window_half = -1;
+};
+// attention_varlen with extras: same contract; an extras struct with neither set is plain attention.
+// On CUDA it runs the CUDA-core kernel for every dtype when an extra is set (capturable).
+Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const VarlenBatch& batch, int heads, int head_dim,
+                        float scale, const TensorView& out, const AttentionExtras& extras);
+
 }  // namespace fathom::ops

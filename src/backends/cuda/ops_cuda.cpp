@@ -162,7 +162,8 @@ Status pool(ExecContext& ctx, const TensorView& hidden, const int32_t* cu, int b
 }
 
 Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
-                        int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out) {
+                        int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out,
+                        const void* distance_bias, int span, int window_half) {
   if (batch == 0 || cu[batch] == 0) return Status::Ok();
   Result<VarlenView> view = Error{};
   Status st = status_from_exceptions([&] { view = batch_view(ctx, cu, batch, desc, desc_max_seqs); });
@@ -181,6 +182,9 @@ Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* 
     p.out = out.data; p.ld_out = hsz;
     p.scale = scale;
     p.batch = *view;
+    p.distance_bias = static_cast<const float*>(distance_bias);
+    p.bias_span = span;
+    p.window_half = window_half;
     cuda::attention_varlen(p, stream_of(ctx));
   });
 }

@@ -33,8 +33,15 @@ Status embed_tokens(ExecContext& ctx, const TensorView& ids, const TensorView* p
 // mode: 0 cls, 1 mean, 2 max, 3 last token (ops::PoolingMode order).
 Status pool(ExecContext& ctx, const TensorView& hidden, const int32_t* cu, int batch, const int32_t* desc,
             int desc_max_seqs, int mode, const TensorView& out);
+// distance_bias (f32 [heads, 2 * span - 1], device) and window_half >= 0: ops::AttentionExtras.
 Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
-                        int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out);
+                        int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out,
+                        const void* distance_bias = nullptr, int span = 0, int window_half = -1);
+// Encoder ops (ops_cuda_encoder.cpp): ops::rotary_qk and ops::gated_activation (act in
+// ops::GatedActivation order).
+Status rotary_qk(ExecContext& ctx, const TensorView& qkv, const TensorView& positions, int heads, int head_dim,
+                 int rotary_dim, const TensorView& inv_freq);
+Status gated_activation(ExecContext& ctx, const TensorView& x, const TensorView& y, int act, bool activate_first);
 Status convert(ExecContext& ctx, const TensorView& src, const TensorView& dst);
 
 // Sequence ops (ops_cuda_sequence.cpp).

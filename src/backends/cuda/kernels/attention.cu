@@ -83,6 +83,12 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
   }
   const int kbeg = p.batch.cu_seqlens[seq], kend = p.batch.cu_seqlens[seq + 1];
   const bool valid = qrow < kend;
+  const bool extras = p.window_half >= 0 || p.distance_bias;
+  // A sliding window limits the keys the tile's rows can see.
+  const int klo = p.window_half >= 0 ? max(kbeg, q0 - p.window_half) : kbeg;
+  const int khi = p.window_half >= 0 ? min(kend, q0 + kAttnTileRows + p.window_half) : kend;
+  const float* bias_row =
+      p.distance_bias ? p.distance_bias + static_cast<std::size_t>(head) * (2 * p.bias_span - 1) + p.bias_span - 1 : nullptr;
 
   const T* qp = static_cast<const T*>(p.q) + head * D;
   const T* kp = static_cast<const T*>(p.k) + head * D;
@@ -102,8 +108,8 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
   for (int i = 0; i < kChunks * 4; ++i) acc[i] = 0.f;
   float m = -INFINITY, l = 0.f;
 
-  for (int k0 = kbeg; k0 < kend; k0 += kKeys) {
-    const int nk = min(kKeys, kend - k0);
+  for (int k0 = klo; k0 < khi; k0 += kKeys) {
+    const int nk = min(kKeys, khi - k0);
     __syncthreads();  // previous tile fully consumed
     constexpr int kVecPerRow = DP / 4;
     for (int idx = tid; idx < kKeys * kVecPerRow; idx += kThreads) {
@@ -136,18 +142,24 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
 #pragma unroll
         for (int o = 1; o < TPR; o <<= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
         s[u] = j < nk ? d : -INFINITY;
+        if (extras && j < nk && valid) {
+          const int dist = k0 + j - qrow;
+          if (p.window_half >= 0 && abs(dist) > p.window_half) s[u] = -INFINITY;
+          else if (bias_row) s[u] += bias_row[dist] * 1.4426950408889634f;  // scores are in log2 units
+        }
       }
       float mx = s[0];
 #pragma unroll
       for (int u = 1; u < kGroup; ++u) mx = fmaxf(mx, s[u]);
       const float m_new = fmaxf(m, mx);
-      const float corr = exp2f(m - m_new);
+      // Fully masked so far (sliding window): nothing to rescale, no weight.
+      const float corr = m_new == -INFINITY ? 1.f : exp2f(m - m_new);
       l *= corr;
 #pragma unroll
       for (int i = 0; i < kChunks * 4; ++i) acc[i] *= corr;
 #pragma unroll
       for (int u = 0; u < kGroup; ++u) {
-        const float pu = exp2f(s[u] - m_new);
+        const float pu = s[u] == -INFINITY ? 0.f : exp2f(s[u] - m_new);
         l += pu;
         const int j = j0 + u;
 #pragma unroll
@@ -190,7 +202,9 @@ void attention_varlen(const AttentionParams& p, cudaStream_t stream) {
           "attention", "leading dimensions must cover all heads and be multiples of 4");
   const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(static_cast<float>(p.head_dim));
   const float scale_log2 = scale * 1.4426950408889634f;
-  if (attention_mma_supported(p)) {  // f16 / bf16, head_dim 32 / 64 / 128: tensor cores
+  require(!p.distance_bias || p.bias_span >= 1, "attention", "distance_bias needs bias_span >= 1");
+  const bool extras = p.distance_bias || p.window_half >= 0;
+  if (!extras && attention_mma_supported(p)) {  // f16 / bf16, head_dim 32 / 64 / 128: tensor cores
     attention_varlen_mma(p, scale_log2, stream);
     FATHOM_CUDA_CHECK_LAUNCH();
     return;

@@ -1,0 +1,179 @@
+#include "models/modernbert/modernbert_model.h"
+
+#include "formats/json_file.h"
+#include "models/encoder/encoder_embedder.h"
+#include "models/encoder/rope.h"
+
+namespace fathom::models::modernbert {
+namespace {
+
+using encoder::EncoderSpec;
+using encoder::EncoderWeights;
+using encoder::WeightLoader;
+
+constexpr int kGlobalRope = 0, kLocalRope = 1;  // EncoderWeights::inv_freq indices
+
+struct ModernExtra {
+  bool attention_bias = false, mlp_bias = false, norm_bias = false;
+  double global_theta = 160000.0, local_theta = 10000.0;
+};
+
+// A rope_parameters entry: {"rope_type": "default", "rope_theta": x}.
+Result<double> rope_theta_of(const nlohmann::json& params, const char* kind, const std::filesystem::path& file,
+                             double fallback) {
+  auto it = params.find(kind);
+  if (it == params.end() || it->is_null()) return fallback;
+  if (!it->is_object())
+    return make_error(ErrorCode::kLoadFailed, file.string() + ": rope_parameters." + kind + " should be an object");
+  const std::string type = it->value("rope_type", std::string("default"));
+  if (type != "default")
+    return make_error(ErrorCode::kUnsupported, file.string() + ": rope_parameters." + kind + ".rope_type '" + type +
+                                                   "' is not supported (supported: default)");
+  auto theta = it->find("rope_theta");
+  if (theta == it->end()) return fallback;
+  if (!theta->is_number())
+    return make_error(ErrorCode::kLoadFailed, file.string() + ": rope_parameters." + kind + ".rope_theta should be a number");
+  return theta->get<double>();
+}
+
+Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem::path& file, ModernExtra& x) {
+  using namespace formats;
+  EncoderSpec s;
+  s.family = "modernbert";
+  int layers = 0, max_pos = 0;
+  FATHOM_ASSIGN_OR_RETURN(s.hidden, json_positive_int(j, "hidden_size", file));
+  FATHOM_ASSIGN_OR_RETURN(layers, json_positive_int(j, "num_hidden_layers", file));
+  FATHOM_ASSIGN_OR_RETURN(s.heads, json_positive_int(j, "num_attention_heads", file));
+  FATHOM_ASSIGN_OR_RETURN(s.intermediate, json_positive_int(j, "intermediate_size", file));
+  FATHOM_ASSIGN_OR_RETURN(s.vocab, json_positive_int(j, "vocab_size", file));
+  FATHOM_ASSIGN_OR_RETURN(max_pos, json_positive_int(j, "max_position_embeddings", file));
+  FATHOM_ASSIGN_OR_RETURN(auto pad, json_int(j, "pad_token_id", file));
+  FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "norm_eps", file));
+  FATHOM_ASSIGN_OR_RETURN(auto window, json_int(j, "local_attention", file));
+  FATHOM_ASSIGN_OR_RETURN(auto act, json_string(j, "hidden_activation", file));
+  FATHOM_ASSIGN_OR_RETURN(auto ab, json_bool(j, "attention_bias", file));
+  FATHOM_ASSIGN_OR_RETURN(auto mb, json_bool(j, "mlp_bias", file));
+  FATHOM_ASSIGN_OR_RETURN(auto nb, json_bool(j, "norm_bias", file));
+  FATHOM_ASSIGN_OR_RETURN(auto every, json_int(j, "global_attn_every_n_layers", file));
+  FATHOM_ASSIGN_OR_RETURN(auto gtheta, json_number(j, "global_rope_theta", file));
+  FATHOM_ASSIGN_OR_RETURN(auto ltheta, json_number(j, "local_rope_theta", file));
+  if (s.hidden % s.heads != 0)
+    return make_error(ErrorCode::kLoadFailed, file.string() + ": hidden_size " + std::to_string(s.hidden) +
+                                                  " is not divisible by num_attention_heads " + std::to_string(s.heads));
+  s.head_dim = s.hidden / s.heads;
+  if (s.head_dim % 2 != 0)
+    return make_error(ErrorCode::kUnsupported, file.string() + ": rotary needs an even head size, got " + std::to_string(s.head_dim));
+  const std::string a = act.value_or("gelu");
+  if (a == "gelu") s.gated = ops::GatedActivation::kGeluErf;
+  else if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") s.gated = ops::GatedActivation::kGeluTanh;
+  else if (a == "silu" || a == "swish") s.gated = ops::GatedActivation::kSilu;
+  else
+    return make_error(ErrorCode::kUnsupported, file.string() + ": hidden_activation '" + a +
+                                                   "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, silu)");
+  x.attention_bias = ab.value_or(false);
+  x.mlp_bias = mb.value_or(false);
+  x.norm_bias = nb.value_or(false);
+  s.norm_eps = static_cast<float>(eps.value_or(1e-5));
+  s.pad_id = static_cast<int32_t>(pad.value_or(0));
+  if (s.pad_id < 0) return make_error(ErrorCode::kLoadFailed, file.string() + ": pad_token_id must be >= 0");
+  const int local = static_cast<int>(window.value_or(128));
+  if (local < 0) return make_error(ErrorCode::kLoadFailed, file.string() + ": local_attention must be >= 0");
+
+  // Thetas: rope_parameters (new layout), else global_rope_theta / local_rope_theta.
+  x.global_theta = gtheta.value_or(160000.0);
+  x.local_theta = ltheta.value_or(10000.0);
+  if (auto rp = j.find("rope_parameters"); rp != j.end() && !rp->is_null()) {
+    if (!rp->is_object())
+      return make_error(ErrorCode::kLoadFailed, file.string() + ": rope_parameters should be an object");
+    FATHOM_ASSIGN_OR_RETURN(x.global_theta, rope_theta_of(*rp, "full_attention", file, x.global_theta));
+    FATHOM_ASSIGN_OR_RETURN(x.local_theta, rope_theta_of(*rp, "sliding_attention", file, x.local_theta));
+  }
+  // Layer kinds: layer_types (new layout), else every n-th layer global.
+  std::vector<bool> global(static_cast<std::size_t>(layers));
+  if (auto lt = j.find("layer_types"); lt != j.end() && !lt->is_null()) {
+    if (!lt->is_array() || static_cast<int>(lt->size()) != layers)
+      return make_error(ErrorCode::kLoadFailed, file.string() + ": layer_types should list num_hidden_layers = " +
+                                                    std::to_string(layers) + " entries");
+    for (int i = 0; i < layers; ++i) {
+      const auto& t = (*lt)[static_cast<std::size_t>(i)];
+      if (t == "full_attention") global[static_cast<std::size_t>(i)] = true;
+      else if (t == "sliding_attention") global[static_cast<std::size_t>(i)] = false;
+      else
+        return make_error(ErrorCode::kUnsupported, file.string() + ": layer_types[" + std::to_string(i) + "] = " + t.dump() +
+                                                       " is not supported (supported: full_attention, sliding_attention)");
+    }
+  } else {
+    const int n = static_cast<int>(every.value_or(3));
+    if (n <= 0) return make_error(ErrorCode::kLoadFailed, file.string() + ": global_attn_every_n_layers must be positive");
+    for (int i = 0; i < layers; ++i) global[static_cast<std::size_t>(i)] = i % n == 0;
+  }
+  s.norm = encoder::NormPlacement::kPre;
+  s.mlp = encoder::MlpKind::kGated;
+  s.activate_first = true;  // input | gate: act(input) * gate
+  s.position_offset = 0;
+  s.position_limit = max_pos;
+  s.rotary_dim = s.head_dim;
+  for (int i = 0; i < layers; ++i) {
+    encoder::LayerSpec l;
+    const bool g = global[static_cast<std::size_t>(i)];
+    l.rope = g ? kGlobalRope : kLocalRope;
+    l.window_half = g ? -1 : local / 2;
+    s.layers.push_back(l);
+  }
+  return s;
+}
+
+Status load_weights(WeightLoader& w, const EncoderSpec& s, const ModernExtra& x, EncoderWeights& out) {
+  FATHOM_TRY(w.detect_prefix("embeddings.tok_embeddings.weight", {"", "model."}));
+  const int64_t h = s.hidden, inter = s.intermediate;
+  FATHOM_ASSIGN_OR_RETURN(out.word, w.tensor("embeddings.tok_embeddings.weight", Shape{s.vocab, h}));
+  FATHOM_ASSIGN_OR_RETURN(out.embed_norm, w.norm("embeddings.norm", h, s.norm_eps, x.norm_bias));
+  for (std::size_t i = 0; i < s.layers.size(); ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    encoder::LayerWeights l;
+    if (i > 0 || w.has(p + "attn_norm.weight")) {
+      FATHOM_ASSIGN_OR_RETURN(l.attn_norm, w.norm(p + "attn_norm", h, s.norm_eps, x.norm_bias));
+    }
+    FATHOM_ASSIGN_OR_RETURN(l.qkv, w.linear(p + "attn.Wqkv", 3 * h, h, x.attention_bias));
+    FATHOM_ASSIGN_OR_RETURN(l.attn_out, w.linear(p + "attn.Wo", h, h, x.attention_bias));
+    FATHOM_ASSIGN_OR_RETURN(l.mlp_norm, w.norm(p + "mlp_norm", h, s.norm_eps, x.norm_bias));
+    FATHOM_ASSIGN_OR_RETURN(l.up, w.linear(p + "mlp.Wi", 2 * inter, h, x.mlp_bias));
+    FATHOM_ASSIGN_OR_RETURN(l.down, w.linear(p + "mlp.Wo", h, inter, x.mlp_bias));
+    out.layers.push_back(l);
+  }
+  const std::string extra_layer = "layers." + std::to_string(s.layers.size()) + ".attn.Wqkv.weight";
+  if (w.has(extra_layer))
+    return make_error(ErrorCode::kLoadFailed, w.checkpoint().description() + ": tensor '" + w.prefix() + extra_layer +
+                                                  "' exists but config.json declares num_hidden_layers = " +
+                                                  std::to_string(s.layers.size()));
+  FATHOM_ASSIGN_OR_RETURN(out.final_norm, w.norm("final_norm", h, s.norm_eps, x.norm_bias));
+  for (double theta : {x.global_theta, x.local_theta}) {
+    FATHOM_ASSIGN_OR_RETURN(TensorView inv, w.f32_table(encoder::rope_inv_freq(s.rotary_dim, theta), Shape{s.rotary_dim / 2}));
+    out.inv_freq.push_back(inv);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+ModelInfo modernbert_model_info() {
+  return encoder::encoder_model_info("modernbert", {"ModernBertModel", "ModernBertForMaskedLM"}, {"modernbert"});
+}
+
+Result<std::unique_ptr<Model>> load_modernbert(const std::filesystem::path& dir, const nlohmann::json& config,
+                                               const LoadOptions& options, const ModelInfo& info) {
+  ModernExtra extra;
+  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, dir / "config.json", extra));
+  return encoder::load_encoder(dir, config, options, info, std::move(spec),
+                               [extra](WeightLoader& w, const EncoderSpec& s, EncoderWeights& out) {
+                                 return load_weights(w, s, extra, out);
+                               });
+}
+
+Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
+  ModernExtra extra;
+  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
+  return spec.position_limit;
+}
+
+}  // namespace fathom::models::modernbert

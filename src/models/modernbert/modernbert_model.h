@@ -1,0 +1,31 @@
+#pragma once
+// ModernBERT (ModernBertModel, ModernBertForMaskedLM; config model_type "modernbert") as an embedding model
+// on the shared encoder runtime (models/encoder).
+//
+// Network: token embeddings, LayerNorm, pre-norm layers x + Wo(attn(attn_norm(x))) (layer 0 has no
+// attn_norm), x + mlp(mlp_norm(x)) with the GeGLU mlp Wo(act(input) * gate), input | gate = Wi(x), then
+// final_norm. Attention alternates global layers and local ones that see only keys within
+// local_attention / 2 positions; each kind has its own rotary theta. Biases per attention_bias, mlp_bias,
+// norm_bias. Both config.json layouts are read:
+//   layer_types ["full_attention" | "sliding_attention", ...] + rope_parameters {full_attention: {rope_theta},
+//   sliding_attention: {rope_theta}} (transformers 5), or
+//   global_attn_every_n_layers (layer i global when i % n == 0) + global_rope_theta + local_rope_theta.
+// Tensor prefix "" or "model.".
+#include <filesystem>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "models/model.h"
+#include "models/registry.h"
+
+namespace fathom::models::modernbert {
+
+ModelInfo modernbert_model_info();
+Result<std::unique_ptr<Model>> load_modernbert(const std::filesystem::path& dir, const nlohmann::json& config,
+                                               const LoadOptions& options, const ModelInfo& info);
+
+// The longest sequence config.json lets the model embed (its position limit), or the config error.
+Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file);
+
+}  // namespace fathom::models::modernbert
