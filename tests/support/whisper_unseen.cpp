@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "formats/mel/log_mel.h"
@@ -25,6 +26,20 @@ constexpr const char* kReferenceSuffix = ".reference.json";
 // The committed fixture whose tokenizer.json is the named Whisper tokenizer.
 fs::path tokenizer_fixture(const std::string& tokenizer) {
   return fixture(tokenizer == "v3" ? "models/whisper-v3-random-f16" : "models/whisper-tiny-random-f32");
+}
+
+// Folders made by assemble_unseen_whisper(), removed at exit.
+struct AssembledDirs {
+  std::mutex mu;
+  std::vector<fs::path> dirs;
+  ~AssembledDirs() {
+    std::error_code ec;
+    for (const auto& d : dirs) fs::remove_all(d, ec);
+  }
+};
+AssembledDirs& assembled() {
+  static AssembledDirs a;
+  return a;
 }
 
 }  // namespace
@@ -62,6 +77,10 @@ fs::path assemble_unseen_whisper(const UnseenWhisper& c) {
   std::error_code ec;
   fs::remove_all(dst, ec);
   fs::create_directories(dst, ec);
+  {
+    std::lock_guard<std::mutex> lock(assembled().mu);
+    assembled().dirs.push_back(dst);
+  }
   EXPECT_FALSE(ec) << "cannot create " << dst << ": " << ec.message();
   if (ec) return {};
   const fs::path src = fs::absolute(c.root / c.name);

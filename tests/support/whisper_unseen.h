@@ -7,6 +7,7 @@
 // dumps ROOT/<name>.jfk.{mel,encoder,sot-logits}.f32 hold the feature extractor's log-mel, the encoder
 // output and the logits at <|startoftranscript|> as raw little-endian f32.
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -25,13 +26,16 @@ struct UnseenWhisper {
   std::filesystem::path root;  // folder holding <name>/ and <name>.reference.json
 };
 
+inline void PrintTo(const UnseenWhisper& c, std::ostream* os) { *os << c.name; }
+
 // The committed checkpoints, then every checkpoint with a reference under the folders listed (':'
 // separated) in the environment variable FATHOM_WHISPER_UNSEEN_DIRS (e.g. the issue checkpoints made by
 // `make_whisper_unseen.py --set large --dump issue`). Evaluated when the test parameters are generated.
 std::vector<UnseenWhisper> unseen_whisper_checkpoints();
 
 // A model directory for `c`: a fresh temporary folder with links to the checkpoint's files and to the
-// committed fixture tokenizer (tokenizer.json) its reference names. Empty (and a gtest failure) on error.
+// committed fixture tokenizer (tokenizer.json) its reference names, removed when the process exits.
+// Empty (and a gtest failure) on error.
 std::filesystem::path assemble_unseen_whisper(const UnseenWhisper& c);
 
 nlohmann::json unseen_reference(const UnseenWhisper& c);
@@ -59,6 +63,9 @@ struct UnseenWhisperCase {
   UnseenWhisper checkpoint;
   DType dtype;
 };
+inline void PrintTo(const UnseenWhisperCase& c, std::ostream* os) {
+  *os << c.checkpoint.name << " " << dtype_name(c.dtype);
+}
 std::vector<UnseenWhisperCase> unseen_whisper_cases(const std::vector<DType>& dtypes);
 
 }  // namespace fathom::testing
