@@ -59,9 +59,15 @@ double max_abs(const std::vector<float>& v) {
   return m;
 }
 
-// Allowed relative RMS error of a stage against the CPU f32 path, per compute dtype.
-double rms_allowance(DType dt) { return dt == DType::kF32 ? 1e-5 : dt == DType::kF16 ? 2e-2 : 5e-2; }
+// Allowed relative RMS error of a stage against the CPU f32 path, per compute dtype. Calibration: rounding
+// every op's output to the 16-bit type (the only storage difference of the CUDA path), emulated on the CPU
+// for the issue checkpoints (d_model 64 / 96), gives a relative RMS of ~8e-4 (f16) and ~7e-3 (bf16) for
+// the encoder output and the first-step logits; a kernel that mixes up heads or drops lanes is off by O(1).
+double rms_allowance(DType dt) { return dt == DType::kF32 ? 1e-4 : dt == DType::kF16 ? 1e-2 : 4e-2; }
 // A reference margin (in logits or log-probs) below which a 16-bit run may legitimately pick another token.
+// With 16-bit storage emulated on the CPU, every committed and issue checkpoint kept its first token in
+// every case; greedy runs drift later (after 1 ... 29 tokens in bf16), and a language pair 0.005 apart
+// (wu-v3-bf16-hd24) ties in bf16.
 double margin_allowance(DType dt, double scale) {
   return dt == DType::kF32 ? 0.0 : (dt == DType::kF16 ? 0.03 : 0.05) * std::max(1.0, scale);
 }
@@ -126,7 +132,7 @@ TEST_P(CudaWhisperUnseen, StagesMatchCpu) {
     std::cout << "[cuda whisper unseen] " << label() << " " << key << ": logits relative rms " << err
               << ", max |diff| " << max_abs_diff(got, want) << " (max |logit| " << max_abs(want) << ")\n";
     EXPECT_LT(err, rms_allowance(dt)) << "logits";
-    if (dt == DType::kF32) EXPECT_LT(max_abs_diff(got, want), 1e-4 * std::max(1.0, max_abs(want)));
+    if (dt == DType::kF32) EXPECT_LT(max_abs_diff(got, want), 1e-3 * std::max(1.0, max_abs(want)));
   }
 }
 
