@@ -176,6 +176,45 @@ TEST_P(CudaWhisperUnseen, GreedyMatchesTransformers) {
   }
 }
 
+// Every case of both clips as jobs stepped together (batched encoder windows, step buckets with padding
+// rows): the reference tokens in f32; in 16-bit the count of jobs equal to their single run is reported.
+TEST_P(CudaWhisperUnseen, BatchedJobs) {
+  const int max_new = reference_["max_new_tokens"].get<int>();
+  const int n_mels = gpu_->config().num_mel_bins;
+  WhisperSpeech& speech = gpu_->speech();
+  std::vector<std::unique_ptr<SpeechJob>> jobs;
+  std::vector<std::vector<int32_t>> expected, single;
+  for (const auto& [clip, c] : reference_["clips"].items()) {
+    auto in = fathom::testing::jfk_clip(n_mels, c["samples"].get<std::size_t>());
+    for (const auto& [key, g] : c["generate"].items()) {
+      const SpeechOptions o = fathom::testing::speech_options_of(g["kwargs"], max_new);
+      auto r = speech.transcribe(in.mel, 3000, in.duration, o);
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      single.push_back(r->tokens);
+      auto j = speech.start_mel(in.mel, 3000, in.duration, o);
+      ASSERT_TRUE(j.ok()) << j.error().message;
+      jobs.push_back(std::move(j).value());
+      expected.push_back(g["tokens"].get<std::vector<int32_t>>());
+    }
+  }
+  std::vector<SpeechJob*> ptrs;
+  for (auto& j : jobs) ptrs.push_back(j.get());
+  for (int guard = 0; guard < 100000 && !std::all_of(ptrs.begin(), ptrs.end(), [](SpeechJob* j) { return j->done(); });
+       ++guard)
+    speech.step(ptrs);
+  std::size_t same = 0;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    ASSERT_TRUE(jobs[i]->done());
+    auto r = jobs[i]->result();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    same += r->tokens == single[i] ? 1 : 0;
+    if (GetParam().dtype == DType::kF32) EXPECT_EQ(r->tokens, expected[i]) << "job " << i;
+  }
+  std::cout << "[cuda whisper unseen] " << label() << ": " << same << "/" << jobs.size()
+            << " batched jobs equal their single run\n";
+  EXPECT_EQ(gpu_->network().free_slots(), gpu_->network().slot_count());
+}
+
 INSTANTIATE_TEST_SUITE_P(Checkpoints, CudaWhisperUnseen,
                          ::testing::ValuesIn(fathom::testing::unseen_whisper_cases({DType::kF32, DType::kF16, DType::kBF16})),
                          [](const auto& info) {

@@ -6,7 +6,8 @@
 // stage by stage against transformers in f32: the log-mel, the encoder output, the raw logits after each
 // forced prompt and the language log-probs at <|startoftranscript|>, then greedy generate() token for
 // token (transcribe en / de, translate fr, language detection, timestamps; jfk.wav and its first 4 s),
-// with avg_logprob and no_speech_prob where the reference computed them over the same tokens.
+// with avg_logprob and no_speech_prob where the reference computed them over the same tokens; the same
+// cases batched together.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -188,6 +189,41 @@ TEST_P(WhisperUnseen, GenerateTokensMatchTransformers) {
     }
   }
   EXPECT_EQ(cases, 7);  // 5 settings on jfk.wav, 2 on its first 4 s
+}
+
+// Every case of both clips as jobs stepped together (one encoder batch of several windows, decoder rows
+// of different lengths and phases in one call) gives the reference tokens.
+TEST_P(WhisperUnseen, BatchedJobsMatchTransformers) {
+  Loaded l = load(GetParam());
+  ASSERT_TRUE(l.model);
+  const int max_new = l.reference["max_new_tokens"].get<int>();
+  const int n_mels = l.model->config().num_mel_bins;
+  WhisperSpeech& speech = l.model->speech();
+  std::vector<std::unique_ptr<SpeechJob>> jobs;
+  std::vector<std::vector<int32_t>> expected;
+  std::vector<std::string> names;
+  for (const auto& [clip, c] : l.reference["clips"].items()) {
+    auto in = fathom::testing::jfk_clip(n_mels, c["samples"].get<std::size_t>());
+    for (const auto& [key, g] : c["generate"].items()) {
+      auto j = speech.start_mel(in.mel, 3000, in.duration, fathom::testing::speech_options_of(g["kwargs"], max_new));
+      ASSERT_TRUE(j.ok()) << j.error().message;
+      jobs.push_back(std::move(j).value());
+      expected.push_back(g["tokens"].get<std::vector<int32_t>>());
+      names.push_back(clip + " " + key);
+    }
+  }
+  std::vector<SpeechJob*> ptrs;
+  for (auto& j : jobs) ptrs.push_back(j.get());
+  for (int guard = 0; guard < 100000 && !std::all_of(ptrs.begin(), ptrs.end(), [](SpeechJob* j) { return j->done(); });
+       ++guard)
+    speech.step(ptrs);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    ASSERT_TRUE(jobs[i]->done()) << names[i];
+    auto r = jobs[i]->result();
+    ASSERT_TRUE(r.ok()) << names[i] << ": " << r.error().message;
+    EXPECT_EQ(r->tokens, expected[i]) << names[i];
+  }
+  EXPECT_EQ(l.model->network().free_slots(), l.model->network().slot_count());
 }
 
 INSTANTIATE_TEST_SUITE_P(Checkpoints, WhisperUnseen, ::testing::ValuesIn(fathom::testing::unseen_whisper_checkpoints()),
