@@ -81,7 +81,7 @@ TEST_P(WhisperUnseen, LogMelMatchesFeatureExtractor) {
     for (int t = 0; t < 3000; ++t) {
       double s = 0;
       for (int m = 0; m < n_mels; ++m) s += at(m, t);
-      ASSERT_NEAR(s, c["mel_frame_sums"][t].get<double>(), 1e-3) << "frame " << t;
+      ASSERT_NEAR(s, c["mel_frame_sums"][t].get<double>(), 3e-3) << "frame " << t;
     }
     if (clip == "jfk") {
       auto dump = fathom::testing::unseen_dump(GetParam(), "jfk.mel.f32");
