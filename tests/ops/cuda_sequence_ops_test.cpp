@@ -213,6 +213,14 @@ TEST_F(CudaSequenceOps, AttentionCachedAllDtypes) {
   cases.push_back({{1, 3}, {200, 40}, 4, 128, true, 0, 0, "head_dim 128"});
   cases.push_back({{2, 1}, {77, 1000}, 5, 80, false, 0, 0, "head_dim 80 (padded)"});
   cases.push_back({{1, 1}, {33, 99}, 3, 32, false, 0, 0, "head_dim 32 (padded)"});
+  // Whisper head dims that are not powers of two, in the decoder's layouts (cross K|V rows of [1500, 2d],
+  // causal self caches; the 16-bit vector path where head_dim % 8 == 0, element loads otherwise).
+  for (int hd : {4, 12, 16, 20, 24, 40}) {
+    const std::string n = " head_dim " + std::to_string(hd);
+    cases.push_back({{1, 1}, {1500, 1500}, 4, hd, false, 0, 0, "cross decode" + n});
+    cases.push_back({{1, 3}, {1, 4}, 4, hd, true, 0, 0, "self decode / prompt causal" + n});
+    cases.push_back({{1}, {448}, 2, hd, true, 0, 0, "self decode causal, split keys" + n});
+  }
   // Encoder-style: many queries over the same number of keys (non-causal).
   cases.push_back({{150}, {150}, 6, 64, false, 0, 0, "150 queries x 150 keys"});
   // Empty batch and a batch without queries.
