@@ -1,7 +1,9 @@
 #include "ops/activation.h"
 
+#include "backends/cpu/decoder_kernels.h"
 #include "backends/cpu/kernels.h"
 #if FATHOM_WITH_CUDA
+#include "backends/cuda/decoder_kernels.h"
 #include "backends/cuda/ops_cuda.h"
 #endif
 
@@ -94,6 +96,30 @@ Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y) {
 #endif
     default:
       return unsupported_device(ctx, "softmax");
+  }
+}
+
+Status silu_mul(ExecContext& ctx, const TensorView& gate_up, const TensorView& out) {
+  constexpr const char* kOp = "silu_mul";
+  FATHOM_TRY(check_tensor(ctx, gate_up, gate_up.dtype, kOp, "gate_up"));
+  FATHOM_TRY(check_tensor(ctx, out, gate_up.dtype, kOp, "out"));
+  if (gate_up.cols() % 2 != 0)
+    return make_error(ErrorCode::kInvalidArgument, "silu_mul: gate_up " + gate_up.shape.to_string() + " has an odd last dimension");
+  FATHOM_TRY(check_matrix(out, gate_up.rows(), gate_up.cols() / 2, kOp, "out"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      if (gate_up.dtype != DType::kF32) return make_error(ErrorCode::kUnsupported, "silu_mul on cpu computes in float32 only");
+      cpu::silu_mul(gate_up.ptr<float>(), out.ptr<float>(), gate_up.rows(), gate_up.cols() / 2);
+      return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return status_from_exceptions([&] {
+        cuda::silu_mul(gate_up.dtype, gate_up.data, out.data, static_cast<int>(gate_up.rows()),
+                       static_cast<int>(gate_up.cols() / 2), static_cast<cudaStream_t>(ctx.stream));
+      });
+#endif
+    default:
+      return unsupported_device(ctx, kOp);
   }
 }
 
