@@ -11,7 +11,8 @@
 
 namespace fathom::testing {
 
-DecoderFixture load_decoder_fixture(const std::string& name, std::size_t kv_cache_bytes, int block_size) {
+DecoderFixture load_decoder_fixture(const std::string& name, std::size_t kv_cache_bytes, int block_size, Device device,
+                                    DType dtype) {
   DecoderFixture f;
   f.name = name;
   const auto dir = fixture("models/" + name);
@@ -30,6 +31,8 @@ DecoderFixture load_decoder_fixture(const std::string& name, std::size_t kv_cach
   models::decoder::DecoderLoadOptions options;
   options.kv_cache_bytes = kv_cache_bytes;
   options.kv_block_size = block_size;
+  options.device = device;
+  options.dtype = dtype;
   auto lm = models::decoder::DecoderLm::load(ckpt.value(), "llm.", config.value(), options);
   EXPECT_TRUE(lm.ok()) << lm.error().message;
   if (lm.ok()) f.lm = std::move(lm).value();

@@ -20,9 +20,10 @@ struct DecoderFixture {
   std::unique_ptr<models::decoder::DecoderLm> lm;
 };
 
-// Loads fixture `name` on the CPU (f32) with the given KV cache settings; failures are gtest failures and
-// leave `lm` null.
-DecoderFixture load_decoder_fixture(const std::string& name, std::size_t kv_cache_bytes = 4 << 20, int block_size = 16);
+// Loads fixture `name` (on the CPU in f32 unless told) with the given KV cache settings; failures are gtest
+// failures and leave `lm` null.
+DecoderFixture load_decoder_fixture(const std::string& name, std::size_t kv_cache_bytes = 4 << 20, int block_size = 16,
+                                    Device device = Device::cpu(), DType dtype = DType::kF32);
 
 // The adaptor output of `clip` ("jfk" / "tones") as f32 rows [n, hidden].
 std::vector<float> fixture_adaptor(const DecoderFixture& f, const std::string& clip);
