@@ -2,9 +2,11 @@
 
 #include "backends/cpu/decoder_kernels.h"
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/sanm_kernels.h"
 #if FATHOM_WITH_CUDA
 #include "backends/cuda/decoder_kernels.h"
 #include "backends/cuda/ops_cuda.h"
+#include "backends/cuda/sanm_kernels.h"
 #endif
 
 namespace fathom::ops {
@@ -96,6 +98,23 @@ Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y) {
 #endif
     default:
       return unsupported_device(ctx, "softmax");
+  }
+}
+
+Status relu(ExecContext& ctx, const TensorView& x, const TensorView& y) {
+  FATHOM_TRY(same_f32(ctx, x, y, "relu", "x", "y"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      cpu::relu(x.ptr<float>(), y.ptr<float>(), x.numel());
+      return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return status_from_exceptions([&] {
+        cuda::relu(x.dtype, x.data, y.data, static_cast<std::size_t>(x.numel()), static_cast<cudaStream_t>(ctx.stream));
+      });
+#endif
+    default:
+      return unsupported_device(ctx, "relu");
   }
 }
 
