@@ -12,6 +12,8 @@
 #include "backends/cuda/device.h"
 #include "models/decoder/generator.h"
 #include "support/decoder_fixture.h"
+#include "support/paths.h"
+#include "formats/safetensors.h"
 
 namespace fathom::models::decoder {
 namespace {
@@ -118,6 +120,46 @@ TEST_P(CudaDecoder, BatchedEqualsSingle) {
     for (const auto& e : ev.value()) got[which[e.request]].push_back(e.token);
   }
   for (int i = 0; i < 4; ++i) EXPECT_EQ(got[i], alone[static_cast<std::size_t>(i)]) << kCases[i];
+}
+
+// Decode steps replayed from CUDA graphs (several buckets, sequences joining and leaving) equal eager steps.
+TEST_P(CudaDecoder, GraphReplayEqualsEager) {
+  std::map<bool, std::map<int, std::vector<int32_t>>> tokens;
+  for (bool graphs : {false, true}) {
+    DecoderFixture f = load_decoder_fixture(GetParam(), 4 << 20, 16, Device::cuda(0), DType::kF32);
+    ASSERT_TRUE(f.lm);
+    if (!graphs) {
+      // Reload without graphs: the fixture helper uses the defaults (graphs on), so turn them off here.
+      DecoderLoadOptions o;
+      o.device = Device::cuda(0);
+      o.kv_cache_bytes = 4 << 20;
+      o.cuda_graphs = false;
+      auto ckpt = formats::Checkpoint::open(fathom::testing::fixture("models/" + GetParam()));
+      ASSERT_TRUE(ckpt.ok());
+      auto lm = DecoderLm::load(ckpt.value(), "llm.", f.lm->config(), o);
+      ASSERT_TRUE(lm.ok()) << lm.error().message;
+      f.lm = std::move(lm).value();
+    }
+    EXPECT_EQ(f.lm->uses_graphs(), graphs);
+    Generator g(*f.lm);
+    std::map<int, int> which;
+    for (int step = 0; step < 80 && (step < 6 || !g.idle()); ++step) {
+      if (step < 6) {
+        GenerationRequest r;
+        r.prompt = fixture_prompt(f, kCases[step % 4]);
+        r.max_completion_tokens = 5 + 3 * step;
+        r.stop_token_ids = std::vector<int32_t>{};
+        auto id = g.submit(std::move(r));
+        ASSERT_TRUE(id.ok());
+        which[id.value()] = step;
+      }
+      auto ev = g.step();
+      ASSERT_TRUE(ev.ok()) << ev.error().message;
+      for (const auto& e : ev.value()) tokens[graphs][which[e.request]].push_back(e.token);
+    }
+    if (graphs) EXPECT_GE(f.lm->graph_count(), 3u);  // buckets 1, 2, 4 (and 8) were used
+  }
+  EXPECT_EQ(tokens[true], tokens[false]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaDecoder, ::testing::Values("funasr-nano-random-a", "funasr-nano-random-b"));

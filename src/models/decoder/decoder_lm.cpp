@@ -21,19 +21,20 @@ namespace {
 constexpr std::size_t kAlign = 256;
 std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-// Byte offsets of one forward pass's inputs (uploaded together, first in the arena) and activations.
-struct Layout {
-  // inputs
+}  // namespace
+
+// Byte offsets of one forward pass's inputs (uploaded together, first in the buffer) and activations.
+struct DecoderLm::Layout {
   std::size_t ids = 0, positions = 0, slots = 0, last_rows = 0, seqs = 0, tables = 0, addresses = 0, embeds = 0;
   std::size_t input_bytes = 0;
-  // activations
   std::size_t h = 0, x = 0, qkv = 0, attn = 0, tmp = 0, gate_up = 0, act = 0, last = 0, last_norm = 0, logits = 0,
               logits32 = 0;
   std::size_t bytes = 0;
 };
 
-Layout make_layout(const DecoderConfig& c, const ops::QkvLayout& qkv, std::size_t es, int64_t T, int64_t B,
-                   int64_t table_entries, int64_t E) {
+DecoderLm::Layout DecoderLm::layout_for(int64_t T, int64_t B, int64_t table_entries, int64_t E) const {
+  const DecoderConfig& c = cfg_;
+  const std::size_t es = dtype_size(w_->dtype);
   Layout L;
   std::size_t at = 0;
   auto take = [&](std::size_t bytes) {
@@ -54,8 +55,8 @@ Layout make_layout(const DecoderConfig& c, const ops::QkvLayout& qkv, std::size_
   L.input_bytes = at;
   L.h = take(t * hidden * es);
   L.x = take(t * hidden * es);
-  L.qkv = take(t * static_cast<std::size_t>(qkv.row_width()) * es);
-  L.attn = take(t * static_cast<std::size_t>(qkv.q_width()) * es);
+  L.qkv = take(t * static_cast<std::size_t>(layout_.row_width()) * es);
+  L.attn = take(t * static_cast<std::size_t>(layout_.q_width()) * es);
   L.tmp = take(t * hidden * es);
   L.gate_up = take(t * 2 * static_cast<std::size_t>(c.intermediate_size) * es);
   L.act = take(t * static_cast<std::size_t>(c.intermediate_size) * es);
@@ -66,8 +67,6 @@ Layout make_layout(const DecoderConfig& c, const ops::QkvLayout& qkv, std::size_
   L.bytes = at;
   return L;
 }
-
-}  // namespace
 
 DecoderLm::DecoderLm(DecoderConfig config, Device device, Allocator& allocator)
     : cfg_(std::move(config)),
@@ -84,6 +83,7 @@ DecoderLm::DecoderLm(DecoderConfig config, Device device, Allocator& allocator)
 DecoderLm::~DecoderLm() {
   if (runner_) (void)runner_->synchronize();
   cache_ = PagedKvCache();
+  graph_buffer_.reset();
   inv_freq_.reset();
   w_.reset();
   arena_.release();
@@ -118,6 +118,14 @@ Result<std::unique_ptr<DecoderLm>> DecoderLm::load(const formats::Checkpoint& ck
   shape.block_size = options.kv_block_size;
   shape.dtype = options.dtype;
   FATHOM_ASSIGN_OR_RETURN(m->cache_, PagedKvCache::create(*allocator, &m->account_, shape, options.kv_cache_bytes));
+  if (options.cuda_graphs && m->runner_->graphs_supported() && options.max_graph_batch > 0) {
+    for (int b = 1; b < options.max_graph_batch; b *= 2) m->buckets_.push_back(b);
+    m->buckets_.push_back(options.max_graph_batch);
+    m->graph_table_width_ = std::min(m->cache_.num_blocks(), m->cache_.blocks_for(config.max_position_embeddings));
+    const int largest = m->buckets_.back();
+    const Layout L = m->layout_for(largest, largest, int64_t{largest} * m->graph_table_width_, 0);
+    FATHOM_ASSIGN_OR_RETURN(m->graph_buffer_, Buffer::allocate(*allocator, L.bytes, &m->account_));
+  }
   return m;
 }
 
@@ -221,12 +229,21 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
 
   const DType dt = w_->dtype;
   const std::size_t es = dtype_size(dt);
-  const Layout L = make_layout(cfg_, layout_, es, T, B, table_entries, E);
-  FATHOM_ASSIGN_OR_RETURN(void* arena_ptr, arena_.get(L.bytes));
-  auto* base = static_cast<unsigned char*>(arena_ptr);
-  auto view = [&](std::size_t off, DType t, Shape s) { return TensorView(base + off, t, s, ctx_.device); };
+  // Decode steps (one token id per sequence) replay the graph of their batch bucket; the rest runs eagerly.
+  const int bucket = !buckets_.empty() && E == 0 && max_q == 1 ? ops::graph_bucket_for(buckets_, static_cast<int>(B)) : -1;
+  const bool graph = bucket > 0;
+  const int64_t rows = graph ? bucket : T, nseq = graph ? bucket : B;
+  const int64_t entries = graph ? static_cast<int64_t>(bucket) * graph_table_width_ : table_entries;
+  const Layout L = layout_for(rows, nseq, entries, E);
+  unsigned char* base = nullptr;
+  if (graph) {
+    base = static_cast<unsigned char*>(graph_buffer_.data());
+  } else {
+    FATHOM_ASSIGN_OR_RETURN(void* arena_ptr, arena_.get(L.bytes));
+    base = static_cast<unsigned char*>(arena_ptr);
+  }
 
-  // Host side of the inputs, laid out as in the arena.
+  // Host side of the inputs, laid out as on the device.
   FATHOM_ASSIGN_OR_RETURN(void* staging, runner_->staging(0, L.input_bytes));
   auto* host = static_cast<unsigned char*>(staging);
   auto* ids = reinterpret_cast<int32_t*>(host + L.ids);
@@ -242,6 +259,7 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   for (int64_t b = 0; b < B; ++b) {
     const SequenceInput& in = inputs[static_cast<std::size_t>(b)];
     const int64_t start = cache_.length(in.sequence), n = counts[static_cast<std::size_t>(b)];
+    if (graph) toff = b * graph_table_width_;
     seqs[b] = ops::PagedSeq{static_cast<int32_t>(row), static_cast<int32_t>(n), static_cast<int32_t>(start + n),
                             static_cast<int32_t>(toff)};
     const auto& table = cache_.block_table(in.sequence);
@@ -256,12 +274,12 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
         slots[row] = cache_.slot(in.sequence, p);
         ++row, ++p;
       }
-      const int64_t rows = static_cast<int64_t>(s.embeddings.size()) / hidden;
-      if (rows) {
-        FATHOM_TRY(ops::convert(cpu.ctx(), TensorView(s.embeddings.data(), DType::kF32, Shape{rows * hidden}),
-                                TensorView(embeds + static_cast<std::size_t>(erow * hidden) * es, dt, Shape{rows * hidden})));
+      const int64_t n_rows = static_cast<int64_t>(s.embeddings.size()) / hidden;
+      if (n_rows) {
+        FATHOM_TRY(ops::convert(cpu.ctx(), TensorView(s.embeddings.data(), DType::kF32, Shape{n_rows * hidden}),
+                                TensorView(embeds + static_cast<std::size_t>(erow * hidden) * es, dt, Shape{n_rows * hidden})));
       }
-      for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t r = 0; r < n_rows; ++r) {
         ids[row] = 0;  // overwritten by the embedding row
         positions[row] = static_cast<int32_t>(p);
         slots[row] = cache_.slot(in.sequence, p);
@@ -271,9 +289,51 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
     }
     last_rows[b] = static_cast<int32_t>(row - 1);
   }
+  for (int64_t b = B; b < nseq; ++b) {  // graph padding: a row that writes no cache slot and attends to nothing
+    ids[row] = 0;
+    positions[row] = 0;
+    slots[row] = -1;
+    seqs[b] = ops::PagedSeq{static_cast<int32_t>(row), 0, 0, static_cast<int32_t>(b * graph_table_width_)};
+    last_rows[b] = static_cast<int32_t>(row);
+    ++row;
+  }
   FATHOM_TRY(runner_->upload(base, host, L.input_bytes));
+  if (graph) {
+    FATHOM_TRY(runner_->run_graph(bucket, [&] { return body(base, L, rows, nseq, 1, entries, 0, true); }));
+  } else {
+    FATHOM_TRY(body(base, L, T, B, max_q, table_entries, E, options.logits));
+  }
+  ForwardOutput out;
+  if (options.logits) {
+    logits_host_.resize(static_cast<std::size_t>(B * vocab));
+    FATHOM_TRY(runner_->download(logits_host_.data(), base + (dt == DType::kF32 ? L.logits : L.logits32),
+                                 logits_host_.size() * 4));
+  }
+  std::vector<unsigned char> hidden_raw;
+  if (options.last_hidden) {
+    hidden_raw.resize(static_cast<std::size_t>(B * hidden) * es);
+    FATHOM_TRY(runner_->download(hidden_raw.data(), base + L.last_norm, hidden_raw.size()));
+  }
+  FATHOM_TRY(runner_->synchronize());
+  for (int64_t b = 0; b < B; ++b) {
+    const int seq = inputs[static_cast<std::size_t>(b)].sequence;
+    cache_.set_length(seq, cache_.length(seq) + counts[static_cast<std::size_t>(b)]);
+  }
+  if (options.logits) out.logits = std::span<const float>(logits_host_.data(), logits_host_.size());
+  if (options.last_hidden) {
+    hidden_host_.resize(static_cast<std::size_t>(B * hidden));
+    FATHOM_TRY(ops::convert(cpu.ctx(), TensorView(hidden_raw.data(), dt, Shape{B * hidden}),
+                            TensorView(hidden_host_.data(), DType::kF32, Shape{B * hidden})));
+    out.last_hidden = std::span<const float>(hidden_host_.data(), hidden_host_.size());
+  }
+  return out;
+}
 
-  // Embeddings: token rows gathered, precomputed rows scattered over them.
+Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t B, int max_q, int64_t table_entries,
+                       int64_t E, bool logits) {
+  const int64_t hidden = cfg_.hidden_size, vocab = cfg_.vocab_size;
+  const DType dt = w_->dtype;
+  auto view = [&](std::size_t off, DType t, Shape s) { return TensorView(base + off, t, s, ctx_.device); };
   const TensorView h = view(L.h, dt, Shape{T, hidden});
   const TensorView x = view(L.x, dt, Shape{T, hidden});
   const TensorView qkv = view(L.qkv, dt, Shape{T, layout_.row_width()});
@@ -285,10 +345,10 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   const TensorView pos_v = view(L.positions, DType::kI32, Shape{T});
   const TensorView slots_v = view(L.slots, DType::kI32, Shape{T});
   const TensorView inv_freq(inv_freq_.data(), DType::kF32, Shape{cfg_.head_dim / 2}, ctx_.device);
+  // Embeddings: token rows gathered, precomputed rows scattered over them.
   FATHOM_TRY(ops::embed_tokens(ctx_, ids_v, nullptr, nullptr, ops::EmbeddingTables{w_->embed}, h));
   if (E > 0)
     FATHOM_TRY(ops::scatter_rows(ctx_, view(L.embeds, dt, Shape{E, hidden}), view(L.addresses, DType::kI64, Shape{E})));
-
   const auto* dev_seqs = reinterpret_cast<const ops::PagedSeq*>(base + L.seqs);
   const auto* dev_tables = reinterpret_cast<const int32_t*>(base + L.tables);
   const ops::PagedAttentionBounds bounds{static_cast<int>(B), max_q, static_cast<int>(T), cache_.block_size()};
@@ -316,36 +376,12 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   const TensorView last_norm = view(L.last_norm, dt, Shape{B, hidden});
   FATHOM_TRY(ops::embed_tokens(ctx_, view(L.last_rows, DType::kI32, Shape{B}), nullptr, nullptr, ops::EmbeddingTables{h}, last));
   FATHOM_TRY(ops::rms_norm(ctx_, last, w_->final_norm, eps, last_norm));
-  ForwardOutput out;
-  if (options.logits) {
-    const TensorView logits = view(L.logits, dt, Shape{B, vocab});
-    FATHOM_TRY(ops::linear(ctx_, last_norm, w_->lm_head, nullptr, logits));
-    TensorView logits32 = logits;
-    if (dt != DType::kF32) {
-      logits32 = view(L.logits32, DType::kF32, Shape{B, vocab});
-      FATHOM_TRY(ops::convert(ctx_, logits, logits32));
-    }
-    logits_host_.resize(static_cast<std::size_t>(B * vocab));
-    FATHOM_TRY(runner_->download(logits_host_.data(), logits32.data, logits_host_.size() * 4));
+  if (logits) {
+    const TensorView lg = view(L.logits, dt, Shape{B, vocab});
+    FATHOM_TRY(ops::linear(ctx_, last_norm, w_->lm_head, nullptr, lg));
+    if (dt != DType::kF32) FATHOM_TRY(ops::convert(ctx_, lg, view(L.logits32, DType::kF32, Shape{B, vocab})));
   }
-  std::vector<unsigned char> hidden_raw;
-  if (options.last_hidden) {
-    hidden_raw.resize(static_cast<std::size_t>(B * hidden) * es);
-    FATHOM_TRY(runner_->download(hidden_raw.data(), last_norm.data, hidden_raw.size()));
-  }
-  FATHOM_TRY(runner_->synchronize());
-  for (int64_t b = 0; b < B; ++b) {
-    const int seq = inputs[static_cast<std::size_t>(b)].sequence;
-    cache_.set_length(seq, cache_.length(seq) + counts[static_cast<std::size_t>(b)]);
-  }
-  if (options.logits) out.logits = std::span<const float>(logits_host_.data(), logits_host_.size());
-  if (options.last_hidden) {
-    hidden_host_.resize(static_cast<std::size_t>(B * hidden));
-    FATHOM_TRY(ops::convert(cpu.ctx(), TensorView(hidden_raw.data(), dt, Shape{B * hidden}),
-                            TensorView(hidden_host_.data(), DType::kF32, Shape{B * hidden})));
-    out.last_hidden = std::span<const float>(hidden_host_.data(), hidden_host_.size());
-  }
-  return out;
+  return Status::Ok();
 }
 
 }  // namespace fathom::models::decoder

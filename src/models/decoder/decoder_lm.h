@@ -14,7 +14,11 @@
 //
 // Device work: one upload of the batch description (ids, positions, cache slots, attention descriptors,
 // block tables, embedding rows), the layers on the runner's stream, one download, one synchronisation per
-// forward(). Activations live in a grow-only arena charged to the model's account, as do the weights and
+// forward(). On CUDA (DecoderLoadOptions::cuda_graphs) a pass of one token id per sequence, up to
+// max_graph_batch sequences, is a decode step: its rows are padded to a power-of-two bucket (padding rows write
+// no cache slot and attend to nothing), its inputs uploaded into one persistent buffer, and the bucket's graph
+// is replayed (captured on first use). Activations live in a grow-only arena charged to the model's account,
+// as do the weights, the graph buffer and
 // the KV cache pool, so memory_bytes() is the model's whole footprint and a budget is enforced at load
 // (the cache takes a fixed byte budget of its own, DecoderLoadOptions::kv_cache_bytes).
 //
@@ -44,6 +48,10 @@ struct DecoderLoadOptions {
   int kv_block_size = 16;                // positions per cache block
   std::size_t memory_budget = 0;         // the model's account budget (weights + cache + activations); 0 = none
   ops::RunnerOptions runner;             // stream priority / concurrency / SM partition (CUDA)
+  // CUDA: replay decode steps (every input one token id) from CUDA graphs, one per batch bucket (powers of
+  // two up to max_graph_batch; rows padded to the bucket). Prefills and larger batches run eagerly.
+  bool cuda_graphs = true;
+  int max_graph_batch = 64;
 };
 
 // A run of new positions of one sequence: token ids, or input embeddings (host f32, row-major [n, hidden]).
@@ -115,9 +123,22 @@ class DecoderLm {
   // Host f32 copies of the token embeddings of `ids` ([n, hidden]), e.g. to build a prompt's embeddings.
   Result<std::vector<float>> token_embeddings(std::span<const int32_t> ids);
 
+  // Whether decode steps replay CUDA graphs, their batch buckets, and the graphs captured so far.
+  bool uses_graphs() const { return !buckets_.empty(); }
+  const std::vector<int>& graph_buckets() const { return buckets_; }
+  std::size_t graph_count() const { return runner_->graph_count(); }
+
  private:
   DecoderLm(DecoderConfig config, Device device, Allocator& allocator);
   Result<ForwardOutput> forward_impl(const std::vector<SequenceInput>& inputs, const ForwardOptions& options);
+  // Byte offsets of one pass's inputs and activations inside one device buffer (decoder_lm.cpp).
+  struct Layout;
+  Layout layout_for(int64_t rows, int64_t seqs, int64_t table_entries, int64_t embedding_rows) const;
+  // Enqueues the network over a pass whose inputs sit at `base` (layout L): embeddings, layers, last-row
+  // gather, final norm and, when `logits`, the f32 logits at L.logits32 (or L.logits for f32). Capturable when
+  // embedding_rows == 0.
+  Status body(unsigned char* base, const Layout& L, int64_t rows, int64_t seqs, int max_q_len, int64_t table_entries,
+              int64_t embedding_rows, bool logits);
 
   DecoderConfig cfg_;
   ops::QkvLayout layout_;
@@ -132,6 +153,9 @@ class DecoderLm {
   Buffer inv_freq_;  // f32 [head_dim / 2] on the device
   PagedKvCache cache_;
   std::vector<float> logits_host_, hidden_host_;
+  std::vector<int> buckets_;  // decode-step graph buckets (empty: graphs off)
+  int graph_table_width_ = 0; // block-table entries per sequence in graph steps
+  Buffer graph_buffer_;       // inputs + activations of graph steps, sized for the largest bucket
 };
 
 }  // namespace fathom::models::decoder
