@@ -10,6 +10,7 @@
 #include "backends/cuda/context.h"
 #include "ops/activation.h"
 #include "ops/attention_paged.h"
+#include "ops/fsmn.h"
 #include "ops/cuda_test_util.h"
 #include "ops/norm.h"
 #include "ops/rotary.h"
@@ -126,6 +127,29 @@ TEST_F(CudaDecoderOps, PagedAttentionAllDtypes) {
                                      td.as<int32_t>(), static_cast<int>(tables.size()), bounds, kg, vg, 0.088f,
                                      dev(od, d, Shape{T, L.q_width()})).ok());
     check("attention_paged", d, od, ref);
+  }
+}
+
+TEST_F(CudaDecoderOps, FsmnMemoryAndReluAllDtypes) {
+  std::mt19937 rng(4);
+  for (DType d : kFloatTypes) {
+    const int D = 40, K = 7, left = 4;
+    auto batch = ops::VarlenBatch::from_lengths({11, 1, 23});
+    const int T = batch.total();
+    auto qkv = random_vec(static_cast<std::size_t>(T * 3 * D), d, rng), w = random_vec(D * K, d, rng);
+    std::vector<float> ref(static_cast<std::size_t>(T * D));
+    ASSERT_TRUE(ops::fsmn_memory(cpu(), TensorView(qkv.data(), DType::kF32, Shape{T, 3 * D}), 2 * D,
+                                 TensorView(w.data(), DType::kF32, Shape{D, 1, K}), left, batch,
+                                 TensorView(ref.data(), DType::kF32, Shape{T, D})).ok());
+    DevMem xd = upload(qkv, d), wd = upload(w, d), cu = upload_ints(batch.cu_seqlens), od(ref.size() * dtype_size(d));
+    od.poison();
+    batch.cu_seqlens_device = dev(cu, DType::kI32, Shape{4});
+    ASSERT_TRUE(ops::fsmn_memory(gpu(), dev(xd, d, Shape{T, 3 * D}), 2 * D, dev(wd, d, Shape{D, 1, K}), left, batch,
+                                 dev(od, d, Shape{T, D})).ok());
+    check("fsmn_memory", d, od, ref);
+    for (auto& v : ref) v = v > 0 ? v : 0;
+    ASSERT_TRUE(ops::relu(gpu(), dev(od, d, Shape{T, D}), dev(od, d, Shape{T, D})).ok());
+    check("relu", d, od, ref);
   }
 }
 
