@@ -82,6 +82,34 @@ TEST(DecoderBatching, PackedPrefillEqualsSingle) {
   }
 }
 
+// Last-token hidden states (the pooling of embedding models) of a packed batch equal each sequence alone.
+TEST(DecoderBatching, LastHiddenOfPackedBatchEqualsSingle) {
+  DecoderFixture f = load_decoder_fixture(kFixture);
+  ASSERT_TRUE(f.lm);
+  DecoderLm& lm = *f.lm;
+  const std::vector<std::vector<PromptPart>> prompts = {ids_prompt({5, 17, 42, 9}), fixture_prompt(f, "tones_default"),
+                                                        ids_prompt({300})};
+  const std::size_t H = static_cast<std::size_t>(lm.hidden_size());
+  std::vector<std::vector<float>> alone;
+  for (const auto& p : prompts) {
+    const int seq = lm.add_sequence();
+    auto out = lm.forward({input_of(seq, p)}, ForwardOptions{false, true});
+    ASSERT_TRUE(out.ok()) << out.error().message;
+    EXPECT_TRUE(out.value().logits.empty());
+    alone.emplace_back(out.value().last_hidden.begin(), out.value().last_hidden.end());
+    lm.release_sequence(seq);
+  }
+  std::vector<SequenceInput> batch;
+  for (const auto& p : prompts) batch.push_back(input_of(lm.add_sequence(), p));
+  auto out = lm.forward(batch, ForwardOptions{false, true});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  ASSERT_EQ(out.value().last_hidden.size(), prompts.size() * H);
+  for (std::size_t b = 0; b < prompts.size(); ++b) {
+    ASSERT_EQ(alone[b].size(), H);
+    EXPECT_LT(max_abs_diff(out.value().last_hidden.subspan(b * H, H), alone[b]), 1e-5) << "sequence " << b;
+  }
+}
+
 // Requests submitted at different steps, with different lengths, sampling settings and stop conditions, run
 // through one generator: every request's tokens equal the same request run alone.
 TEST(DecoderBatching, ContinuousBatchingEqualsSingle) {
