@@ -64,4 +64,40 @@ Result<TensorView> WeightStore::load_concat(const formats::Checkpoint& ckpt, con
   return view;
 }
 
+Result<TensorView> WeightStore::load_rows(const formats::Checkpoint& ckpt, const std::vector<Part>& parts) {
+  if (parts.empty()) return make_error(ErrorCode::kInvalidArgument, "WeightStore::load_rows: no parts");
+  std::vector<const formats::TensorInfo*> infos;
+  int64_t rows = 0;
+  for (const Part& part : parts) {
+    if (part.shape.rank != parts[0].shape.rank)
+      return make_error(ErrorCode::kInvalidArgument, "WeightStore::load_rows: parts of different ranks");
+    for (int d = 1; d < part.shape.rank; ++d)
+      if (part.shape[d] != parts[0].shape[d])
+        return make_error(ErrorCode::kInvalidArgument, "WeightStore::load_rows: parts of different trailing dims");
+    FATHOM_ASSIGN_OR_RETURN(const formats::TensorInfo* info, find(ckpt, part.name, part.shape));
+    infos.push_back(info);
+    rows += part.shape.rank ? part.shape[0] : 1;
+  }
+  std::size_t total = 0;
+  for (const Part& part : parts) total += static_cast<std::size_t>(part.shape.numel()) * dtype_size(dtype_);
+  FATHOM_ASSIGN_OR_RETURN(Buffer buf, Buffer::allocate(*allocator_, total, account_));
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < infos.size(); ++i) {
+    Status s = upload(*infos[i], static_cast<uint8_t*>(buf.data()) + offset);
+    if (!s.ok()) {
+      Error e = s.error();
+      e.message = ckpt.file_of(parts[i].name).string() + ": tensor '" + parts[i].name + "': " + e.message;
+      return e;
+    }
+    offset += static_cast<std::size_t>(parts[i].shape.numel()) * dtype_size(dtype_);
+  }
+  Shape shape = parts[0].shape;
+  if (shape.rank == 0) shape = Shape{1};
+  shape.dims[0] = rows;
+  TensorView view = buf.view(dtype_, shape);
+  bytes_ += buf.size();
+  buffers_.push_back(std::move(buf));
+  return view;
+}
+
 }  // namespace fathom::models

@@ -25,6 +25,13 @@ class WeightStore {
   // Each part must have `part_shape`; the result has part_shape[0] * names.size() rows.
   Result<TensorView> load_concat(const formats::Checkpoint& ckpt, const std::vector<std::string>& names,
                                  const Shape& part_shape);
+  // Loads tensors of different row counts but the same trailing dims and stacks them along dim 0 in order
+  // (e.g. a fused q | k | v projection whose key/value parts are narrower than the query part).
+  struct Part {
+    std::string name;
+    Shape shape;
+  };
+  Result<TensorView> load_rows(const formats::Checkpoint& ckpt, const std::vector<Part>& parts);
 
   std::size_t bytes() const { return bytes_; }
 

@@ -1,9 +1,13 @@
 #include "ops/activation.h"
 
+#include "backends/cpu/decoder_kernels.h"
 #include "backends/cpu/encoder_kernels.h"
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/sanm_kernels.h"
 #if FATHOM_WITH_CUDA
+#include "backends/cuda/decoder_kernels.h"
 #include "backends/cuda/ops_cuda.h"
+#include "backends/cuda/sanm_kernels.h"
 #endif
 
 namespace fathom::ops {
@@ -118,6 +122,47 @@ Status gated_activation(ExecContext& ctx, const TensorView& x, const TensorView&
 #if FATHOM_WITH_CUDA
     case DeviceKind::kCuda:
       return cuda::ops::gated_activation(ctx, x, y, static_cast<int>(act), activate_first);
+#endif
+    default:
+      return unsupported_device(ctx, kOp);
+  }
+}
+
+Status relu(ExecContext& ctx, const TensorView& x, const TensorView& y) {
+  FATHOM_TRY(same_f32(ctx, x, y, "relu", "x", "y"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      cpu::relu(x.ptr<float>(), y.ptr<float>(), x.numel());
+      return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return status_from_exceptions([&] {
+        cuda::relu(x.dtype, x.data, y.data, static_cast<std::size_t>(x.numel()), static_cast<cudaStream_t>(ctx.stream));
+      });
+#endif
+    default:
+      return unsupported_device(ctx, "relu");
+  }
+}
+
+Status silu_mul(ExecContext& ctx, const TensorView& gate_up, const TensorView& out) {
+  constexpr const char* kOp = "silu_mul";
+  FATHOM_TRY(check_tensor(ctx, gate_up, gate_up.dtype, kOp, "gate_up"));
+  FATHOM_TRY(check_tensor(ctx, out, gate_up.dtype, kOp, "out"));
+  if (gate_up.cols() % 2 != 0)
+    return make_error(ErrorCode::kInvalidArgument, "silu_mul: gate_up " + gate_up.shape.to_string() + " has an odd last dimension");
+  FATHOM_TRY(check_matrix(out, gate_up.rows(), gate_up.cols() / 2, kOp, "out"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu:
+      if (gate_up.dtype != DType::kF32) return make_error(ErrorCode::kUnsupported, "silu_mul on cpu computes in float32 only");
+      cpu::silu_mul(gate_up.ptr<float>(), out.ptr<float>(), gate_up.rows(), gate_up.cols() / 2);
+      return Status::Ok();
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return status_from_exceptions([&] {
+        cuda::silu_mul(gate_up.dtype, gate_up.data, out.data, static_cast<int>(gate_up.rows()),
+                       static_cast<int>(gate_up.cols() / 2), static_cast<cudaStream_t>(ctx.stream));
+      });
 #endif
     default:
       return unsupported_device(ctx, kOp);

@@ -19,6 +19,11 @@ Status gelu(ExecContext& ctx, const TensorView& x, const TensorView& y, GeluMode
 // y = tanh(x), elementwise (y may alias x); f32 on CPU, f32/f16/bf16 on CUDA.
 Status tanh(ExecContext& ctx, const TensorView& x, const TensorView& y);
 Status softmax(ExecContext& ctx, const TensorView& x, const TensorView& y);
+// y = max(x, 0), elementwise (y may alias x). f32 on CPU; f32/f16/bf16 on CUDA.
+Status relu(ExecContext& ctx, const TensorView& x, const TensorView& y);
+// SwiGLU: out[r, c] = silu(gate_up[r, c]) * gate_up[r, I + c] with gate_up [rows, 2I] (the gate and up
+// projections fused, gate first) and out [rows, I]; out must not alias gate_up. f32 on CPU; f32/f16/bf16 on CUDA.
+Status silu_mul(ExecContext& ctx, const TensorView& gate_up, const TensorView& out);
 
 // The activation of a gated MLP (GLU family).
 enum class GatedActivation {
