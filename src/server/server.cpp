@@ -11,6 +11,7 @@
 #include "server/connection_queue.h"
 #include "server/routes_audio.h"
 #include "server/routes_embeddings.h"
+#include "server/routes_score.h"
 #include "engine/metrics.h"
 #include "server/routes_admin.h"
 #include "server/routes_models.h"
@@ -24,6 +25,9 @@ void mount_routes(RouteContext& ctx) {
   register_ops_routes(ctx);    // /metrics, /ready: always
   register_admin_routes(ctx);  // /v1/admin/models: always (refuses unless --admin-token is set)
   if (ctx.serves(models::Task::kEmbed)) register_embedding_routes(ctx);
+  // Rerank and score: cross-encoders, and embedding models by cosine similarity.
+  if (ctx.serves(models::Task::kScore) || ctx.serves(models::Task::kEmbed)) register_score_routes(ctx);
+  if (ctx.serves(models::Task::kClassify)) register_classify_routes(ctx);
   if (ctx.serves(models::Task::kTranscribe) || ctx.serves(models::Task::kTranslate)) register_audio_routes(ctx);
 }
 

@@ -34,7 +34,7 @@ test('GET /v1/models lists the fixture models in the OpenAI shape', async () => 
     assert.equal(m.owned_by, 'fathom');
     assert.equal(typeof m.created, 'number');
     assert.deepEqual(m.tasks, ['embed']);
-    assert.deepEqual(m.endpoints, ['/v1/embeddings']);
+    assert.deepEqual(m.endpoints, ['/v1/embeddings', '/v1/score', '/v1/rerank']);
     assert.equal(m.state, 'ready');
     assert.equal(m.device, 'cpu');
     assert.equal(typeof m.architecture, 'string');
