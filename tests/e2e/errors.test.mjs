@@ -84,11 +84,10 @@ test('unknown routes are 404, wrong methods 405, unserved endpoints 404 naming t
   await expectError(post('/health', {}), 405);
   const models = await (await fetch(`${server.baseURL}/v1/models`)).json();
   assert.ok(models.data.some((m) => m.id === 'whisper-tiny-random-f32' && m.tasks.includes('transcribe')));
-  await expectError(post('/v1/score', {}), 404, {
+  await expectError(post('/v1/classify', {}), 404, {
     code: 'endpoint_not_served',
-    message: /no loaded model serves \/v1\/score.*roberta-cls \(embed\).*whisper-tiny-random-f32 \(transcribe, translate\)/,
+    message: /no loaded model serves \/v1\/classify.*roberta-cls \(embed\).*whisper-tiny-random-f32 \(transcribe, translate\)/,
   });
-  await expectError(post('/v1/classify', {}), 404, { code: 'endpoint_not_served' });
 });
 
 test('a model without the capability is 400 model_capability_mismatch naming what it supports', async () => {

@@ -118,7 +118,7 @@ TEST_F(HttpServerTest, EmbedsTextAndTokenInputs) {
   EXPECT_EQ(mj["data"][0]["id"], "fake");
   EXPECT_EQ(mj["data"][0]["owned_by"], "fathom");
   EXPECT_EQ(mj["data"][0]["tasks"], json({"embed"}));
-  EXPECT_EQ(mj["data"][0]["endpoints"], json({"/v1/embeddings"}));
+  EXPECT_EQ(mj["data"][0]["endpoints"], json({"/v1/embeddings", "/v1/score", "/v1/rerank"}));
   EXPECT_EQ(mj["data"][0]["state"], "ready");
   EXPECT_EQ(client().Get("/health")->status, 200);
   EXPECT_EQ(json::parse(client().Get("/version")->body)["name"], "fathom");
@@ -135,7 +135,7 @@ TEST_F(HttpServerTest, EveryErrorHasTheOpenAiShapeAndTheServerKeepsServing) {
   auto wrong_method = client().Get("/v1/embeddings");
   expect_error(wrong_method, 405);
   EXPECT_EQ(wrong_method->get_header_value("Allow"), "POST");
-  auto unserved = expect_error(post("/v1/score", "{}"), 404);
+  auto unserved = expect_error(post("/v1/classify", "{}"), 404);
   EXPECT_NE(unserved["message"].get<std::string>().find("fake (embed)"), std::string::npos) << unserved;
 
   auto unknown = expect_error(post("/v1/embeddings", R"({"model":"nope","input":"x"})"), 404);

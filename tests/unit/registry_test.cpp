@@ -149,10 +149,11 @@ TEST(Registry, AddRejectsTakenNamesAndLoadChecksInterfaces) {
 
 TEST(Tasks, NamesAndEndpoints) {
   EXPECT_STREQ(task_name(Task::kEmbed), "embed");
-  EXPECT_EQ(task_endpoints(Task::kEmbed), std::vector<std::string>{"/v1/embeddings"});
+  // Embedding models also score and rerank (cosine similarity).
+  EXPECT_EQ(task_endpoints(Task::kEmbed), (std::vector<std::string>{"/v1/embeddings", "/v1/score", "/v1/rerank"}));
   EXPECT_EQ(task_endpoints(Task::kTranscribe), std::vector<std::string>{"/v1/audio/transcriptions"});
   EXPECT_EQ(task_endpoints(Task::kTranslate), std::vector<std::string>{"/v1/audio/translations"});
-  EXPECT_EQ(task_endpoints(Task::kScore), (std::vector<std::string>{"/v1/score", "/v1/rerank"}));
+  EXPECT_EQ(task_endpoints(Task::kScore), (std::vector<std::string>{"/v1/rerank", "/v1/score"}));
   EXPECT_EQ(task_endpoints(Task::kClassify), std::vector<std::string>{"/v1/classify"});
 }
 
