@@ -497,7 +497,10 @@ const std::map<std::string, TestFn, std::less<>>& tests() {
        [](const Value& v, CallArgs&, Interpreter&) {
          return v.is_undefined() || v.is_list() || v.is_dict() || v.is_string();
        }},
-      {"sequence", [](const Value& v, CallArgs&, Interpreter&) { return v.is_list() || v.is_dict() || v.is_string(); }},
+      {"sequence",  // Jinja2: has len() and __getitem__, which Undefined has too
+       [](const Value& v, CallArgs&, Interpreter&) {
+         return v.is_undefined() || v.is_list() || v.is_dict() || v.is_string();
+       }},
       {"number", [](const Value& v, CallArgs&, Interpreter&) { return v.is_number(); }},
       {"integer", [](const Value& v, CallArgs&, Interpreter&) { return v.is_int(); }},
       {"float", [](const Value& v, CallArgs&, Interpreter&) { return v.is_float(); }},
@@ -927,6 +930,11 @@ const std::map<std::string, FilterFn, std::less<>>& filters() {
        [](const Value& v, CallArgs& a, Interpreter&) {
          const Value* n = a.get(0, "name");
          if (!n) fail("attr needs a name");
+         // Python getattr only: a dict's keys are not attributes (Jinja2's do_attr).
+         if (v.is_dict()) {
+           Value m = get_attr(v, n->to_str());
+           return m.is_callable() ? m : Value::undefined("'dict object' has no attribute '" + n->to_str() + "'");
+         }
          return get_attr(v, n->to_str());
        }},
       {"wordcount",

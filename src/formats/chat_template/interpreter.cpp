@@ -283,10 +283,7 @@ namespace {
   fail("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" + b.type_name() + "'");
 }
 
-int64_t checked(bool overflow, int64_t v) {
-  if (overflow) fail("integer overflow (fathom's template integers are 64-bit)");
-  return v;
-}
+void overflow_error() { fail("integer overflow (fathom's template integers are 64-bit)"); }
 
 Value repeat(const Value& seq, int64_t n) {
   if (n <= 0) return seq.is_string() ? Value::string("") : Value::list({}, seq.is_tuple());
@@ -317,7 +314,10 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
   const bool ints = nums && !a.is_float() && !b.is_float();
   int64_t r = 0;
   if (op == "+") {
-    if (ints) return Value::integer(checked(__builtin_add_overflow(a.as_int(), b.as_int(), &r), r));
+    if (ints) {
+      if (__builtin_add_overflow(a.as_int(), b.as_int(), &r)) overflow_error();
+      return Value::integer(r);
+    }
     if (nums) return Value::number(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) return Value::string(a.str() + b.str());
     if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
@@ -328,12 +328,18 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
     bad_operands(op, a, b);
   }
   if (op == "-") {
-    if (ints) return Value::integer(checked(__builtin_sub_overflow(a.as_int(), b.as_int(), &r), r));
+    if (ints) {
+      if (__builtin_sub_overflow(a.as_int(), b.as_int(), &r)) overflow_error();
+      return Value::integer(r);
+    }
     if (nums) return Value::number(a.as_double() - b.as_double());
     bad_operands(op, a, b);
   }
   if (op == "*") {
-    if (ints) return Value::integer(checked(__builtin_mul_overflow(a.as_int(), b.as_int(), &r), r));
+    if (ints) {
+      if (__builtin_mul_overflow(a.as_int(), b.as_int(), &r)) overflow_error();
+      return Value::integer(r);
+    }
     if (nums) return Value::number(a.as_double() * b.as_double());
     if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
     if ((b.is_string() || b.is_list()) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
@@ -369,9 +375,16 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
     if (ints && b.as_int() >= 0) {
       int64_t base = a.as_int(), e = b.as_int(), acc = 1;
       while (e > 0) {
-        if (e & 1) acc = checked(__builtin_mul_overflow(acc, base, &acc), acc);
+        int64_t t;
+        if (e & 1) {
+          if (__builtin_mul_overflow(acc, base, &t)) overflow_error();
+          acc = t;
+        }
         e >>= 1;
-        if (e > 0) base = checked(__builtin_mul_overflow(base, base, &base), base);
+        if (e > 0) {
+          if (__builtin_mul_overflow(base, base, &t)) overflow_error();
+          base = t;
+        }
       }
       return Value::integer(acc);
     }

@@ -132,16 +132,17 @@ class Parser {
           *end = tag.text;
           return body;
         }
+      size_t begin = t.offset;
       advance();
-      body.push_back(parse_statement());
+      body.push_back(parse_statement(begin));
     }
   }
 
-  StmtPtr parse_statement() {
+  StmtPtr parse_statement(size_t begin) {
     const Token tag = cur();
     advance();
     auto s = std::make_unique<Stmt>();
-    s->offset = tag.offset;
+    s->offset = begin;
     const std::string& n = tag.text;
     if (n == "if") return parse_if(std::move(s));
     if (n == "for") return parse_for(std::move(s));
