@@ -887,6 +887,25 @@ const std::map<std::string, FilterFn, std::less<>>& filters() {
       {"selectattr", [](const Value& v, CallArgs& a, Interpreter& in) { return select_impl(v, a, in, true, true); }},
       {"rejectattr", [](const Value& v, CallArgs& a, Interpreter& in) { return select_impl(v, a, in, true, false); }},
       {"unique", filter_unique},
+      {"dictsort",
+       [](const Value& v, CallArgs& a, Interpreter& in) {
+         if (!v.is_dict()) fail("You can only sort by either \"key\" or \"value\" of a mapping.");
+         bool cs = bool_arg(a, 0, "case_sensitive", false);
+         std::string by = a.get_or(1, "by", Value::string("key")).to_str();
+         bool reverse = bool_arg(a, 2, "reverse", false);
+         if (by != "key" && by != "value") fail("You can only sort by either \"key\" or \"value\"");
+         std::vector<std::pair<Value, Value>> keyed;
+         for (const auto& [k, x] : v.map().entries) {
+           in.count_iteration();
+           keyed.emplace_back(sort_key(by == "key" ? k : x, "", cs), Value::list({k, x}, true));
+         }
+         std::stable_sort(keyed.begin(), keyed.end(), [reverse](const auto& p, const auto& q) {
+           return reverse ? compare(q.first, p.first) < 0 : compare(p.first, q.first) < 0;
+         });
+         List out;
+         for (auto& k : keyed) out.push_back(k.second);
+         return Value::list(std::move(out));
+       }},
       {"sort", filter_sort},
       {"reverse",
        [](const Value& v, CallArgs&, Interpreter&) {

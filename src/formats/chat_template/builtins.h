@@ -1,8 +1,8 @@
 #pragma once
 // Chat template builtins with Jinja2/Python semantics: filters (tojson as transformers defines it, trim, upper,
 // lower, capitalize, title, length/count, first, last, join, default/d, string, int, float, list, items,
-// replace, safe, escape/e, indent, map, select/reject, selectattr/rejectattr, unique, sort, reverse, round, abs,
-// sum, min, max, attr, batch-free), tests (defined, undefined, none, string, mapping, iterable, sequence, number,
+// replace, safe, escape/e, indent, map, select/reject, selectattr/rejectattr, unique, sort, dictsort, reverse,
+// round, abs, sum, min, max, attr, wordcount), tests (defined, undefined, none, string, mapping, iterable, sequence, number,
 // integer, float, boolean, true, false, callable, odd, even, divisibleby, eq/equalto/==, ne, lt, le, gt, ge, in,
 // sameas, lower, upper), attribute and item access incl. str/dict/list methods, slicing, iteration, and the
 // globals raise_exception, strftime_now, range, namespace, dict.
