@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "formats/json_file.h"
-#include "models/encoder/encoder_embedder.h"
+#include "models/encoder/family_checks.h"
 #include "ops/convert.h"
 #include "runtime/exec_context.h"
 
@@ -35,10 +35,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "layer_norm_eps", file));
   FATHOM_ASSIGN_OR_RETURN(auto buckets, json_int(j, "relative_attention_num_buckets", file));
   FATHOM_ASSIGN_OR_RETURN(auto act, json_string(j, "hidden_act", file));
-  if (s.hidden % s.heads != 0)
-    return make_error(ErrorCode::kLoadFailed, file.string() + ": hidden_size " + std::to_string(s.hidden) +
-                                                  " is not divisible by num_attention_heads " + std::to_string(s.heads));
-  s.head_dim = s.hidden / s.heads;
+  FATHOM_TRY(encoder::set_head_dim(s, "hidden_size", "num_attention_heads", file));
   s.pad_id = static_cast<int32_t>(pad.value_or(1));
   if (s.pad_id < 0) return make_error(ErrorCode::kLoadFailed, file.string() + ": pad_token_id must be >= 0");
   s.norm_eps = static_cast<float>(eps.value_or(1e-12));
@@ -88,11 +85,8 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const MpnetExtra& ext
     FATHOM_ASSIGN_OR_RETURN(l.mlp_norm, w.norm(p + "output.LayerNorm", h, s.norm_eps, true));
     out.layers.push_back(l);
   }
-  const std::string extra_layer = "encoder.layer." + std::to_string(s.layers.size()) + ".output.dense.weight";
-  if (w.has(extra_layer))
-    return make_error(ErrorCode::kLoadFailed, w.checkpoint().description() + ": tensor '" + w.prefix() + extra_layer +
-                                                  "' exists but config.json declares num_hidden_layers = " +
-                                                  std::to_string(s.layers.size()));
+  FATHOM_TRY(encoder::refuse_extra_layer(w, s, "encoder.layer." + std::to_string(s.layers.size()) + ".output.dense.weight",
+                                         "num_hidden_layers"));
   // The bias table, resolved per distance -(span-1) .. span-1 into f32 [heads, 2 span - 1].
   const std::string name = w.prefix() + "encoder.relative_attention_bias.weight";
   const formats::TensorInfo* info = w.checkpoint().find(name);
@@ -136,24 +130,9 @@ int relative_bucket(int relative, int num_buckets, int max_distance) {
   return ret + std::min(large, num_buckets - 1);
 }
 
-ModelInfo mpnet_model_info() {
-  return encoder::encoder_model_info("mpnet", {"MPNetModel", "MPNetForMaskedLM"}, {"mpnet"});
-}
-
-Result<std::unique_ptr<Model>> load_mpnet(const std::filesystem::path& dir, const nlohmann::json& config,
-                                          const LoadOptions& options, const ModelInfo& info) {
-  MpnetExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, dir / "config.json", extra));
-  return encoder::load_encoder(dir, config, options, info, std::move(spec),
-                               [extra](WeightLoader& w, const EncoderSpec& s, EncoderWeights& out) {
-                                 return load_weights(w, s, extra, out);
-                               });
-}
-
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
-  MpnetExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
-  return spec.position_limit;
+encoder::EncoderFamily mpnet_family() {
+  return encoder::make_encoder_family<MpnetExtra>(
+      encoder::encoder_model_info("mpnet", {"MPNetModel", "MPNetForMaskedLM"}, {"mpnet"}), parse_config, load_weights);
 }
 
 }  // namespace fathom::models::mpnet
