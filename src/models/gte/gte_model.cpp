@@ -21,13 +21,8 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   using namespace formats;
   EncoderSpec s;
   s.family = "gte";
-  int layers = 0, max_pos = 0;
-  FATHOM_ASSIGN_OR_RETURN(s.hidden, json_positive_int(j, "hidden_size", file));
-  FATHOM_ASSIGN_OR_RETURN(layers, json_positive_int(j, "num_hidden_layers", file));
-  FATHOM_ASSIGN_OR_RETURN(s.heads, json_positive_int(j, "num_attention_heads", file));
-  FATHOM_ASSIGN_OR_RETURN(s.intermediate, json_positive_int(j, "intermediate_size", file));
-  FATHOM_ASSIGN_OR_RETURN(s.vocab, json_positive_int(j, "vocab_size", file));
-  FATHOM_ASSIGN_OR_RETURN(max_pos, json_positive_int(j, "max_position_embeddings", file));
+  FATHOM_ASSIGN_OR_RETURN(const encoder::Dimensions dims, encoder::read_dimensions(j, file, s));
+  const int layers = dims.layers, max_pos = dims.max_positions;
   FATHOM_ASSIGN_OR_RETURN(auto types, json_int(j, "type_vocab_size", file));
   FATHOM_ASSIGN_OR_RETURN(auto pad, json_int(j, "pad_token_id", file));
   FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "layer_norm_eps", file));
@@ -82,10 +77,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
 Status load_weights(WeightLoader& w, const EncoderSpec& s, const GteExtra& x, EncoderWeights& out) {
   FATHOM_TRY(w.detect_prefix("embeddings.word_embeddings.weight", {"", "new."}));
   const int64_t h = s.hidden, inter = s.intermediate;
-  FATHOM_ASSIGN_OR_RETURN(out.word, w.tensor("embeddings.word_embeddings.weight", Shape{s.vocab, h}));
-  if (x.type_vocab > 0) {
-    FATHOM_ASSIGN_OR_RETURN(out.token_type, w.tensor("embeddings.token_type_embeddings.weight", Shape{x.type_vocab, h}));
-  }
+  FATHOM_TRY(encoder::load_token_embeddings(w, s, x.type_vocab, out));
   FATHOM_ASSIGN_OR_RETURN(out.embed_norm, w.norm("embeddings.LayerNorm", h, s.norm_eps, true));
   for (std::size_t i = 0; i < s.layers.size(); ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";

@@ -24,13 +24,8 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   using namespace formats;
   EncoderSpec s;
   s.family = "mpnet";
-  int layers = 0, max_pos = 0;
-  FATHOM_ASSIGN_OR_RETURN(s.hidden, json_positive_int(j, "hidden_size", file));
-  FATHOM_ASSIGN_OR_RETURN(layers, json_positive_int(j, "num_hidden_layers", file));
-  FATHOM_ASSIGN_OR_RETURN(s.heads, json_positive_int(j, "num_attention_heads", file));
-  FATHOM_ASSIGN_OR_RETURN(s.intermediate, json_positive_int(j, "intermediate_size", file));
-  FATHOM_ASSIGN_OR_RETURN(s.vocab, json_positive_int(j, "vocab_size", file));
-  FATHOM_ASSIGN_OR_RETURN(max_pos, json_positive_int(j, "max_position_embeddings", file));
+  FATHOM_ASSIGN_OR_RETURN(const encoder::Dimensions dims, encoder::read_dimensions(j, file, s));
+  const int layers = dims.layers, max_pos = dims.max_positions;
   FATHOM_ASSIGN_OR_RETURN(auto pad, json_int(j, "pad_token_id", file));
   FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "layer_norm_eps", file));
   FATHOM_ASSIGN_OR_RETURN(auto buckets, json_int(j, "relative_attention_num_buckets", file));
@@ -43,12 +38,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   if (extra.num_buckets < 4 || extra.num_buckets % 4 != 0)
     return make_error(ErrorCode::kLoadFailed, file.string() + ": relative_attention_num_buckets " +
                                                   std::to_string(extra.num_buckets) + " should be a positive multiple of 4");
-  const std::string a = act.value_or("gelu");
-  if (a == "gelu") s.gelu = ops::GeluMode::kErf;
-  else if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") s.gelu = ops::GeluMode::kTanh;
-  else
-    return make_error(ErrorCode::kUnsupported, file.string() + ": hidden_act '" + a +
-                                                   "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast)");
+  FATHOM_ASSIGN_OR_RETURN(s.gelu, encoder::parse_gelu_mode(act.value_or("gelu"), "hidden_act", file));
   s.norm = encoder::NormPlacement::kPost;
   s.mlp = encoder::MlpKind::kPlain;
   s.position_offset = s.pad_id + 1;
@@ -64,7 +54,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
 Status load_weights(WeightLoader& w, const EncoderSpec& s, const MpnetExtra& extra, EncoderWeights& out) {
   FATHOM_TRY(w.detect_prefix("embeddings.word_embeddings.weight", {"", "mpnet."}));
   const int64_t h = s.hidden, inter = s.intermediate;
-  FATHOM_ASSIGN_OR_RETURN(out.word, w.tensor("embeddings.word_embeddings.weight", Shape{s.vocab, h}));
+  FATHOM_TRY(encoder::load_token_embeddings(w, s, 0, out));
   FATHOM_ASSIGN_OR_RETURN(out.position, w.tensor("embeddings.position_embeddings.weight",
                                                  Shape{s.position_limit + s.position_offset, h}));
   FATHOM_ASSIGN_OR_RETURN(out.embed_norm, w.norm("embeddings.LayerNorm", h, s.norm_eps, true));

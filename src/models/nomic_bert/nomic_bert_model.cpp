@@ -29,11 +29,11 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   using namespace formats;
   EncoderSpec s;
   s.family = "nomic-bert";
-  int layers = 0, inner = 0;
-  FATHOM_ASSIGN_OR_RETURN(s.hidden, json_positive_int(j, "n_embd", file));
-  FATHOM_ASSIGN_OR_RETURN(layers, json_positive_int(j, "n_layer", file));
-  FATHOM_ASSIGN_OR_RETURN(s.heads, json_positive_int(j, "n_head", file));
-  FATHOM_ASSIGN_OR_RETURN(s.vocab, json_positive_int(j, "vocab_size", file));
+  const encoder::DimensionKeys keys{.hidden = "n_embd", .layers = "n_layer", .heads = "n_head",
+                                    .intermediate = nullptr, .max_positions = nullptr};
+  FATHOM_ASSIGN_OR_RETURN(const encoder::Dimensions dims, encoder::read_dimensions(j, file, s, keys));
+  const int layers = dims.layers;
+  int inner = 0;
   FATHOM_ASSIGN_OR_RETURN(auto inner_opt, json_int(j, "n_inner", file));
   FATHOM_ASSIGN_OR_RETURN(auto positions, json_int(j, "n_positions", file));
   FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "layer_norm_epsilon", file));
@@ -87,10 +87,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
 Status load_weights(WeightLoader& w, const EncoderSpec& s, const NomicExtra& x, EncoderWeights& out) {
   FATHOM_TRY(w.detect_prefix("embeddings.word_embeddings.weight", {"", "bert."}));
   const int64_t h = s.hidden, inter = s.intermediate;
-  FATHOM_ASSIGN_OR_RETURN(out.word, w.tensor("embeddings.word_embeddings.weight", Shape{s.vocab, h}));
-  if (x.type_vocab > 0) {
-    FATHOM_ASSIGN_OR_RETURN(out.token_type, w.tensor("embeddings.token_type_embeddings.weight", Shape{x.type_vocab, h}));
-  }
+  FATHOM_TRY(encoder::load_token_embeddings(w, s, x.type_vocab, out));
   FATHOM_ASSIGN_OR_RETURN(out.embed_norm, w.norm("emb_ln", h, s.norm_eps, true));
   for (std::size_t i = 0; i < s.layers.size(); ++i) {
     const std::string p = "encoder.layers." + std::to_string(i) + ".";
