@@ -61,10 +61,11 @@ void describe_embedding(const std::filesystem::path& dir, const std::string& fam
     if (bert->position_offset() > 0) position_note += " minus the RoBERTa position offset";
   } else if (family == "mpnet" || family == "nomic-bert" || family == "gte" || family == "modernbert") {
     const auto file = dir / "config.json";
-    auto limit = family == "mpnet"        ? models::mpnet::position_limit(config, file)
-                 : family == "nomic-bert" ? models::nomic_bert::position_limit(config, file)
-                 : family == "gte"        ? models::gte::position_limit(config, file)
-                                          : models::modernbert::position_limit(config, file);
+    const models::encoder::EncoderFamily encoder = family == "mpnet"        ? models::mpnet::mpnet_family()
+                                                 : family == "nomic-bert" ? models::nomic_bert::nomic_bert_family()
+                                                 : family == "gte"        ? models::gte::gte_family()
+                                                                          : models::modernbert::modernbert_family();
+    auto limit = models::encoder::encoder_position_limit(encoder, config, file);
     if (!limit.ok()) {
       std::cout << "max tokens:    cannot be served: " << limit.error().message << "\n";
       return;

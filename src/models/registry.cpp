@@ -56,23 +56,18 @@ std::vector<Architecture> builtin_architectures() {
   bert_like("roberta-classifier", {"RobertaForSequenceClassification"}, {}, true, head_tasks);
   bert_like("xlm-roberta-classifier", {"XLMRobertaForSequenceClassification"}, {}, true, head_tasks);
   // Encoder families on the shared encoder runtime (models/encoder).
-  out.push_back({mpnet::mpnet_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
-                                               const LoadOptions& options) {
-                   return mpnet::load_mpnet(dir, config, options, mpnet::mpnet_model_info());
-                 }});
+  auto encoder_family = [&](encoder::EncoderFamily family) {
+    ModelInfo info = family.info;
+    out.push_back({std::move(info), [family = std::move(family)](const std::filesystem::path& dir,
+                                                                 const nlohmann::json& config, const LoadOptions& options) {
+                     return encoder::load_encoder_family(family, dir, config, options);
+                   }});
+  };
+  encoder_family(mpnet::mpnet_family());
   // Hub architectures with remote code (config.json auto_map): matched by name, run by fathom's own code.
-  out.push_back({nomic_bert::nomic_bert_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
-                                                         const LoadOptions& options) {
-                   return nomic_bert::load_nomic_bert(dir, config, options, nomic_bert::nomic_bert_model_info());
-                 }});
-  out.push_back({gte::gte_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
-                                           const LoadOptions& options) {
-                   return gte::load_gte(dir, config, options, gte::gte_model_info());
-                 }});
-  out.push_back({modernbert::modernbert_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
-                                                         const LoadOptions& options) {
-                   return modernbert::load_modernbert(dir, config, options, modernbert::modernbert_model_info());
-                 }});
+  encoder_family(nomic_bert::nomic_bert_family());
+  encoder_family(gte::gte_family());
+  encoder_family(modernbert::modernbert_family());
   out.push_back({whisper::whisper_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
                                                    const LoadOptions& options) {
                    return whisper::load_whisper(dir, config, options, whisper::whisper_model_info());

@@ -152,15 +152,26 @@ std::size_t token_count(const std::vector<std::vector<int32_t>>& seqs) {
   return n;
 }
 
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// Softmax over the logits, shifted by their maximum (used for scores and for classification probabilities).
+std::vector<float> softmax(const std::vector<float>& logits) {
+  const float top = *std::max_element(logits.begin(), logits.end());
+  std::vector<float> probs(logits.size());
+  float sum = 0;
+  for (std::size_t k = 0; k < logits.size(); ++k) {
+    probs[k] = std::exp(logits[k] - top);
+    sum += probs[k];
+  }
+  for (float& p : probs) p /= sum;
+  return probs;
+}
+
 float activated(const std::vector<float>& logits, models::ScoreActivation activation) {
   switch (activation) {
-    case models::ScoreActivation::kSigmoid: return 1.0f / (1.0f + std::exp(-logits[0]));
+    case models::ScoreActivation::kSigmoid: return sigmoid(logits[0]);
     case models::ScoreActivation::kIdentity: return logits[0];
-    case models::ScoreActivation::kSoftmax: {
-      float top = *std::max_element(logits.begin(), logits.end()), sum = 0;
-      for (float x : logits) sum += std::exp(x - top);
-      return std::exp(logits[0] - top) / sum;
-    }
+    case models::ScoreActivation::kSoftmax: return softmax(logits)[0];
   }
   return logits[0];
 }
@@ -351,20 +362,14 @@ void handle_classify(const RouteContext& ctx, const std::string& endpoint, const
   // Probabilities as a classification pipeline gives them: sigmoid for one label or multi-label heads,
   // softmax over the labels otherwise.
   const std::size_t n = facts.labels.size();
-  const bool sigmoid = n == 1 || facts.activation == models::ScoreActivation::kSigmoid;
+  const bool use_sigmoid = n == 1 || facts.activation == models::ScoreActivation::kSigmoid;
   Json data = Json::array();
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& logits = rows[i];
     if (logits.size() != n) fail(500, "model '" + r.model + "' returned the wrong number of logits", {}, "internal");
-    std::vector<float> probs(n);
-    const float top = *std::max_element(logits.begin(), logits.end());
-    float sum = 0;
-    for (std::size_t k = 0; k < n; ++k) {
-      probs[k] = sigmoid ? 1.0f / (1.0f + std::exp(-logits[k])) : std::exp(logits[k] - top);
-      sum += probs[k];
-    }
-    if (!sigmoid)
-      for (float& p : probs) p /= sum;
+    std::vector<float> probs = use_sigmoid ? logits : softmax(logits);
+    if (use_sigmoid)
+      for (float& p : probs) p = sigmoid(p);
     check_finite(probs, r.model);
     const std::size_t best = static_cast<std::size_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     data.push_back({{"index", i}, {"label", facts.labels[best]}, {"probs", probs}, {"num_classes", n}});

@@ -5,7 +5,8 @@
 #include <cstdlib>
 #include <limits>
 
-#include "backends/cpu/gemm.h"
+#include "backends/cpu/attention_tasks.h"
+#include "backends/cpu/kernels.h"
 #include "backends/cpu/parallel.h"
 
 namespace fathom::cpu {
@@ -37,8 +38,8 @@ namespace {
 float activate(float v, int act) {
   switch (act) {
     case 0: return v / (1.0f + std::exp(-v));
-    case 1: return 0.5f * v * (1.0f + std::erf(v * 0.7071067811865476f));
-    default: return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    case 1: return gelu_erf(v);
+    default: return gelu_tanh(v);
   }
 }
 }  // namespace
@@ -60,54 +61,28 @@ void gated_activation(const float* x, float* y, int64_t rows, int64_t n, int act
 void attention_varlen_extras(const float* qkv, const int32_t* cu, int batch, int heads, int head_dim, float scale,
                              const float* distance_bias, int span, int window_half, float* out, float* scratch,
                              int max_seqlen) {
-  const int64_t hidden = static_cast<int64_t>(heads) * head_dim;
-  const int64_t ld_qkv = 3 * hidden;
-  const int64_t tasks = static_cast<int64_t>(batch) * heads;
-  // As attention_varlen: with OpenBLAS one task at a time (BLAS threads inside), else tasks over the pool.
-  const bool blas = sgemm_uses_blas();
-  auto gemm = blas ? sgemm : sgemm_serial;
-  auto body = [&](int64_t i0, int64_t i1, int chunk) {
-    float* scores = scratch + static_cast<std::size_t>(chunk) * max_seqlen * max_seqlen;
-    for (int64_t task = i0; task < i1; ++task) {
-      const int b = static_cast<int>(task / heads);
-      const int h = static_cast<int>(task % heads);
-      const int64_t start = cu[b];
-      const int len = cu[b + 1] - cu[b];
-      if (len <= 0) continue;
-      const float* q = qkv + start * ld_qkv + static_cast<int64_t>(h) * head_dim;
-      const float* k = q + hidden;
-      const float* v = q + 2 * hidden;
-      float* o = out + start * hidden + static_cast<int64_t>(h) * head_dim;
-      gemm(false, true, len, len, head_dim, scale, q, static_cast<int>(ld_qkv), k, static_cast<int>(ld_qkv), 0.0f,
-           scores, len);
-      const float* bias = distance_bias ? distance_bias + static_cast<int64_t>(h) * (2 * span - 1) + span - 1 : nullptr;
-      for (int i = 0; i < len; ++i) {
-        float* row = scores + static_cast<int64_t>(i) * len;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int j = 0; j < len; ++j) {
-          if (window_half >= 0 && std::abs(j - i) > window_half) {
-            row[j] = -std::numeric_limits<float>::infinity();
-            continue;
-          }
-          if (bias) row[j] += bias[j - i];
-          mx = std::max(mx, row[j]);
+  attention_varlen_tasks(qkv, cu, batch, heads, head_dim, scale, out, scratch, max_seqlen, [&](int h, float* scores, int len) {
+    const float* bias = distance_bias ? distance_bias + static_cast<int64_t>(h) * (2 * span - 1) + span - 1 : nullptr;
+    for (int i = 0; i < len; ++i) {
+      float* row = scores + static_cast<int64_t>(i) * len;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int j = 0; j < len; ++j) {
+        if (window_half >= 0 && std::abs(j - i) > window_half) {
+          row[j] = -std::numeric_limits<float>::infinity();
+          continue;
         }
-        float sum = 0.0f;
-        for (int j = 0; j < len; ++j) {
-          row[j] = std::isinf(row[j]) && row[j] < 0 ? 0.0f : std::exp(row[j] - mx);
-          sum += row[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int j = 0; j < len; ++j) row[j] *= inv;
+        if (bias) row[j] += bias[j - i];
+        mx = std::max(mx, row[j]);
       }
-      gemm(false, false, len, head_dim, len, 1.0f, scores, len, v, static_cast<int>(ld_qkv), 0.0f, o,
-           static_cast<int>(hidden));
+      float sum = 0.0f;
+      for (int j = 0; j < len; ++j) {
+        row[j] = std::isinf(row[j]) && row[j] < 0 ? 0.0f : std::exp(row[j] - mx);
+        sum += row[j];
+      }
+      const float inv = 1.0f / sum;
+      for (int j = 0; j < len; ++j) row[j] *= inv;
     }
-  };
-  if (blas)
-    body(0, tasks, 0);
-  else
-    parallel_for(tasks, 1, body);
+  });
 }
 
 }  // namespace fathom::cpu

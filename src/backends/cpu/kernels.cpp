@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "backends/cpu/attention_tasks.h"
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/parallel.h"
 #include "base/half.h"
@@ -39,17 +40,9 @@ void tanh(const float* x, float* y, int64_t n) {
 void gelu(const float* x, float* y, int64_t n, bool tanh_form) {
   parallel_for(n, kElemGrain / 4, [&](int64_t i0, int64_t i1, int) {
     if (tanh_form) {
-      constexpr float kC = 0.7978845608028654f;  // sqrt(2/pi)
-      for (int64_t i = i0; i < i1; ++i) {
-        const float v = x[i];
-        y[i] = 0.5f * v * (1.0f + std::tanh(kC * (v + 0.044715f * v * v * v)));
-      }
+      for (int64_t i = i0; i < i1; ++i) y[i] = gelu_tanh(x[i]);
     } else {
-      constexpr float kInvSqrt2 = 0.7071067811865476f;
-      for (int64_t i = i0; i < i1; ++i) {
-        const float v = x[i];
-        y[i] = 0.5f * v * (1.0f + std::erf(v * kInvSqrt2));
-      }
+      for (int64_t i = i0; i < i1; ++i) y[i] = gelu_erf(x[i]);
     }
   });
 }
@@ -168,39 +161,11 @@ std::size_t attention_scratch_floats(int max_seqlen) {
 
 void attention_varlen(const float* qkv, const int32_t* cu, int batch, int heads, int head_dim, float scale, float* out,
                       float* scratch, int max_seqlen) {
-  const int64_t hidden = static_cast<int64_t>(heads) * head_dim;
-  const int64_t ld_qkv = 3 * hidden;
-  const int64_t tasks = static_cast<int64_t>(batch) * heads;
-  // With OpenBLAS, one (sequence, head) at a time and BLAS threads inside each product: a threaded BLAS
-  // called from several threads at once serialises badly (measured 20x slower). Without it, the tasks
-  // are spread over the pool, each product on its own thread.
-  const bool blas = sgemm_uses_blas();
-  auto gemm = blas ? sgemm : sgemm_serial;
-  auto body = [&](int64_t i0, int64_t i1, int chunk) {
-    float* scores = scratch + static_cast<std::size_t>(chunk) * max_seqlen * max_seqlen;
-    for (int64_t task = i0; task < i1; ++task) {
-      const int b = static_cast<int>(task / heads);
-      const int h = static_cast<int>(task % heads);
-      const int64_t start = cu[b];
-      const int len = cu[b + 1] - cu[b];
-      if (len <= 0) continue;
-      const float* q = qkv + start * ld_qkv + static_cast<int64_t>(h) * head_dim;
-      const float* k = q + hidden;
-      const float* v = q + 2 * hidden;
-      float* o = out + start * hidden + static_cast<int64_t>(h) * head_dim;
-      // scores[len, len] = scale * q k^T
-      gemm(false, true, len, len, head_dim, scale, q, static_cast<int>(ld_qkv), k, static_cast<int>(ld_qkv), 0.0f,
-            scores, len);
-      for (int i = 0; i < len; ++i) softmax_row(scores + static_cast<int64_t>(i) * len, scores + static_cast<int64_t>(i) * len, len);
-      // o[len, head_dim] = scores v
-      gemm(false, false, len, head_dim, len, 1.0f, scores, len, v, static_cast<int>(ld_qkv), 0.0f, o,
-            static_cast<int>(hidden));
-    }
-  };
-  if (blas)
-    body(0, tasks, 0);
-  else
-    parallel_for(tasks, 1, body);
+  attention_varlen_tasks(qkv, cu, batch, heads, head_dim, scale, out, scratch, max_seqlen,
+                         [](int, float* scores, int len) {
+                           for (int i = 0; i < len; ++i)
+                             softmax_row(scores + static_cast<int64_t>(i) * len, scores + static_cast<int64_t>(i) * len, len);
+                         });
 }
 
 void convert(const void* src, DType src_type, void* dst, DType dst_type, int64_t n) {

@@ -2,6 +2,7 @@
 // CPU kernels on raw host pointers, f32 unless stated. Inputs are validated by the ops layer (src/ops/);
 // these functions assume valid shapes and in-range indices. Row-major throughout. Outputs may alias the
 // matching input where noted. Rows are spread over the CPU pool.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -13,6 +14,12 @@ namespace fathom::cpu {
 void bias_add(float* x, const float* bias, int64_t rows, int64_t cols);
 // out = a + b (n elements; out may alias a or b).
 void add(const float* a, const float* b, float* out, int64_t n);
+// One GELU value: the exact (erf) form and the tanh approximation, shared by gelu() and the gated MLPs
+// (encoder_kernels.h).
+inline float gelu_erf(float v) { return 0.5f * v * (1.0f + std::erf(v * 0.7071067811865476f)); }
+inline float gelu_tanh(float v) {
+  return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));  // sqrt(2/pi)
+}
 // y = gelu(x), erf form or tanh approximation (y may alias x).
 void gelu(const float* x, float* y, int64_t n, bool tanh_form);
 // y = tanh(x) (y may alias x).

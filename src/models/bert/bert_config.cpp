@@ -1,6 +1,7 @@
 #include "models/bert/bert_config.h"
 
 #include "formats/json_file.h"
+#include "models/encoder/family_checks.h"
 
 namespace fathom::models::bert {
 
@@ -32,12 +33,7 @@ Result<BertConfig> parse_bert_config(const nlohmann::json& j, const std::filesys
                                                   std::to_string(c.max_position_embeddings) + " leaves no positions after the offset " +
                                                   std::to_string(c.position_offset()));
   FATHOM_ASSIGN_OR_RETURN(auto act, json_string(j, "hidden_act", file));
-  const std::string a = act.value_or("gelu");
-  if (a == "gelu") c.gelu = ops::GeluMode::kErf;
-  else if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") c.gelu = ops::GeluMode::kTanh;
-  else
-    return make_error(ErrorCode::kUnsupported, file.string() + ": hidden_act '" + a +
-                                                   "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast)");
+  FATHOM_ASSIGN_OR_RETURN(c.gelu, encoder::parse_gelu_mode(act.value_or("gelu"), "hidden_act", file));
   FATHOM_ASSIGN_OR_RETURN(auto pos_type, json_string(j, "position_embedding_type", file));
   if (pos_type && *pos_type != "absolute")
     return make_error(ErrorCode::kUnsupported,

@@ -1,7 +1,7 @@
 #include "models/gte/gte_model.h"
 
 #include "formats/json_file.h"
-#include "models/encoder/encoder_embedder.h"
+#include "models/encoder/family_checks.h"
 #include "models/encoder/rope.h"
 
 namespace fathom::models::gte {
@@ -21,13 +21,8 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   using namespace formats;
   EncoderSpec s;
   s.family = "gte";
-  int layers = 0, max_pos = 0;
-  FATHOM_ASSIGN_OR_RETURN(s.hidden, json_positive_int(j, "hidden_size", file));
-  FATHOM_ASSIGN_OR_RETURN(layers, json_positive_int(j, "num_hidden_layers", file));
-  FATHOM_ASSIGN_OR_RETURN(s.heads, json_positive_int(j, "num_attention_heads", file));
-  FATHOM_ASSIGN_OR_RETURN(s.intermediate, json_positive_int(j, "intermediate_size", file));
-  FATHOM_ASSIGN_OR_RETURN(s.vocab, json_positive_int(j, "vocab_size", file));
-  FATHOM_ASSIGN_OR_RETURN(max_pos, json_positive_int(j, "max_position_embeddings", file));
+  FATHOM_ASSIGN_OR_RETURN(const encoder::Dimensions dims, encoder::read_dimensions(j, file, s));
+  const int layers = dims.layers, max_pos = dims.max_positions;
   FATHOM_ASSIGN_OR_RETURN(auto types, json_int(j, "type_vocab_size", file));
   FATHOM_ASSIGN_OR_RETURN(auto pad, json_int(j, "pad_token_id", file));
   FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "layer_norm_eps", file));
@@ -47,19 +42,9 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
     return make_error(ErrorCode::kUnsupported, file.string() + ": logn_attention_scale = true is not supported");
   if (!pack.value_or(true))
     return make_error(ErrorCode::kUnsupported, file.string() + ": pack_qkv = false is not supported");
-  const std::string a = act.value_or("gelu");
-  if (a == "gelu") s.gated = ops::GatedActivation::kGeluErf;
-  else if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") s.gated = ops::GatedActivation::kGeluTanh;
-  else if (a == "silu" || a == "swish") s.gated = ops::GatedActivation::kSilu;
-  else
-    return make_error(ErrorCode::kUnsupported, file.string() + ": hidden_act '" + a +
-                                                   "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, silu)");
-  if (s.hidden % s.heads != 0)
-    return make_error(ErrorCode::kLoadFailed, file.string() + ": hidden_size " + std::to_string(s.hidden) +
-                                                  " is not divisible by num_attention_heads " + std::to_string(s.heads));
-  s.head_dim = s.hidden / s.heads;
-  if (s.head_dim % 2 != 0)
-    return make_error(ErrorCode::kUnsupported, file.string() + ": rotary needs an even head size, got " + std::to_string(s.head_dim));
+  FATHOM_ASSIGN_OR_RETURN(s.gated, encoder::parse_gated_activation(act.value_or("gelu"), "hidden_act", file));
+  FATHOM_TRY(encoder::set_head_dim(s, "hidden_size", "num_attention_heads", file));
+  FATHOM_TRY(encoder::require_even_head_dim(s, file));
   extra.type_vocab = static_cast<int>(types.value_or(0));
   s.pad_id = static_cast<int32_t>(pad.value_or(0));
   if (extra.type_vocab < 0 || s.pad_id < 0)
@@ -92,10 +77,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
 Status load_weights(WeightLoader& w, const EncoderSpec& s, const GteExtra& x, EncoderWeights& out) {
   FATHOM_TRY(w.detect_prefix("embeddings.word_embeddings.weight", {"", "new."}));
   const int64_t h = s.hidden, inter = s.intermediate;
-  FATHOM_ASSIGN_OR_RETURN(out.word, w.tensor("embeddings.word_embeddings.weight", Shape{s.vocab, h}));
-  if (x.type_vocab > 0) {
-    FATHOM_ASSIGN_OR_RETURN(out.token_type, w.tensor("embeddings.token_type_embeddings.weight", Shape{x.type_vocab, h}));
-  }
+  FATHOM_TRY(encoder::load_token_embeddings(w, s, x.type_vocab, out));
   FATHOM_ASSIGN_OR_RETURN(out.embed_norm, w.norm("embeddings.LayerNorm", h, s.norm_eps, true));
   for (std::size_t i = 0; i < s.layers.size(); ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
@@ -108,11 +90,8 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const GteExtra& x, En
     FATHOM_ASSIGN_OR_RETURN(l.mlp_norm, w.norm(p + "mlp_ln", h, s.norm_eps, true));
     out.layers.push_back(l);
   }
-  const std::string extra_layer = "encoder.layer." + std::to_string(s.layers.size()) + ".attention.qkv_proj.weight";
-  if (w.has(extra_layer))
-    return make_error(ErrorCode::kLoadFailed, w.checkpoint().description() + ": tensor '" + w.prefix() + extra_layer +
-                                                  "' exists but config.json declares num_hidden_layers = " +
-                                                  std::to_string(s.layers.size()));
+  FATHOM_TRY(encoder::refuse_extra_layer(w, s, "encoder.layer." + std::to_string(s.layers.size()) + ".attention.qkv_proj.weight",
+                                         "num_hidden_layers"));
   const std::vector<float> freq = x.ntk_factor > 0 ? encoder::rope_inv_freq_ntk(s.rotary_dim, x.theta, x.ntk_factor)
                                                    : encoder::rope_inv_freq(s.rotary_dim, x.theta);
   FATHOM_ASSIGN_OR_RETURN(TensorView inv, w.f32_table(freq, Shape{s.rotary_dim / 2}));
@@ -122,22 +101,9 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const GteExtra& x, En
 
 }  // namespace
 
-ModelInfo gte_model_info() { return encoder::encoder_model_info("gte", {"NewModel", "NewForMaskedLM"}, {"new"}); }
-
-Result<std::unique_ptr<Model>> load_gte(const std::filesystem::path& dir, const nlohmann::json& config,
-                                        const LoadOptions& options, const ModelInfo& info) {
-  GteExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, dir / "config.json", extra));
-  return encoder::load_encoder(dir, config, options, info, std::move(spec),
-                               [extra](WeightLoader& w, const EncoderSpec& s, EncoderWeights& out) {
-                                 return load_weights(w, s, extra, out);
-                               });
-}
-
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
-  GteExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
-  return spec.position_limit;
+encoder::EncoderFamily gte_family() {
+  return encoder::make_encoder_family<GteExtra>(
+      encoder::encoder_model_info("gte", {"NewModel", "NewForMaskedLM"}, {"new"}), parse_config, load_weights);
 }
 
 }  // namespace fathom::models::gte

@@ -10,21 +10,12 @@
 // (`rope_scaling: {"type": "ntk", "factor": s}`: base rope_theta * s, frequencies / s^(2 / head_dim)).
 // Tensor prefix "" or "new.". Refused (kUnsupported): absolute positions, other rope_scaling types,
 // logn_attention_scale, layer_norm_type other than layer_norm.
-#include <filesystem>
-#include <memory>
-
-#include <nlohmann/json.hpp>
-
-#include "models/model.h"
-#include "models/registry.h"
+#include "models/encoder/encoder_family.h"
 
 namespace fathom::models::gte {
 
-ModelInfo gte_model_info();
-Result<std::unique_ptr<Model>> load_gte(const std::filesystem::path& dir, const nlohmann::json& config,
-                                        const LoadOptions& options, const ModelInfo& info);
-
-// The longest sequence config.json lets the model embed (its position limit), or the config error.
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file);
+// The family on the shared encoder runtime: load with encoder::load_encoder_family, position limit with
+// encoder::encoder_position_limit.
+encoder::EncoderFamily gte_family();
 
 }  // namespace fathom::models::gte

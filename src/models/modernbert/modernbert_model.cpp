@@ -1,7 +1,7 @@
 #include "models/modernbert/modernbert_model.h"
 
 #include "formats/json_file.h"
-#include "models/encoder/encoder_embedder.h"
+#include "models/encoder/family_checks.h"
 #include "models/encoder/rope.h"
 
 namespace fathom::models::modernbert {
@@ -40,13 +40,8 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   using namespace formats;
   EncoderSpec s;
   s.family = "modernbert";
-  int layers = 0, max_pos = 0;
-  FATHOM_ASSIGN_OR_RETURN(s.hidden, json_positive_int(j, "hidden_size", file));
-  FATHOM_ASSIGN_OR_RETURN(layers, json_positive_int(j, "num_hidden_layers", file));
-  FATHOM_ASSIGN_OR_RETURN(s.heads, json_positive_int(j, "num_attention_heads", file));
-  FATHOM_ASSIGN_OR_RETURN(s.intermediate, json_positive_int(j, "intermediate_size", file));
-  FATHOM_ASSIGN_OR_RETURN(s.vocab, json_positive_int(j, "vocab_size", file));
-  FATHOM_ASSIGN_OR_RETURN(max_pos, json_positive_int(j, "max_position_embeddings", file));
+  FATHOM_ASSIGN_OR_RETURN(const encoder::Dimensions dims, encoder::read_dimensions(j, file, s));
+  const int layers = dims.layers, max_pos = dims.max_positions;
   FATHOM_ASSIGN_OR_RETURN(auto pad, json_int(j, "pad_token_id", file));
   FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "norm_eps", file));
   FATHOM_ASSIGN_OR_RETURN(auto window, json_int(j, "local_attention", file));
@@ -57,19 +52,9 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   FATHOM_ASSIGN_OR_RETURN(auto every, json_int(j, "global_attn_every_n_layers", file));
   FATHOM_ASSIGN_OR_RETURN(auto gtheta, json_number(j, "global_rope_theta", file));
   FATHOM_ASSIGN_OR_RETURN(auto ltheta, json_number(j, "local_rope_theta", file));
-  if (s.hidden % s.heads != 0)
-    return make_error(ErrorCode::kLoadFailed, file.string() + ": hidden_size " + std::to_string(s.hidden) +
-                                                  " is not divisible by num_attention_heads " + std::to_string(s.heads));
-  s.head_dim = s.hidden / s.heads;
-  if (s.head_dim % 2 != 0)
-    return make_error(ErrorCode::kUnsupported, file.string() + ": rotary needs an even head size, got " + std::to_string(s.head_dim));
-  const std::string a = act.value_or("gelu");
-  if (a == "gelu") s.gated = ops::GatedActivation::kGeluErf;
-  else if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") s.gated = ops::GatedActivation::kGeluTanh;
-  else if (a == "silu" || a == "swish") s.gated = ops::GatedActivation::kSilu;
-  else
-    return make_error(ErrorCode::kUnsupported, file.string() + ": hidden_activation '" + a +
-                                                   "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, silu)");
+  FATHOM_TRY(encoder::set_head_dim(s, "hidden_size", "num_attention_heads", file));
+  FATHOM_TRY(encoder::require_even_head_dim(s, file));
+  FATHOM_ASSIGN_OR_RETURN(s.gated, encoder::parse_gated_activation(act.value_or("gelu"), "hidden_activation", file));
   x.attention_bias = ab.value_or(false);
   x.mlp_bias = mb.value_or(false);
   x.norm_bias = nb.value_or(false);
@@ -141,11 +126,8 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const ModernExtra& x,
     FATHOM_ASSIGN_OR_RETURN(l.down, w.linear(p + "mlp.Wo", h, inter, x.mlp_bias));
     out.layers.push_back(l);
   }
-  const std::string extra_layer = "layers." + std::to_string(s.layers.size()) + ".attn.Wqkv.weight";
-  if (w.has(extra_layer))
-    return make_error(ErrorCode::kLoadFailed, w.checkpoint().description() + ": tensor '" + w.prefix() + extra_layer +
-                                                  "' exists but config.json declares num_hidden_layers = " +
-                                                  std::to_string(s.layers.size()));
+  FATHOM_TRY(encoder::refuse_extra_layer(w, s, "layers." + std::to_string(s.layers.size()) + ".attn.Wqkv.weight",
+                                         "num_hidden_layers"));
   FATHOM_ASSIGN_OR_RETURN(out.final_norm, w.norm("final_norm", h, s.norm_eps, x.norm_bias));
   for (double theta : {x.global_theta, x.local_theta}) {
     FATHOM_ASSIGN_OR_RETURN(TensorView inv, w.f32_table(encoder::rope_inv_freq(s.rotary_dim, theta), Shape{s.rotary_dim / 2}));
@@ -156,24 +138,10 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const ModernExtra& x,
 
 }  // namespace
 
-ModelInfo modernbert_model_info() {
-  return encoder::encoder_model_info("modernbert", {"ModernBertModel", "ModernBertForMaskedLM"}, {"modernbert"});
-}
-
-Result<std::unique_ptr<Model>> load_modernbert(const std::filesystem::path& dir, const nlohmann::json& config,
-                                               const LoadOptions& options, const ModelInfo& info) {
-  ModernExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, dir / "config.json", extra));
-  return encoder::load_encoder(dir, config, options, info, std::move(spec),
-                               [extra](WeightLoader& w, const EncoderSpec& s, EncoderWeights& out) {
-                                 return load_weights(w, s, extra, out);
-                               });
-}
-
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
-  ModernExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
-  return spec.position_limit;
+encoder::EncoderFamily modernbert_family() {
+  return encoder::make_encoder_family<ModernExtra>(
+      encoder::encoder_model_info("modernbert", {"ModernBertModel", "ModernBertForMaskedLM"}, {"modernbert"}),
+      parse_config, load_weights);
 }
 
 }  // namespace fathom::models::modernbert

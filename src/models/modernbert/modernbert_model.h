@@ -11,21 +11,12 @@
 //   sliding_attention: {rope_theta}} (transformers 5), or
 //   global_attn_every_n_layers (layer i global when i % n == 0) + global_rope_theta + local_rope_theta.
 // Tensor prefix "" or "model.".
-#include <filesystem>
-#include <memory>
-
-#include <nlohmann/json.hpp>
-
-#include "models/model.h"
-#include "models/registry.h"
+#include "models/encoder/encoder_family.h"
 
 namespace fathom::models::modernbert {
 
-ModelInfo modernbert_model_info();
-Result<std::unique_ptr<Model>> load_modernbert(const std::filesystem::path& dir, const nlohmann::json& config,
-                                               const LoadOptions& options, const ModelInfo& info);
-
-// The longest sequence config.json lets the model embed (its position limit), or the config error.
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file);
+// The family on the shared encoder runtime: load with encoder::load_encoder_family, position limit with
+// encoder::encoder_position_limit.
+encoder::EncoderFamily modernbert_family();
 
 }  // namespace fathom::models::modernbert

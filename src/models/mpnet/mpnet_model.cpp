@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "formats/json_file.h"
-#include "models/encoder/encoder_embedder.h"
+#include "models/encoder/family_checks.h"
 #include "ops/convert.h"
 #include "runtime/exec_context.h"
 
@@ -24,21 +24,13 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   using namespace formats;
   EncoderSpec s;
   s.family = "mpnet";
-  int layers = 0, max_pos = 0;
-  FATHOM_ASSIGN_OR_RETURN(s.hidden, json_positive_int(j, "hidden_size", file));
-  FATHOM_ASSIGN_OR_RETURN(layers, json_positive_int(j, "num_hidden_layers", file));
-  FATHOM_ASSIGN_OR_RETURN(s.heads, json_positive_int(j, "num_attention_heads", file));
-  FATHOM_ASSIGN_OR_RETURN(s.intermediate, json_positive_int(j, "intermediate_size", file));
-  FATHOM_ASSIGN_OR_RETURN(s.vocab, json_positive_int(j, "vocab_size", file));
-  FATHOM_ASSIGN_OR_RETURN(max_pos, json_positive_int(j, "max_position_embeddings", file));
+  FATHOM_ASSIGN_OR_RETURN(const encoder::Dimensions dims, encoder::read_dimensions(j, file, s));
+  const int layers = dims.layers, max_pos = dims.max_positions;
   FATHOM_ASSIGN_OR_RETURN(auto pad, json_int(j, "pad_token_id", file));
   FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "layer_norm_eps", file));
   FATHOM_ASSIGN_OR_RETURN(auto buckets, json_int(j, "relative_attention_num_buckets", file));
   FATHOM_ASSIGN_OR_RETURN(auto act, json_string(j, "hidden_act", file));
-  if (s.hidden % s.heads != 0)
-    return make_error(ErrorCode::kLoadFailed, file.string() + ": hidden_size " + std::to_string(s.hidden) +
-                                                  " is not divisible by num_attention_heads " + std::to_string(s.heads));
-  s.head_dim = s.hidden / s.heads;
+  FATHOM_TRY(encoder::set_head_dim(s, "hidden_size", "num_attention_heads", file));
   s.pad_id = static_cast<int32_t>(pad.value_or(1));
   if (s.pad_id < 0) return make_error(ErrorCode::kLoadFailed, file.string() + ": pad_token_id must be >= 0");
   s.norm_eps = static_cast<float>(eps.value_or(1e-12));
@@ -46,12 +38,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   if (extra.num_buckets < 4 || extra.num_buckets % 4 != 0)
     return make_error(ErrorCode::kLoadFailed, file.string() + ": relative_attention_num_buckets " +
                                                   std::to_string(extra.num_buckets) + " should be a positive multiple of 4");
-  const std::string a = act.value_or("gelu");
-  if (a == "gelu") s.gelu = ops::GeluMode::kErf;
-  else if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") s.gelu = ops::GeluMode::kTanh;
-  else
-    return make_error(ErrorCode::kUnsupported, file.string() + ": hidden_act '" + a +
-                                                   "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast)");
+  FATHOM_ASSIGN_OR_RETURN(s.gelu, encoder::parse_gelu_mode(act.value_or("gelu"), "hidden_act", file));
   s.norm = encoder::NormPlacement::kPost;
   s.mlp = encoder::MlpKind::kPlain;
   s.position_offset = s.pad_id + 1;
@@ -67,7 +54,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
 Status load_weights(WeightLoader& w, const EncoderSpec& s, const MpnetExtra& extra, EncoderWeights& out) {
   FATHOM_TRY(w.detect_prefix("embeddings.word_embeddings.weight", {"", "mpnet."}));
   const int64_t h = s.hidden, inter = s.intermediate;
-  FATHOM_ASSIGN_OR_RETURN(out.word, w.tensor("embeddings.word_embeddings.weight", Shape{s.vocab, h}));
+  FATHOM_TRY(encoder::load_token_embeddings(w, s, 0, out));
   FATHOM_ASSIGN_OR_RETURN(out.position, w.tensor("embeddings.position_embeddings.weight",
                                                  Shape{s.position_limit + s.position_offset, h}));
   FATHOM_ASSIGN_OR_RETURN(out.embed_norm, w.norm("embeddings.LayerNorm", h, s.norm_eps, true));
@@ -88,11 +75,8 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const MpnetExtra& ext
     FATHOM_ASSIGN_OR_RETURN(l.mlp_norm, w.norm(p + "output.LayerNorm", h, s.norm_eps, true));
     out.layers.push_back(l);
   }
-  const std::string extra_layer = "encoder.layer." + std::to_string(s.layers.size()) + ".output.dense.weight";
-  if (w.has(extra_layer))
-    return make_error(ErrorCode::kLoadFailed, w.checkpoint().description() + ": tensor '" + w.prefix() + extra_layer +
-                                                  "' exists but config.json declares num_hidden_layers = " +
-                                                  std::to_string(s.layers.size()));
+  FATHOM_TRY(encoder::refuse_extra_layer(w, s, "encoder.layer." + std::to_string(s.layers.size()) + ".output.dense.weight",
+                                         "num_hidden_layers"));
   // The bias table, resolved per distance -(span-1) .. span-1 into f32 [heads, 2 span - 1].
   const std::string name = w.prefix() + "encoder.relative_attention_bias.weight";
   const formats::TensorInfo* info = w.checkpoint().find(name);
@@ -136,24 +120,9 @@ int relative_bucket(int relative, int num_buckets, int max_distance) {
   return ret + std::min(large, num_buckets - 1);
 }
 
-ModelInfo mpnet_model_info() {
-  return encoder::encoder_model_info("mpnet", {"MPNetModel", "MPNetForMaskedLM"}, {"mpnet"});
-}
-
-Result<std::unique_ptr<Model>> load_mpnet(const std::filesystem::path& dir, const nlohmann::json& config,
-                                          const LoadOptions& options, const ModelInfo& info) {
-  MpnetExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, dir / "config.json", extra));
-  return encoder::load_encoder(dir, config, options, info, std::move(spec),
-                               [extra](WeightLoader& w, const EncoderSpec& s, EncoderWeights& out) {
-                                 return load_weights(w, s, extra, out);
-                               });
-}
-
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
-  MpnetExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
-  return spec.position_limit;
+encoder::EncoderFamily mpnet_family() {
+  return encoder::make_encoder_family<MpnetExtra>(
+      encoder::encoder_model_info("mpnet", {"MPNetModel", "MPNetForMaskedLM"}, {"mpnet"}), parse_config, load_weights);
 }
 
 }  // namespace fathom::models::mpnet

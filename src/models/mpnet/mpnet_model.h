@@ -4,13 +4,7 @@
 // positions numbered RoBERTa-style from pad_token_id + 1, and one relative-position bias table
 // (encoder.relative_attention_bias [buckets, heads]) shared by every layer: the score of query i and key j
 // gets table[bucket(j - i), h]. Tensor names with prefix "" or "mpnet.".
-#include <filesystem>
-#include <memory>
-
-#include <nlohmann/json.hpp>
-
-#include "models/model.h"
-#include "models/registry.h"
+#include "models/encoder/encoder_family.h"
 
 namespace fathom::models::mpnet {
 
@@ -19,11 +13,8 @@ namespace fathom::models::mpnet {
 // max_distance, the last bucket beyond (f32 logarithms).
 int relative_bucket(int relative, int num_buckets, int max_distance = 128);
 
-ModelInfo mpnet_model_info();
-Result<std::unique_ptr<Model>> load_mpnet(const std::filesystem::path& dir, const nlohmann::json& config,
-                                          const LoadOptions& options, const ModelInfo& info);
-
-// The longest sequence config.json lets the model embed (its position limit), or the config error.
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file);
+// The family on the shared encoder runtime: load with encoder::load_encoder_family, position limit with
+// encoder::encoder_position_limit.
+encoder::EncoderFamily mpnet_family();
 
 }  // namespace fathom::models::mpnet

@@ -1,7 +1,7 @@
 #include "models/nomic_bert/nomic_bert_model.h"
 
 #include "formats/json_file.h"
-#include "models/encoder/encoder_embedder.h"
+#include "models/encoder/family_checks.h"
 #include "models/encoder/rope.h"
 
 namespace fathom::models::nomic_bert {
@@ -29,11 +29,11 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   using namespace formats;
   EncoderSpec s;
   s.family = "nomic-bert";
-  int layers = 0, inner = 0;
-  FATHOM_ASSIGN_OR_RETURN(s.hidden, json_positive_int(j, "n_embd", file));
-  FATHOM_ASSIGN_OR_RETURN(layers, json_positive_int(j, "n_layer", file));
-  FATHOM_ASSIGN_OR_RETURN(s.heads, json_positive_int(j, "n_head", file));
-  FATHOM_ASSIGN_OR_RETURN(s.vocab, json_positive_int(j, "vocab_size", file));
+  const encoder::DimensionKeys keys{.hidden = "n_embd", .layers = "n_layer", .heads = "n_head",
+                                    .intermediate = nullptr, .max_positions = nullptr};
+  FATHOM_ASSIGN_OR_RETURN(const encoder::Dimensions dims, encoder::read_dimensions(j, file, s, keys));
+  const int layers = dims.layers;
+  int inner = 0;
   FATHOM_ASSIGN_OR_RETURN(auto inner_opt, json_int(j, "n_inner", file));
   FATHOM_ASSIGN_OR_RETURN(auto positions, json_int(j, "n_positions", file));
   FATHOM_ASSIGN_OR_RETURN(auto eps, json_number(j, "layer_norm_epsilon", file));
@@ -51,10 +51,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
   if (a != "swiglu")
     return make_error(ErrorCode::kUnsupported,
                       file.string() + ": activation_function '" + a + "' is not supported (supported: swiglu)");
-  if (s.hidden % s.heads != 0)
-    return make_error(ErrorCode::kLoadFailed, file.string() + ": n_embd " + std::to_string(s.hidden) +
-                                                  " is not divisible by n_head " + std::to_string(s.heads));
-  s.head_dim = s.hidden / s.heads;
+  FATHOM_TRY(encoder::set_head_dim(s, "n_embd", "n_head", file));
   inner = static_cast<int>(inner_opt.value_or(4 * s.hidden));
   if (inner <= 0) return make_error(ErrorCode::kLoadFailed, file.string() + ": n_inner must be positive");
   s.intermediate = (inner + 255) / 256 * 256;  // the gated MLP rounds its width up to a multiple of 256
@@ -90,10 +87,7 @@ Result<EncoderSpec> parse_config(const nlohmann::json& j, const std::filesystem:
 Status load_weights(WeightLoader& w, const EncoderSpec& s, const NomicExtra& x, EncoderWeights& out) {
   FATHOM_TRY(w.detect_prefix("embeddings.word_embeddings.weight", {"", "bert."}));
   const int64_t h = s.hidden, inter = s.intermediate;
-  FATHOM_ASSIGN_OR_RETURN(out.word, w.tensor("embeddings.word_embeddings.weight", Shape{s.vocab, h}));
-  if (x.type_vocab > 0) {
-    FATHOM_ASSIGN_OR_RETURN(out.token_type, w.tensor("embeddings.token_type_embeddings.weight", Shape{x.type_vocab, h}));
-  }
+  FATHOM_TRY(encoder::load_token_embeddings(w, s, x.type_vocab, out));
   FATHOM_ASSIGN_OR_RETURN(out.embed_norm, w.norm("emb_ln", h, s.norm_eps, true));
   for (std::size_t i = 0; i < s.layers.size(); ++i) {
     const std::string p = "encoder.layers." + std::to_string(i) + ".";
@@ -109,10 +103,8 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const NomicExtra& x, 
     FATHOM_ASSIGN_OR_RETURN(l.mlp_norm, w.norm(p + "norm2", h, s.norm_eps, true));
     out.layers.push_back(l);
   }
-  const std::string extra_layer = "encoder.layers." + std::to_string(s.layers.size()) + ".attn.Wqkv.weight";
-  if (w.has(extra_layer))
-    return make_error(ErrorCode::kLoadFailed, w.checkpoint().description() + ": tensor '" + w.prefix() + extra_layer +
-                                                  "' exists but config.json declares n_layer = " + std::to_string(s.layers.size()));
+  FATHOM_TRY(encoder::refuse_extra_layer(w, s, "encoder.layers." + std::to_string(s.layers.size()) + ".attn.Wqkv.weight",
+                                         "n_layer"));
   FATHOM_ASSIGN_OR_RETURN(TensorView inv, w.f32_table(encoder::rope_inv_freq(s.rotary_dim, x.rotary_base),
                                                       Shape{s.rotary_dim / 2}));
   out.inv_freq.push_back(inv);
@@ -121,24 +113,9 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const NomicExtra& x, 
 
 }  // namespace
 
-ModelInfo nomic_bert_model_info() {
-  return encoder::encoder_model_info("nomic-bert", {"NomicBertModel"}, {"nomic_bert"});
-}
-
-Result<std::unique_ptr<Model>> load_nomic_bert(const std::filesystem::path& dir, const nlohmann::json& config,
-                                               const LoadOptions& options, const ModelInfo& info) {
-  NomicExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, dir / "config.json", extra));
-  return encoder::load_encoder(dir, config, options, info, std::move(spec),
-                               [extra](WeightLoader& w, const EncoderSpec& s, EncoderWeights& out) {
-                                 return load_weights(w, s, extra, out);
-                               });
-}
-
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file) {
-  NomicExtra extra;
-  FATHOM_ASSIGN_OR_RETURN(EncoderSpec spec, parse_config(config, file, extra));
-  return spec.position_limit;
+encoder::EncoderFamily nomic_bert_family() {
+  return encoder::make_encoder_family<NomicExtra>(
+      encoder::encoder_model_info("nomic-bert", {"NomicBertModel"}, {"nomic_bert"}), parse_config, load_weights);
 }
 
 }  // namespace fathom::models::nomic_bert

@@ -10,21 +10,12 @@
 // of 256; biases per qkv_proj_bias / mlp_fc1_bias / mlp_fc2_bias. Tensor prefix "" or "bert.".
 // Refused (kUnsupported, naming the key): prenorm, parallel blocks, causal, RMS norm, interleaved rotary,
 // rotary_scaling_factor, an activation other than swiglu.
-#include <filesystem>
-#include <memory>
-
-#include <nlohmann/json.hpp>
-
-#include "models/model.h"
-#include "models/registry.h"
+#include "models/encoder/encoder_family.h"
 
 namespace fathom::models::nomic_bert {
 
-ModelInfo nomic_bert_model_info();
-Result<std::unique_ptr<Model>> load_nomic_bert(const std::filesystem::path& dir, const nlohmann::json& config,
-                                               const LoadOptions& options, const ModelInfo& info);
-
-// The longest sequence config.json lets the model embed (its position limit), or the config error.
-Result<int> position_limit(const nlohmann::json& config, const std::filesystem::path& file);
+// The family on the shared encoder runtime: load with encoder::load_encoder_family, position limit with
+// encoder::encoder_position_limit.
+encoder::EncoderFamily nomic_bert_family();
 
 }  // namespace fathom::models::nomic_bert
