@@ -3,7 +3,7 @@
 #include <cmath>
 #include <fstream>
 
-#include "fbank.h"
+#include "formats/fbank/kaldi_fbank.h"
 #include "formats/json_file.h"
 #include "formats/safetensors.h"
 #include "formats/tokenizer/tokenizer.h"
@@ -25,6 +25,9 @@ using fathom::Result;
 using fathom::Shape;
 using fathom::Status;
 using fathom::TensorView;
+using fathom::formats::apply_lfr;
+using fathom::formats::Fbank;
+using fathom::formats::FbankOptions;
 using namespace fathom::models;
 
 struct CtcConfig {

@@ -3,7 +3,7 @@
 // fathom's SpeechToText capability (task transcribe, /v1/audio/transcriptions).
 //
 // Pipeline for one utterance (16 kHz mono samples in [-1, 1]):
-//   Kaldi log filterbank (fbank.h: 80 bins, 25 / 10 ms, povey, pre-emphasis 0.97, DC removed, no dither,
+//   Kaldi log filterbank (fathom's formats/fbank/kaldi_fbank.h: 80 bins, 25 / 10 ms, povey, pre-emphasis 0.97, DC removed, no dither,
 //   samples scaled to the int16 range)  ->  LFR stacking (m = 7, n = 6: [T/6, 560])  ->  global CMVN
 //   (x + frontend.cmvn_shift) * frontend.cmvn_scale  ->  encoder.in_proj (Linear 560 -> d) * sqrt(d) plus
 //   FunASR's sinusoidal position encoding (positions 1..T)  ->  num_blocks pre-norm SAN-M-like blocks:

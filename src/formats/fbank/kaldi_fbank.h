@@ -14,7 +14,7 @@
 #include "base/error.h"
 #include "formats/mel/fft.h"
 
-namespace funasr_ctc {
+namespace fathom::formats {
 
 struct FbankOptions {
   int sample_rate = 16000;        // Hz; input must already be at this rate
@@ -32,7 +32,7 @@ struct FbankOptions {
 class Fbank {
  public:
   // Validates `options` (window name, lengths, frequency range); errors name the option.
-  static fathom::Result<Fbank> create(const FbankOptions& options);
+  static Result<Fbank> create(const FbankOptions& options);
 
   // Features of `samples` (mono, sample_rate Hz) as [frames, num_mel_bins] row-major;
   // frames = 1 + (n - frame_length) / frame_shift, 0 when n < frame_length. Thread-safe.
@@ -48,7 +48,7 @@ class Fbank {
   std::vector<double> window_;
   std::vector<std::vector<double>> banks_;  // [num_mel_bins][fft_size / 2]
   std::vector<int> bank_first_;             // first non-zero bin of each bank
-  fathom::formats::RealFftPlan fft_;
+  RealFftPlan fft_;
 };
 
 // FunASR's apply_lfr: (m - 1) / 2 copies of frame 0 are prepended, then every n frames m consecutive
@@ -56,4 +56,4 @@ class Fbank {
 // `feats` [frames, dim] -> [ceil(frames / n), m * dim]. frames == 0 gives 0 rows.
 std::vector<float> apply_lfr(const std::vector<float>& feats, int frames, int dim, int m, int n, int* out_frames);
 
-}  // namespace funasr_ctc
+}  // namespace fathom::formats

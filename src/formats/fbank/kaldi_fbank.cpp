@@ -1,10 +1,10 @@
-#include "fbank.h"
+#include "formats/fbank/kaldi_fbank.h"
 
 #include <cfloat>
 #include <cmath>
 #include <complex>
 
-namespace funasr_ctc {
+namespace fathom::formats {
 namespace {
 
 double mel_scale(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
@@ -17,7 +17,7 @@ int round_up_pow2(int n) {
 
 }  // namespace
 
-fathom::Result<Fbank> Fbank::create(const FbankOptions& o) {
+Result<Fbank> Fbank::create(const FbankOptions& o) {
   using fathom::ErrorCode;
   using fathom::make_error;
   if (o.sample_rate <= 0) return make_error(ErrorCode::kLoadFailed, "fbank: sample_rate must be positive");
@@ -123,4 +123,4 @@ std::vector<float> apply_lfr(const std::vector<float>& feats, int frames, int di
   return out;
 }
 
-}  // namespace funasr_ctc
+}  // namespace fathom::formats
