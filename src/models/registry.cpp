@@ -2,6 +2,7 @@
 #include "models/registry.h"
 
 #include "formats/json_file.h"
+#include "models/audiollm/funasr_nano_model.h"
 #include "models/bert/bert_model.h"
 #include "models/gte/gte_model.h"
 #include "models/modernbert/modernbert_model.h"
@@ -71,6 +72,11 @@ std::vector<Architecture> builtin_architectures() {
   out.push_back({whisper::whisper_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
                                                    const LoadOptions& options) {
                    return whisper::load_whisper(dir, config, options, whisper::whisper_model_info());
+                 }});
+  // Audio-LLMs: an audio encoder whose frames are spliced into a decoder LLM's chat prompt.
+  out.push_back({audiollm::funasr_nano_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
+                                                         const LoadOptions& options) {
+                   return audiollm::load_funasr_nano(dir, config, options, audiollm::funasr_nano_model_info());
                  }});
   return out;
 }

@@ -27,7 +27,7 @@ struct AudioPromptConfig {
   std::string user;           // contains placeholder once
   std::string placeholder = "<|AUDIO|>";
   std::string language_user;  // contains "{language}" and placeholder; empty: no language selection
-  std::vector<std::pair<std::string, std::string>> languages;  // code -> name, in config order
+  std::vector<std::pair<std::string, std::string>> languages;  // code -> name, sorted by code
   std::string context;        // contains "{prompt}"; empty: request prompts are refused
 };
 
