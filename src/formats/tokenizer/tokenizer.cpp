@@ -418,4 +418,9 @@ bool Tokenizer::is_special(int32_t id) const {
   return it != impl_->added_by_id.end() && impl_->added[it->second].special;
 }
 
+void trim_trailing_replacement(std::string& text) {
+  static const std::string kFffd = "\xEF\xBF\xBD";
+  while (text.size() >= 3 && text.compare(text.size() - 3, 3, kFffd) == 0) text.resize(text.size() - 3);
+}
+
 }  // namespace fathom::formats

@@ -91,4 +91,8 @@ class Tokenizer {
   std::unique_ptr<TokenizerImpl> impl_;
 };
 
+// Drops the trailing U+FFFD characters that decoding a token sequence cut inside a UTF-8 character leaves (for
+// text streamed while tokens still arrive).
+void trim_trailing_replacement(std::string& text);
+
 }  // namespace fathom::formats

@@ -36,12 +36,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-// Drops trailing U+FFFD left by a token sequence cut inside a UTF-8 character.
-void trim_replacement(std::string& s) {
-  static const std::string kFffd = "\xEF\xBF\xBD";
-  while (s.size() >= 3 && s.compare(s.size() - 3, 3, kFffd) == 0) s.resize(s.size() - 3);
-}
-
 // The language a transcript's script suggests: kana -> ja, hangul -> ko, han -> zh, latin letters -> en; "" when
 // the text holds none of them.
 std::string script_language(const std::string& text) {
@@ -119,7 +113,7 @@ class NanoJob : public SpeechJob {
       if (!w.done) break;
     }
     std::string text = join_windows(parts);
-    trim_replacement(text);
+    formats::trim_trailing_replacement(text);
     if (text.size() > shown_.size() && text.compare(0, shown_.size(), shown_) == 0) shown_ = std::move(text);
     return shown_;
   }

@@ -4,19 +4,9 @@
 
 #include "backends/cpu/parallel.h"
 #include "formats/mel/log_mel.h"
-
+#include "formats/tokenizer/tokenizer.h"
 
 namespace fathom::models::whisper {
-namespace {
-
-// Drops a trailing U+FFFD produced by a token sequence cut inside a UTF-8 character.
-void trim_replacement(std::string& s) {
-  static const std::string kFffd = "\xEF\xBF\xBD";
-  while (s.size() >= 3 && s.compare(s.size() - 3, 3, kFffd) == 0) s.resize(s.size() - 3);
-}
-
-
-}  // namespace
 
 std::string TranscriptionJob::text_of(const std::vector<int32_t>& tokens) const {
   std::vector<int32_t> text;
@@ -144,7 +134,7 @@ std::string TranscriptionJob::text_so_far() const {
     // Decoded lazily: only callers that watch the text (streaming) pay for the tokenizer.
     shown_dirty_ = false;
     std::string text = shown_.empty() ? std::string() : decode_(shown_);
-    trim_replacement(text);
+    formats::trim_trailing_replacement(text);
     if (text.size() > text_.size() && text.compare(0, text_.size(), text_) == 0) text_ = std::move(text);
   }
   return text_;
