@@ -1,6 +1,7 @@
 // `fathom inspect DIR`, `fathom models`, `fathom version`, and locating the demo models.
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -158,6 +159,20 @@ int run_inspect(const std::string& reference) {
     if (t == models::Task::kEmbed) describe_embedding(dir, arch.info.name, config);
   }
   std::cout << "source:        " << arch.info.source << "\n";
+  if (arch.inspect) {
+    auto rows = arch.inspect(dir, config);
+    if (!rows.ok()) {
+      std::cout << "result:        not servable\n";
+      std::cout << "reason:        " << rows.error().message << "\n";
+      std::cout << "not exposed:   " << join(endpoints_of(arch.info.tasks)) << "\n";
+      return 1;
+    }
+    for (const auto& [label, text] : rows.value()) {
+      std::string head = label + ":";
+      head.resize(std::max<std::size_t>(head.size() + 1, 15), ' ');
+      std::cout << head << text << "\n";
+    }
+  }
   return 0;
 }
 

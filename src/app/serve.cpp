@@ -14,6 +14,7 @@
 #include "app/commands.h"
 #include "base/log.h"
 #include "engine/model_manager.h"
+#include "models/registry.h"
 #include "server/server.h"
 
 namespace fathom::app {
@@ -37,7 +38,20 @@ void print_table(const engine::ModelManager& manager) {
       {"NAME", "ARCHITECTURE", "DTYPE", "DEVICE", "MEMORY", "TASKS", "ENDPOINTS"}};
   for (const auto& m : manager.list()) {
     if (m->state.load() == engine::ModelState::kFailed) {
-      rows.push_back({m->name, "-", "-", "-", "-", "-", "none: failed to load (" + m->error + ")"});
+      // The endpoints the directory's architecture would have served, so the table says what is missing.
+      std::string arch = "-", tasks = "-", absent;
+      if (!m->dir.empty())
+        if (auto match = models::Registry::global().match(m->dir); match.ok()) {
+          std::vector<std::string> t, e;
+          for (auto task : match->architecture->info.tasks) {
+            t.push_back(models::task_name(task));
+            for (const auto& ep : models::task_endpoints(task)) e.push_back(ep);
+          }
+          arch = match->architecture->info.name;
+          tasks = join(t);
+          absent = " (" + join(e) + " not exposed)";
+        }
+      rows.push_back({m->name, arch, "-", "-", "-", tasks, "none" + absent + ": failed to load (" + m->error + ")"});
       continue;
     }
     std::vector<std::string> tasks, endpoints;

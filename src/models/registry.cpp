@@ -3,6 +3,7 @@
 
 #include "formats/json_file.h"
 #include "models/audiollm/funasr_nano_model.h"
+#include "models/audiollm/funasr_nano_parts.h"
 #include "models/bert/bert_model.h"
 #include "models/gte/gte_model.h"
 #include "models/modernbert/modernbert_model.h"
@@ -77,7 +78,8 @@ std::vector<Architecture> builtin_architectures() {
   out.push_back({audiollm::funasr_nano_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
                                                          const LoadOptions& options) {
                    return audiollm::load_funasr_nano(dir, config, options, audiollm::funasr_nano_model_info());
-                 }});
+                 },
+                 audiollm::inspect_funasr_nano});
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -46,9 +47,17 @@ ops::RunnerOptions runner_options(const LoadOptions& options);
 using LoadFn = std::function<Result<std::unique_ptr<Model>>(
     const std::filesystem::path& dir, const nlohmann::json& config, const LoadOptions& options)>;
 
+// What `fathom inspect` reports about a directory beyond ModelInfo, without loading weights: its components
+// as (label, description) rows ("encoder", "decoder", "prompt", ...), or the error naming the file or key
+// that is missing or wrong (the same error the loader would give), so that a user learns why the
+// architecture's endpoints are not exposed. Optional.
+using InspectFn = std::function<Result<std::vector<std::pair<std::string, std::string>>>(
+    const std::filesystem::path& dir, const nlohmann::json& config)>;
+
 struct Architecture {
   ModelInfo info;
   LoadFn load;
+  InspectFn inspect = {};
 };
 
 struct MatchResult {

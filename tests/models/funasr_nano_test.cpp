@@ -4,14 +4,21 @@
 // alone and batched; long audio cut into windows; refused options; cancellation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "formats/audio/audio.h"
 #include "formats/fbank/kaldi_cmvn.h"
 #include "formats/fbank/kaldi_fbank.h"
 #include "formats/json_file.h"
 #include "models/audiollm/funasr_nano_config.h"
+#include "models/audiollm/funasr_nano_parts.h"
 #include "models/registry.h"
 #include "support/files.h"
 #include "support/paths.h"
@@ -282,6 +289,99 @@ TEST(FunAsrNano, CancelledJobFreesItsRequestAndOthersCarryOn) {
   auto r = b.value()->result();
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->tokens, cs["greedy_tokens"].get<std::vector<int32_t>>());
+}
+
+// A copy of fixture a in a fresh temporary directory, removed again by the destructor.
+struct FixtureCopy {
+  std::filesystem::path dir;
+  FixtureCopy() {
+    char tmpl[] = "/tmp/fathom-nano-XXXXXX";
+    dir = std::filesystem::path(mkdtemp(tmpl)) / "model";
+    std::filesystem::copy(fixture("models/funasr-nano-random-a"), dir, std::filesystem::copy_options::recursive);
+  }
+  ~FixtureCopy() { std::filesystem::remove_all(dir.parent_path()); }
+  nlohmann::json read(const std::string& rel) const { return fathom::testing::read_json(dir / rel); }
+  void write(const std::string& rel, const nlohmann::json& j) const { std::ofstream(dir / rel) << j.dump(); }
+};
+
+// What `fathom inspect` reports: the inspect hook's rows, or its error.
+Result<std::vector<std::pair<std::string, std::string>>> inspect(const std::filesystem::path& dir) {
+  auto match = Registry::global().match(dir);
+  if (!match.ok()) return match.error();
+  EXPECT_TRUE(match->architecture->inspect);
+  return match->architecture->inspect(dir, match->config);
+}
+
+TEST(FunAsrNanoInspect, DescribesEveryComponentAndTheRenderedPrompt) {
+  auto rows = inspect(fixture("models/funasr-nano-random-a"));
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  std::map<std::string, std::string> by_label(rows->begin(), rows->end());
+  for (const char* label : {"frontend", "encoder", "adaptor", "decoder", "placeholder", "languages", "prompt"})
+    EXPECT_TRUE(by_label.count(label)) << label;
+  const auto ref = reference("funasr-nano-random-a");
+  EXPECT_EQ(by_label["prompt"], nlohmann::json(ref["generate"]["cases"]["jfk_default"]["prompt_text"]).dump());
+  EXPECT_NE(by_label["placeholder"].find("1203"), std::string::npos);
+}
+
+TEST(FunAsrNanoInspect, TensorListIsExactlyTheCheckpoint) {
+  const auto dir = fixture("models/funasr-nano-random-a");
+  auto parts = resolve_funasr_nano(dir, formats::read_json_file(dir / "config.json").value());
+  ASSERT_TRUE(parts.ok()) << parts.error().message;
+  auto names = funasr_nano_tensor_names(parts->config, parts->llm);
+  std::sort(names.begin(), names.end());
+  auto stored = parts->checkpoint.names();
+  std::sort(stored.begin(), stored.end());
+  EXPECT_EQ(names, stored);  // every stored tensor is read, every read tensor is checked
+}
+
+TEST(FunAsrNanoInspect, NamesTheMissingPiece) {
+  struct Case {
+    const char* what;
+    std::function<void(const FixtureCopy&)> break_it;
+    const char* expect;  // in the error message
+  };
+  const std::vector<Case> cases = {
+      {"prompt", [](const FixtureCopy& c) { auto j = c.read("config.json"); j.erase("prompt"); c.write("config.json", j); },
+       "missing object 'prompt'"},
+      {"placeholder token",
+       [](const FixtureCopy& c) {
+         auto j = c.read("config.json");
+         j["prompt"]["placeholder"] = "<|SPEECH|>";
+         j["prompt"]["user"] = "<|SPEECH|>";
+         j["prompt"].erase("language_user");
+         c.write("config.json", j);
+       },
+       "has no token '<|SPEECH|>'"},
+      {"chat template",
+       [](const FixtureCopy& c) {
+         auto j = c.read("Qwen3-tiny/tokenizer_config.json");
+         j.erase("chat_template");
+         c.write("Qwen3-tiny/tokenizer_config.json", j);
+       },
+       "has no chat_template"},
+      {"cmvn", [](const FixtureCopy& c) { std::filesystem::remove(c.dir / "am.mvn"); }, "am.mvn"},
+      {"decoder config", [](const FixtureCopy& c) { std::filesystem::remove(c.dir / "Qwen3-tiny" / "config.json"); },
+       "Qwen3-tiny/config.json"},
+      {"weight",
+       [](const FixtureCopy& c) {
+         auto j = c.read("config.json");
+         j["audio_adaptor_conf"]["n_layer"] = 3;  // a block the checkpoint does not hold
+         c.write("config.json", j);
+       },
+       "tensor 'audio_adaptor.blocks.2.self_attn.linear_q.weight' is missing (the audio adaptor)"},
+  };
+  for (const auto& cs : cases) {
+    FixtureCopy copy;
+    cs.break_it(copy);
+    auto rows = inspect(copy.dir);
+    ASSERT_FALSE(rows.ok()) << cs.what;
+    EXPECT_NE(rows.error().message.find(cs.expect), std::string::npos) << cs.what << ": " << rows.error().message;
+    // The loader refuses it with the same message.
+    LoadOptions options;
+    auto loaded = Registry::global().load(copy.dir, options);
+    ASSERT_FALSE(loaded.ok()) << cs.what;
+    EXPECT_NE(loaded.error().message.find(cs.expect), std::string::npos) << cs.what << ": " << loaded.error().message;
+  }
 }
 
 }  // namespace

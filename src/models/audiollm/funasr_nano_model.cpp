@@ -9,11 +9,7 @@
 #include <unordered_set>
 
 #include "base/log.h"
-#include "formats/chat_template/chat_template.h"
-#include "formats/fbank/kaldi_cmvn.h"
-#include "formats/json_file.h"
-#include "formats/tokenizer/tokenizer.h"
-#include "models/audiollm/funasr_nano_config.h"
+#include "models/audiollm/funasr_nano_parts.h"
 #include "models/decoder/generator.h"
 #include "ops/common.h"
 #include "runtime/allocator.h"
@@ -302,38 +298,14 @@ Result<std::unique_ptr<FunAsrNanoModel>> FunAsrNanoModel::load(const std::filesy
                                                    std::string(dtype_name(dtype)) + " on " + options.device.to_string() +
                                                    " in this build" +
                                                    (options.device.kind == DeviceKind::kCpu ? " (cpu computes in float32)" : ""));
-  FATHOM_ASSIGN_OR_RETURN(FunAsrNanoConfig cfg, parse_funasr_nano_config(json, dir));
+  FATHOM_ASSIGN_OR_RETURN(auto parts, resolve_funasr_nano(dir, json));
   if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
   Allocator* allocator = allocator_for(options.device);
   if (!allocator)
     return make_error(ErrorCode::kUnsupported, "no allocator for device " + options.device.to_string() + " in this build");
-
-  // The decoder's configuration, generation config, tokenizer and chat template (the LLM subdirectory).
-  const auto llm_config_file = cfg.llm_dir / "config.json";
-  FATHOM_ASSIGN_OR_RETURN(auto llm_json, formats::read_json_file(llm_config_file));
-  FATHOM_ASSIGN_OR_RETURN(auto dcfg, decoder::parse_decoder_config(llm_json, llm_config_file));
-  if (Status s = decoder::read_generation_config(cfg.llm_dir, dcfg); !s.ok()) return s.error();
-  if (dcfg.hidden_size != cfg.adaptor.llm_dim)
-    return make_error(ErrorCode::kLoadFailed, (dir / "config.json").string() + ": audio_adaptor_conf.llm_dim " +
-                                                  std::to_string(cfg.adaptor.llm_dim) + " differs from the hidden_size " +
-                                                  std::to_string(dcfg.hidden_size) + " of " + llm_config_file.string());
-  FATHOM_ASSIGN_OR_RETURN(auto tokenizer, formats::Tokenizer::load(cfg.llm_dir / "tokenizer.json"));
-  FATHOM_ASSIGN_OR_RETURN(auto tmpl, formats::load_chat_template(cfg.llm_dir));
-  if (!tmpl)
-    return make_error(ErrorCode::kLoadFailed, (cfg.llm_dir / "tokenizer_config.json").string() +
-                                                  " has no chat_template (nor is there a chat_template.jinja); the "
-                                                  "audio prompt is rendered with it");
-  const auto placeholder = tokenizer->token_to_id(cfg.prompt.placeholder);
-  if (!placeholder)
-    return make_error(ErrorCode::kLoadFailed, (cfg.llm_dir / "tokenizer.json").string() + " has no token '" +
-                                                  cfg.prompt.placeholder + "' (prompt.placeholder of config.json)");
-  FATHOM_ASSIGN_OR_RETURN(auto cmvn, formats::read_kaldi_cmvn(dir / cfg.cmvn_file));
-  if (cmvn.shift.size() != static_cast<std::size_t>(cfg.encoder.input_size))
-    return make_error(ErrorCode::kLoadFailed, (dir / cfg.cmvn_file).string() + " holds " +
-                                                  std::to_string(cmvn.shift.size()) + " values per row; the encoder takes " +
-                                                  std::to_string(cfg.encoder.input_size));
-  FATHOM_ASSIGN_OR_RETURN(auto fbank, formats::Fbank::create(cfg.fbank));
-  FATHOM_ASSIGN_OR_RETURN(auto ckpt, formats::Checkpoint::open(dir));
+  const FunAsrNanoConfig& cfg = parts.config;
+  const decoder::DecoderConfig& dcfg = parts.llm;
+  const formats::Checkpoint& ckpt = parts.checkpoint;
 
   std::unique_ptr<FunAsrNanoModel> m(new FunAsrNanoModel(info, options.device, dtype, *allocator, cfg));
   if (options.memory_budget) m->account_.set_budget(options.memory_budget);
@@ -379,11 +351,11 @@ Result<std::unique_ptr<FunAsrNanoModel>> FunAsrNanoModel::load(const std::filesy
   const int64_t cache_positions = static_cast<int64_t>(m->lm_->cache().num_blocks()) * lo.kv_block_size;
   go.max_sequences = static_cast<int>(std::clamp<int64_t>(cache_positions / window_positions, 1, 64));
   m->generator_ = std::make_unique<decoder::Generator>(*m->lm_, go);
-  m->tokenizer_ = std::move(tokenizer);
-  m->template_ = std::move(*tmpl);
-  m->placeholder_id_ = *placeholder;
-  m->cmvn_ = std::move(cmvn);
-  m->fbank_.emplace(std::move(fbank));
+  m->tokenizer_ = std::move(parts.tokenizer);
+  m->template_ = std::move(parts.chat_template);
+  m->placeholder_id_ = parts.placeholder_id;
+  m->cmvn_ = std::move(parts.cmvn);
+  m->fbank_.emplace(std::move(parts.fbank));
   return m;
 }
 
