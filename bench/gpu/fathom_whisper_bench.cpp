@@ -29,70 +29,15 @@
 #include "ops/device_runner.h"
 #include "ops/gemm.h"
 #include "models/whisper/whisper_model.h"
+#include "speech_loop.h"
 
 using namespace fathom;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::percentile;
+using bench::RunResult;
+using bench::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(std::min<double>(v.size() - 1, p * (v.size() - 1) + 0.5))];
-}
-
-struct RunResult {
-  double wall = 0;
-  std::vector<double> latency;
-  std::vector<std::size_t> tokens;
-  std::size_t steps = 0;
-};
-
-RunResult run(engine::SpeechScheduler& sched, const std::vector<float>& audio, const models::SpeechOptions& o,
-              int concurrency, int requests) {
-  RunResult r;
-  struct Live {
-    std::shared_ptr<engine::SpeechRequest> req;
-    Clock::time_point t0;
-  };
-  std::vector<Live> live;
-  int submitted = 0;
-  const auto steps0 = sched.stats().steps;
-  const auto t0 = Clock::now();
-  auto submit = [&] {
-    auto q = sched.start(audio, o);
-    if (!q.ok()) {
-      std::cerr << "start failed: " << q.error().message << "\n";
-      std::exit(1);
-    }
-    live.push_back({q.value(), Clock::now()});
-    ++submitted;
-  };
-  while (submitted < std::min(concurrency, requests)) submit();
-  while (!live.empty()) {
-    sched.step();
-    for (std::size_t i = 0; i < live.size();) {
-      if (!live[i].req->done()) {
-        ++i;
-        continue;
-      }
-      r.latency.push_back(seconds_since(live[i].t0));
-      auto res = live[i].req->result();
-      if (!res.ok()) {
-        std::cerr << "request failed: " << res.error().message << "\n";
-        std::exit(1);
-      }
-      r.tokens.push_back(res->tokens.size());
-      live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
-      if (submitted < requests) submit();
-    }
-  }
-  r.wall = seconds_since(t0);
-  r.steps = sched.stats().steps - steps0;
-  return r;
-}
 
 // The encoder's ops alone at batch `B` windows (one layer; x layers = the encoder's estimate), on
 // uninitialised device memory of the model's dtype: where an encoder pass spends its time.
@@ -200,8 +145,8 @@ int main(int argc, char** argv) {
   o.max_new_tokens = tokens;
 
   // Warm-up (cuBLAS heuristics, allocator pools, arena at full size).
-  run(sched, audio, o, concurrency, concurrency);
-  RunResult r = run(sched, audio, o, concurrency, requests);
+  bench::run_closed_loop(sched, audio, o, concurrency, concurrency);
+  RunResult r = bench::run_closed_loop(sched, audio, o, concurrency, requests);
 
   const double window_s = 30.0;
   const double total_tokens = std::accumulate(r.tokens.begin(), r.tokens.end(), 0.0);

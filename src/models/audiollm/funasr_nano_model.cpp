@@ -19,7 +19,9 @@ namespace {
 
 constexpr int kSampleRate = 16000;
 constexpr int kMaxWindowsPerStep = 16;  // windows encoded together in one step (bounds the encoder's activations)
-constexpr int kCacheWindows = 8;        // whole windows the KV cache is sized to hold at once
+// Whole windows the KV cache is sized to hold at once when no budget says otherwise: 64 on CUDA (continuous
+// batching of many requests), 8 on the CPU.
+constexpr int kCudaCacheWindows = 64, kCpuCacheWindows = 8;
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
@@ -315,13 +317,15 @@ Result<std::unique_ptr<FunAsrNanoModel>> FunAsrNanoModel::load(const std::filesy
                                                                           *m->runner_, dtype));
   FATHOM_ASSIGN_OR_RETURN(m->adaptor_, AudioAdaptor::load(ckpt, "audio_adaptor.", cfg.adaptor, m->ctx_, *m->runner_, dtype));
 
-  // The KV cache holds kCacheWindows whole windows (prompt + audio rows + max_new_tokens), within what the
+  // The KV cache holds kCudaCacheWindows / kCpuCacheWindows whole windows (prompt + audio rows + max_new_tokens), within what the
   // budget leaves after the audio front end and the decoder's weights.
   const std::size_t position_bytes = static_cast<std::size_t>(dcfg.num_hidden_layers) * dcfg.num_key_value_heads *
                                      dcfg.head_dim * 2 * dtype_size(dtype);
   const int64_t window_positions =
       256 + m->audio_rows(static_cast<int64_t>(cfg.segment_seconds * kSampleRate) + kSampleRate) + cfg.max_new_tokens;
-  std::size_t kv_bytes = std::max<std::size_t>(std::size_t(16) << 20, kCacheWindows * window_positions * position_bytes);
+  const int cache_windows = options.device.kind == DeviceKind::kCuda ? kCudaCacheWindows : kCpuCacheWindows;
+  std::size_t kv_bytes =
+      std::max<std::size_t>(std::size_t(16) << 20, cache_windows * static_cast<std::size_t>(window_positions) * position_bytes);
   decoder::DecoderLoadOptions lo;
   lo.device = options.device;
   lo.dtype = dtype;
