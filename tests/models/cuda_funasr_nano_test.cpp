@@ -1,6 +1,7 @@
 // The FunASR-Nano model on CUDA (skipped without a device): samples -> transformers' greedy tokens for every
 // reference case in f32 (decode steps replayed from CUDA graphs), batched jobs equal single jobs, graph replay
 // equals eager, and f16 / bf16 follow the reference (first token equal; how far the rest agrees is printed).
+#if FATHOM_WITH_CUDA  // CUDA-only test; CPU builds compile nothing here
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -127,3 +128,4 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaFunAsrNano, ::testing::Values("funasr-nan
 
 }  // namespace
 }  // namespace fathom::models::audiollm
+#endif  // FATHOM_WITH_CUDA
