@@ -98,7 +98,11 @@ std::shared_ptr<const engine::LoadedModel> resolve_model(const RouteContext& ctx
   }
   // Readiness first: a model still loading (or failed) has no tasks listed yet.
   if (model->state.load() != engine::ModelState::kReady || ctx.models.shutting_down()) {
-    fail(503, "model '" + name + "' is not ready (state: " + engine::model_state_name(model->state.load()) + ")",
+    const engine::ModelState state = model->state.load();
+    // A failed model says why it failed (error is written before the state becomes kFailed).
+    fail(503,
+         "model '" + name + "' is not ready (state: " + engine::model_state_name(state) + ")" +
+             (state == engine::ModelState::kFailed && !model->error.empty() ? ": " + model->error : ""),
          "model", "model_not_ready");
   }
   if (!model->has_task(task)) {

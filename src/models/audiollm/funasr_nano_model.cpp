@@ -216,8 +216,10 @@ class NanoJob : public SpeechJob {
 
 class FunAsrNanoModel : public Model, public SpeechToText {
  public:
-  FunAsrNanoModel(ModelInfo info, Device device, DType dtype, Allocator& allocator, FunAsrNanoConfig config)
-      : info_(std::move(info)), device_(device), dtype_(dtype), cfg_(std::move(config)), account_("funasr-nano"),
+  FunAsrNanoModel(ModelInfo info, std::string architecture, Device device, DType dtype, Allocator& allocator,
+                  FunAsrNanoConfig config)
+      : info_(std::move(info)), architecture_(std::move(architecture)), device_(device), dtype_(dtype),
+        cfg_(std::move(config)), account_(info_.name),
         workspace_(allocator, &account_) {
     ctx_.device = device_;
     ctx_.allocator = &allocator;
@@ -233,12 +235,14 @@ class FunAsrNanoModel : public Model, public SpeechToText {
     encoder_.reset();  // device memory goes before the runner's stream
   }
 
-  static Result<std::unique_ptr<FunAsrNanoModel>> load(const std::filesystem::path& dir, const nlohmann::json& json,
-                                                       const LoadOptions& options, const ModelInfo& info);
+  static Result<std::unique_ptr<FunAsrNanoModel>> load(FunAsrNanoParts parts, std::string architecture,
+                                                       const std::filesystem::path& dir, const nlohmann::json& config,
+                                                       const LoadOptions& options,
+                                                       const ModelInfo& info);
 
   // Model
   const ModelInfo& info() const override { return info_; }
-  std::string architecture() const override { return "FunASRNano"; }
+  std::string architecture() const override { return architecture_; }
   DType dtype() const override { return dtype_; }
   Device device() const override { return device_; }
   std::size_t memory_bytes() const override { return account_.in_use() + (lm_ ? lm_->memory_bytes() : 0); }
@@ -270,6 +274,7 @@ class FunAsrNanoModel : public Model, public SpeechToText {
   void finish_window(NanoJob* job, std::size_t window);
 
   ModelInfo info_;
+  std::string architecture_;  // config.json's architecture (FunASRNano, or a plugin's)
   Device device_;
   DType dtype_;
   FunAsrNanoConfig cfg_;
@@ -289,18 +294,19 @@ class FunAsrNanoModel : public Model, public SpeechToText {
   std::unordered_map<int, Owner> owners_;  // generator request -> job window
 };
 
-Result<std::unique_ptr<FunAsrNanoModel>> FunAsrNanoModel::load(const std::filesystem::path& dir, const nlohmann::json& json,
-                                                               const LoadOptions& options, const ModelInfo& info) {
-  const DType dtype = resolve_compute_dtype(json, options);
+Result<std::unique_ptr<FunAsrNanoModel>> FunAsrNanoModel::load(FunAsrNanoParts parts, std::string architecture,
+                                                               const std::filesystem::path& dir, const nlohmann::json& config,
+                                                               const LoadOptions& options,
+                                                               const ModelInfo& info) {
+  const DType dtype = resolve_compute_dtype(config, options);
   if (options.device.kind != DeviceKind::kCpu && options.device.kind != DeviceKind::kCuda)
-    return make_error(ErrorCode::kUnsupported, "funasr-nano runs on cpu or cuda; " + options.device.to_string() +
+    return make_error(ErrorCode::kUnsupported, info.name + " runs on cpu or cuda; " + options.device.to_string() +
                                                    " was requested for " + dir.string());
   if (!ops::compute_supported(options.device.kind, dtype))
-    return make_error(ErrorCode::kUnsupported, dir.string() + ": funasr-nano cannot compute in " +
+    return make_error(ErrorCode::kUnsupported, dir.string() + ": " + info.name + " cannot compute in " +
                                                    std::string(dtype_name(dtype)) + " on " + options.device.to_string() +
                                                    " in this build" +
                                                    (options.device.kind == DeviceKind::kCpu ? " (cpu computes in float32)" : ""));
-  FATHOM_ASSIGN_OR_RETURN(auto parts, resolve_funasr_nano(dir, json));
   if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
   Allocator* allocator = allocator_for(options.device);
   if (!allocator)
@@ -309,7 +315,8 @@ Result<std::unique_ptr<FunAsrNanoModel>> FunAsrNanoModel::load(const std::filesy
   const decoder::DecoderConfig& dcfg = parts.llm;
   const formats::Checkpoint& ckpt = parts.checkpoint;
 
-  std::unique_ptr<FunAsrNanoModel> m(new FunAsrNanoModel(info, options.device, dtype, *allocator, cfg));
+  std::unique_ptr<FunAsrNanoModel> m(
+      new FunAsrNanoModel(info, std::move(architecture), options.device, dtype, *allocator, cfg));
   if (options.memory_budget) m->account_.set_budget(options.memory_budget);
   FATHOM_ASSIGN_OR_RETURN(m->runner_, ops::DeviceRunner::create(options.device, runner_options(options)));
   m->ctx_.stream = m->runner_->stream();
@@ -596,7 +603,14 @@ ModelInfo funasr_nano_model_info() {
 
 Result<std::unique_ptr<Model>> load_funasr_nano(const std::filesystem::path& dir, const nlohmann::json& config,
                                                 const LoadOptions& options, const ModelInfo& info) {
-  FATHOM_ASSIGN_OR_RETURN(auto m, FunAsrNanoModel::load(dir, config, options, info));
+  FATHOM_ASSIGN_OR_RETURN(auto parts, resolve_funasr_nano(dir, config));
+  return assemble_audio_llm(std::move(parts), "FunASRNano", dir, config, options, info);
+}
+
+Result<std::unique_ptr<Model>> assemble_audio_llm(FunAsrNanoParts parts, const std::string& architecture,
+                                                  const std::filesystem::path& dir, const nlohmann::json& config,
+                                                  const LoadOptions& options, const ModelInfo& info) {
+  FATHOM_ASSIGN_OR_RETURN(auto m, FunAsrNanoModel::load(std::move(parts), architecture, dir, config, options, info));
   return std::unique_ptr<Model>(std::move(m));
 }
 

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/audiollm/funasr_nano_parts.h"
 #include "models/model.h"
 #include "models/registry.h"
 
@@ -29,5 +30,15 @@ ModelInfo funasr_nano_model_info();
 // config/tokenizer/chat template, a missing tensor).
 Result<std::unique_ptr<Model>> load_funasr_nano(const std::filesystem::path& dir, const nlohmann::json& config,
                                                 const LoadOptions& options, const ModelInfo& info);
+
+// The audio-LLM runtime from parts already resolved, by resolve_funasr_nano() or by a plugin's own resolver of
+// another directory layout (examples/audio_llm): loads the SenseVoice encoder ("audio_encoder.*"), the adaptor
+// ("audio_adaptor.*") and the decoder ("llm.*", with its paged KV cache and CUDA graph decode buckets) from
+// parts.checkpoint onto options.device, and serves parts.config.prompt through parts.chat_template.
+// `architecture` is what Model::architecture() reports; `config` is read for torch_dtype only; `info` names the
+// model in errors and memory accounts. Errors: kUnsupported (device / dtype), kLoadFailed (a tensor's shape).
+Result<std::unique_ptr<Model>> assemble_audio_llm(FunAsrNanoParts parts, const std::string& architecture,
+                                                  const std::filesystem::path& dir, const nlohmann::json& config,
+                                                  const LoadOptions& options, const ModelInfo& info);
 
 }  // namespace fathom::models::audiollm

@@ -59,16 +59,12 @@ std::vector<std::string> funasr_nano_tensor_names(const FunAsrNanoConfig& c, con
   return out;
 }
 
-Result<FunAsrNanoParts> resolve_funasr_nano(const std::filesystem::path& dir, const nlohmann::json& json) {
-  FATHOM_ASSIGN_OR_RETURN(FunAsrNanoConfig cfg, parse_funasr_nano_config(json, dir));
-  const auto llm_config_file = cfg.llm_dir / "config.json";
-  FATHOM_ASSIGN_OR_RETURN(auto llm_json, formats::read_json_file(llm_config_file));
-  FATHOM_ASSIGN_OR_RETURN(auto llm, decoder::parse_decoder_config(llm_json, llm_config_file));
-  if (Status s = decoder::read_generation_config(cfg.llm_dir, llm); !s.ok()) return s.error();
+Result<FunAsrNanoParts> complete_audio_llm_parts(FunAsrNanoConfig cfg, decoder::DecoderConfig llm,
+                                                 const std::filesystem::path& dir) {
   if (llm.hidden_size != cfg.adaptor.llm_dim)
-    return make_error(ErrorCode::kLoadFailed, (dir / "config.json").string() + ": audio_adaptor_conf.llm_dim " +
-                                                  str(cfg.adaptor.llm_dim) + " differs from the hidden_size " +
-                                                  str(llm.hidden_size) + " of " + llm_config_file.string());
+    return make_error(ErrorCode::kLoadFailed, (dir / "config.json").string() + ": the audio adaptor's llm_dim " +
+                                                  str(cfg.adaptor.llm_dim) + " differs from the decoder's hidden_size " +
+                                                  str(llm.hidden_size));
   FATHOM_ASSIGN_OR_RETURN(auto tokenizer, formats::Tokenizer::load(cfg.llm_dir / "tokenizer.json"));
   FATHOM_ASSIGN_OR_RETURN(auto tmpl, formats::load_chat_template(cfg.llm_dir));
   if (!tmpl)
@@ -78,7 +74,7 @@ Result<FunAsrNanoParts> resolve_funasr_nano(const std::filesystem::path& dir, co
   const auto placeholder = tokenizer->token_to_id(cfg.prompt.placeholder);
   if (!placeholder)
     return make_error(ErrorCode::kLoadFailed, (cfg.llm_dir / "tokenizer.json").string() + " has no token '" +
-                                                  cfg.prompt.placeholder + "' (prompt.placeholder of config.json)");
+                                                  cfg.prompt.placeholder + "' (the prompt's audio placeholder)");
   FATHOM_ASSIGN_OR_RETURN(auto cmvn, formats::read_kaldi_cmvn(dir / cfg.cmvn_file));
   if (cmvn.shift.size() != static_cast<std::size_t>(cfg.encoder.input_size))
     return make_error(ErrorCode::kLoadFailed, (dir / cfg.cmvn_file).string() + " holds " + str(int(cmvn.shift.size())) +
@@ -97,9 +93,23 @@ Result<FunAsrNanoParts> resolve_funasr_nano(const std::filesystem::path& dir, co
                          std::move(cmvn), std::move(fbank), std::move(ckpt)};
 }
 
+Result<FunAsrNanoParts> resolve_funasr_nano(const std::filesystem::path& dir, const nlohmann::json& json) {
+  FATHOM_ASSIGN_OR_RETURN(FunAsrNanoConfig cfg, parse_funasr_nano_config(json, dir));
+  const auto llm_config_file = cfg.llm_dir / "config.json";
+  FATHOM_ASSIGN_OR_RETURN(auto llm_json, formats::read_json_file(llm_config_file));
+  FATHOM_ASSIGN_OR_RETURN(auto llm, decoder::parse_decoder_config(llm_json, llm_config_file));
+  if (Status s = decoder::read_generation_config(cfg.llm_dir, llm); !s.ok()) return s.error();
+  return complete_audio_llm_parts(std::move(cfg), std::move(llm), dir);
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> inspect_funasr_nano(const std::filesystem::path& dir,
                                                                               const nlohmann::json& json) {
   FATHOM_ASSIGN_OR_RETURN(auto p, resolve_funasr_nano(dir, json));
+  return describe_audio_llm(p, dir);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> describe_audio_llm(const FunAsrNanoParts& p,
+                                                                             const std::filesystem::path& dir) {
   const auto& c = p.config;
   std::vector<std::pair<std::string, std::string>> rows;
   rows.emplace_back("frontend", "WavFrontend: Kaldi fbank " + str(c.fbank.num_mel_bins) + " bins (" + c.fbank.window +
@@ -109,7 +119,9 @@ Result<std::vector<std::pair<std::string, std::string>>> inspect_funasr_nano(con
                                    str(c.encoder.attention_heads) + " heads");
   rows.emplace_back("adaptor", "Transformer: downsample " + str(c.adaptor.downsample_rate) + ", " + str(c.adaptor.n_layer) +
                                    " blocks, " + str(c.adaptor.encoder_dim) + " -> " + str(c.adaptor.llm_dim));
-  rows.emplace_back("decoder", p.llm.architecture + " (" + c.llm_dir.filename().string() + "/): " +
+  const auto llm_dir = c.llm_dir.lexically_relative(dir);
+  const std::string where = llm_dir.empty() || llm_dir == "." ? "" : " (" + llm_dir.string() + "/)";
+  rows.emplace_back("decoder", p.llm.architecture + where + ": " +
                                    str(p.llm.num_hidden_layers) + " layers, hidden " + str(p.llm.hidden_size) + ", " +
                                    str(p.llm.num_attention_heads) + "/" + str(p.llm.num_key_value_heads) +
                                    " heads, vocab " + str(p.llm.vocab_size));

@@ -37,11 +37,22 @@ struct FunAsrNanoParts {
 // Errors: kLoadFailed / kUnsupported / kNotFound naming the file and key, the token, or the first missing tensor.
 Result<FunAsrNanoParts> resolve_funasr_nano(const std::filesystem::path& dir, const nlohmann::json& config);
 
+// The parts that follow from a parsed configuration (`config` and the decoder's `llm`): the tokenizer, chat
+// template and placeholder token from config.llm_dir, config.cmvn_file and the checkpoint from `dir`, and every
+// tensor of funasr_nano_tensor_names() checked present. resolve_funasr_nano() ends with it; a plugin that reads
+// another directory layout into these structs calls it too (examples/audio_llm). Same errors as the resolver.
+Result<FunAsrNanoParts> complete_audio_llm_parts(FunAsrNanoConfig config, decoder::DecoderConfig llm,
+                                                 const std::filesystem::path& dir);
+
 // The tensors the model reads, in load order: "audio_encoder.*", "audio_adaptor.*" and "llm.*" names.
 std::vector<std::string> funasr_nano_tensor_names(const FunAsrNanoConfig& config, const decoder::DecoderConfig& llm);
 
 // `fathom inspect` rows: frontend, encoder, adaptor, decoder, tokenizer, prompt (the rendered template).
 Result<std::vector<std::pair<std::string, std::string>>> inspect_funasr_nano(const std::filesystem::path& dir,
                                                                               const nlohmann::json& config);
+
+// The same rows for parts already resolved from `dir` (by the resolver above or a plugin's).
+Result<std::vector<std::pair<std::string, std::string>>> describe_audio_llm(const FunAsrNanoParts& parts,
+                                                                             const std::filesystem::path& dir);
 
 }  // namespace fathom::models::audiollm
