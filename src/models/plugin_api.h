@@ -37,12 +37,13 @@
 //
 // Version history: 1 = first version (SpeechToText::start took a Whisper log-mel); 2 = SpeechToText::cancel;
 //                  3 = SpeechToText::start takes 16 kHz samples, num_mel_bins() removed;
-//                  4 = Architecture::inspect (component rows or the missing piece for `fathom inspect`).
+//                  4 = Architecture::inspect (component rows or the missing piece for `fathom inspect`);
+//                  5 = SpeechOptions carries the temperature fallback schedule and its thresholds.
 #include "models/registry.h"
 
 // Bumped whenever this header, ModelInfo/Architecture/LoadFn (models/registry.h) or the capability
 // interfaces (models/model.h) change incompatibly.
-#define FATHOM_PLUGIN_API_VERSION 4
+#define FATHOM_PLUGIN_API_VERSION 5
 
 #define FATHOM_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
 

@@ -1,5 +1,6 @@
 #include "server/multipart_form.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -66,12 +67,54 @@ AudioForm parse_audio_form(const httplib::MultipartFormDataMap& fields, Task tas
            "response_format", "invalid_value");
     r.format = *f;
   }
+  // `temperature`: a number, or a comma-separated increasing list (the fallback schedule, openai-whisper's
+  // --temperature "0,0.2,..."); `temperature_increment_on_fallback` builds the schedule from the number up to 1.
   if (auto v = field(fields, "temperature"); v && !trim(*v).empty()) {
-    const double t = parse_number("temperature", *v);
-    if (t < 0.0 || t > 1.0)
-      fail(400, "`temperature` must be between 0 and 1, got " + trim(*v), "temperature", "invalid_value");
-    r.options.temperature = static_cast<float>(t);
+    std::vector<float> schedule;
+    std::string rest = *v;
+    for (std::size_t at = 0; at != std::string::npos;) {
+      const std::size_t comma = rest.find(',', at);
+      const std::string item = rest.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+      const double t = parse_number("temperature", item);
+      if (t < 0.0 || t > 1.0)
+        fail(400, "`temperature` values must be between 0 and 1, got " + trim(item), "temperature", "invalid_value");
+      if (!schedule.empty() && !(t > schedule.back()))
+        fail(400, "a `temperature` fallback schedule must increase, got '" + trim(*v) + "'", "temperature", "invalid_value");
+      schedule.push_back(static_cast<float>(t));
+      at = comma == std::string::npos ? comma : comma + 1;
+    }
+    r.options.temperature = schedule[0];
+    if (schedule.size() >= 2) r.options.temperatures = std::move(schedule);
   }
+  if (auto v = field(fields, "temperature_increment_on_fallback"); v && !trim(*v).empty()) {
+    const double inc = parse_number("temperature_increment_on_fallback", *v);
+    if (!(inc > 0.0 && inc <= 1.0))
+      fail(400, "`temperature_increment_on_fallback` must be in (0, 1], got " + trim(*v),
+           "temperature_increment_on_fallback", "invalid_value");
+    if (!r.options.temperatures.empty())
+      fail(400, "give either a `temperature` list or `temperature_increment_on_fallback`, not both",
+           "temperature_increment_on_fallback", "invalid_value");
+    std::vector<float> schedule;
+    for (int i = 0;; ++i) {
+      const double t = r.options.temperature + i * inc;
+      if (t > 1.0 + 1e-6) break;
+      schedule.push_back(static_cast<float>(std::min(t, 1.0)));
+    }
+    if (schedule.size() >= 2) r.options.temperatures = std::move(schedule);
+  }
+  // Fallback thresholds (openai-whisper's defaults 2.4, -1.0, 0.6; "none" turns one off).
+  const auto threshold = [&](const char* name, std::optional<double>& out) {
+    if (auto v = field(fields, name); v && !trim(*v).empty()) {
+      if (trim(*v) == "none" || trim(*v) == "null") out.reset();
+      else out = parse_number(name, *v);
+      if (r.options.temperatures.empty())
+        fail(400, std::string("`") + name + "` applies to temperature fallback only; give `temperature` as a list "
+                  "(e.g. 0,0.2,0.4,0.6,0.8,1) or `temperature_increment_on_fallback`", name, "invalid_value");
+    }
+  };
+  threshold("compression_ratio_threshold", r.options.compression_ratio_threshold);
+  threshold("logprob_threshold", r.options.logprob_threshold);
+  threshold("no_speech_threshold", r.options.no_speech_threshold);
   if (auto v = field(fields, "top_p"); v && !trim(*v).empty()) {
     const double p = parse_number("top_p", *v);
     if (!(p > 0.0 && p <= 1.0)) fail(400, "`top_p` must be in (0, 1], got " + trim(*v), "top_p", "invalid_value");

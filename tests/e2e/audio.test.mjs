@@ -110,3 +110,24 @@ test('errors: unknown model 404, embedding model 400, bad format 400, undecodabl
   await assert.rejects(client.audio.transcriptions.create({ file: await toFile(Buffer.from('not audio at all'), 'x.mp3'), model: kModel }),
     (e) => e.status === 400 && e.param === 'file');
 });
+
+test('temperature fallback: a schedule with thresholds that never trigger keeps the greedy text; a forced retry reports the last temperature', async () => {
+  const greedy = await client.audio.transcriptions.create({
+    file: await file(), model: kModel, language: 'en', max_completion_tokens: 24, response_format: 'verbose_json',
+  });
+  const kept = await client.audio.transcriptions.create({
+    file: await file(), model: kModel, language: 'en', max_completion_tokens: 24, response_format: 'verbose_json',
+    temperature: '0,0.5,1', compression_ratio_threshold: 1e9, logprob_threshold: 'none', no_speech_threshold: 'none',
+  });
+  assert.equal(kept.text, greedy.text);
+  assert.ok(kept.segments.length > 0);
+  for (const s of kept.segments) assert.equal(s.temperature, 0);
+  const retried = await client.audio.transcriptions.create({
+    file: await file(), model: kModel, language: 'en', max_completion_tokens: 24, response_format: 'verbose_json',
+    temperature: 0, temperature_increment_on_fallback: 0.5, compression_ratio_threshold: -1, seed: 3,
+  });
+  assert.ok(retried.segments.length > 0);
+  for (const s of retried.segments) assert.equal(s.temperature, 1);
+  await assert.rejects(client.audio.transcriptions.create({ file: await file(), model: kModel, temperature: '0.5,0.2' }),
+    (e) => e.status === 400 && /must increase/.test(e.message));
+});

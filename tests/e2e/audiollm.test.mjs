@@ -93,6 +93,8 @@ test('errors: translation 404, unknown language 400 naming the accepted ones, em
     (e) => e.status === 400 && /en, ja, zh/.test(e.message));
   await assert.rejects(client.audio.transcriptions.create({ file: await toFile(Buffer.alloc(0), 'x.wav'), model: kModel }),
     (e) => e.status === 400);
+  await assert.rejects(client.audio.transcriptions.create({ file: await file(), model: kModel, temperature: '0,0.5' }),
+    (e) => e.status === 400 && /fallback schedule is not supported/.test(e.message));
   // The server keeps serving.
   const ok = await client.audio.transcriptions.create({ file: await file(), model: kModel, max_completion_tokens: 12 });
   assert.equal(ok.text, cases.jfk_default.text);

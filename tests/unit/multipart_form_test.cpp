@@ -126,5 +126,31 @@ TEST(MultipartForm, RepeatedGranularitiesAreAllChecked) {
   EXPECT_EQ(refusal(m).code, "unsupported_value");
 }
 
+TEST(MultipartForm, TemperatureFallbackSchedule) {
+  const AudioForm list = parse_audio_form(form({{"temperature", "0, 0.2,0.4"}}), Task::kTranscribe);
+  EXPECT_EQ(list.options.temperatures, (std::vector<float>{0.0f, 0.2f, 0.4f}));
+  EXPECT_EQ(list.options.temperature, 0.0f);
+  EXPECT_EQ(list.options.compression_ratio_threshold, 2.4);  // openai-whisper's defaults
+  EXPECT_EQ(list.options.logprob_threshold, -1.0);
+  EXPECT_EQ(list.options.no_speech_threshold, 0.6);
+  const AudioForm single = parse_audio_form(form({{"temperature", "0.3"}}), Task::kTranscribe);
+  EXPECT_TRUE(single.options.temperatures.empty());
+  EXPECT_FLOAT_EQ(single.options.temperature, 0.3f);
+  const AudioForm inc = parse_audio_form(
+      form({{"temperature", "0.5"}, {"temperature_increment_on_fallback", "0.25"}, {"logprob_threshold", "none"},
+            {"compression_ratio_threshold", "3"}}),
+      Task::kTranscribe);
+  EXPECT_EQ(inc.options.temperatures, (std::vector<float>{0.5f, 0.75f, 1.0f}));
+  EXPECT_FALSE(inc.options.logprob_threshold.has_value());
+  EXPECT_EQ(inc.options.compression_ratio_threshold, 3.0);
+  expect_refused({{"temperature", "0.4,0.2"}}, "temperature", "invalid_value", "must increase");
+  expect_refused({{"temperature", "0,1.5"}}, "temperature", "invalid_value", "between 0 and 1");
+  expect_refused({{"temperature", "0,x"}}, "temperature", "invalid_value", "must be a number");
+  expect_refused({{"temperature_increment_on_fallback", "0"}}, "temperature_increment_on_fallback");
+  expect_refused({{"temperature", "0,0.5"}, {"temperature_increment_on_fallback", "0.2"}},
+                 "temperature_increment_on_fallback", "invalid_value", "not both");
+  expect_refused({{"no_speech_threshold", "0.5"}}, "no_speech_threshold", "invalid_value", "fallback only");
+}
+
 }  // namespace
 }  // namespace fathom::server

@@ -410,6 +410,10 @@ Result<std::unique_ptr<SpeechJob>> FunAsrNanoModel::start(std::vector<float> sam
                       "funasr-nano models transcribe only; translation is not supported (use /v1/audio/transcriptions)");
   if (options.beams > 1)
     return make_error(ErrorCode::kInvalidArgument, "funasr-nano models decode greedily or by sampling; beams > 1 is not supported");
+  if (options.temperatures.size() >= 2)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "this audio-LLM decodes at one temperature; a `temperature` fallback schedule is not supported",
+                      "temperature");
   decoder::SamplingParams sp;
   sp.temperature = options.temperature;
   sp.top_p = options.top_p;

@@ -52,7 +52,17 @@ std::vector<float> TranscriptionJob::window_mel() {
 void TranscriptionJob::start_window(std::vector<int> slots) {
   slots_ = std::move(slots);
   window_frames_ = std::min(kWindowFrames, max_frames_ - seek_);
-  decoder_.emplace(gen_, vocab_, max_positions_, setup_.window, slots_);
+  start_attempt(0);
+}
+
+void TranscriptionJob::start_attempt(std::size_t attempt) {
+  attempt_ = attempt;
+  WindowOptions w = setup_.window;
+  if (setup_.fallback.enabled()) {
+    w.temperature = setup_.fallback.temperatures[attempt];
+    w.seed = setup_.window.seed + attempt;  // each attempt samples differently
+  }
+  decoder_.emplace(gen_, vocab_, max_positions_, std::move(w), slots_);
 }
 
 std::vector<int> TranscriptionJob::finish_window() {
@@ -66,6 +76,17 @@ std::vector<int> TranscriptionJob::finish_window() {
   std::vector<int32_t> window_tokens;
   for (const auto& s : split.segments) window_tokens.insert(window_tokens.end(), s.tokens.begin(), s.tokens.end());
   const double ratio = compression_ratio(text_of(window_tokens));
+  const FallbackOptions& fb = setup_.fallback;
+  if (fb.enabled() && attempt_ + 1 < fb.temperatures.size() && needs_fallback(fb, ratio, r.avg_logprob, r.no_speech_prob)) {
+    start_attempt(attempt_ + 1);  // same window, same slots (the encoder output stays), next temperature
+    return {};
+  }
+  const float temperature = fb.enabled() ? fb.temperatures[attempt_] : setup_.window.temperature;
+  if (window_is_silent(fb, r.avg_logprob, r.no_speech_prob)) {
+    split.segments.clear();  // silence: no segment, the seek passes the whole window
+    window_tokens.clear();
+    split.advance_frames = window_frames_;
+  }
   for (auto& s : split.segments) {
     SpeechSegment seg;
     seg.id = static_cast<int>(out_.segments.size());
@@ -75,7 +96,7 @@ std::vector<int> TranscriptionJob::finish_window() {
     if (!setup_.window.timestamps) seg.end = std::min(out_.duration, (seek_ + window_frames_) * kFrameSeconds);
     seg.text = text_of(s.tokens);
     seg.tokens = s.tokens;
-    seg.temperature = setup_.window.temperature;
+    seg.temperature = temperature;
     seg.avg_logprob = r.avg_logprob;
     seg.compression_ratio = ratio;
     seg.no_speech_prob = r.no_speech_prob;
@@ -122,7 +143,8 @@ void TranscriptionJob::refresh_text() {
   shown_.assign(text_tokens_.begin(), text_tokens_.end());  // reuses shown_'s capacity
   // Partial text of the running window only when it cannot be taken back: without timestamps (a window's
   // tail after its last timestamp pair may be dropped) and without beams (the leader may change).
-  if (decoder_ && !setup_.window.timestamps && setup_.window.beams <= 1)
+  // With temperature fallback the running attempt may be discarded, so only finished windows are shown.
+  if (decoder_ && !setup_.window.timestamps && setup_.window.beams <= 1 && !setup_.fallback.enabled())
     for (auto t : decoder_->partial_view())
       if (t < gen_.eos_token_id) shown_.push_back(t);
   shown_dirty_ = true;

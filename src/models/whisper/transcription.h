@@ -16,12 +16,14 @@
 #include "models/whisper/backend.h"
 #include "models/whisper/config.h"
 #include "models/whisper/decoding.h"
+#include "models/whisper/fallback.h"
 #include "models/whisper/segments.h"
 
 namespace fathom::models::whisper {
 
 struct JobSetup {
   WindowOptions window;          // per-window decoding options (language may be empty: detect once)
+  FallbackOptions fallback;      // temperature fallback (off unless fallback.enabled())
   float window_pad_value = 0.0f; // mel value past the audio inside the last window (transformers pads 0)
 };
 
@@ -50,7 +52,9 @@ class TranscriptionJob final : public SpeechJob {
   std::span<const float> window_audio() const;
   void start_window(std::vector<int> slots);  // the window is encoded into `slots`
   WindowDecoder* decoder() { return decoder_ ? &*decoder_ : nullptr; }
-  // Called when decoder() is done: records its segments, moves the seek; returns the slots to release.
+  // Called when decoder() is done: records its segments, moves the seek; returns the slots to release. With
+  // temperature fallback, a window that needs it is started again at the next temperature in the same slots
+  // instead (nothing returned), and a silent final window is skipped.
   std::vector<int> finish_window();
   // Ends the job with `error`; returns the slots to release.
   std::vector<int> fail(Error error);
@@ -60,6 +64,8 @@ class TranscriptionJob final : public SpeechJob {
 
  private:
   std::string text_of(const std::vector<int32_t>& tokens) const;
+  // A decoder for the current window at setup_.fallback.temperatures[attempt] (or setup_.window's options).
+  void start_attempt(std::size_t attempt);
 
   TextDecoder decode_;
   GenerationConfig gen_;
@@ -71,6 +77,7 @@ class TranscriptionJob final : public SpeechJob {
   JobSetup setup_;
   int seek_ = 0;
   int window_frames_ = 0;
+  std::size_t attempt_ = 0;  // index into setup_.fallback.temperatures of the running window's decode
   std::optional<WindowDecoder> decoder_;
   std::vector<int> slots_;
   Transcription out_;
