@@ -107,11 +107,11 @@ struct SpeechOptions {
   uint64_t seed = 0;                 // sampling seed
   int beams = 1;                     // beam search width (temperature 0 only)
   int max_new_tokens = 0;            // per 30 s window; 0: the model's default (max_target_positions / 2)
-  // Temperature fallback (Whisper; models/whisper/fallback.h): with two or more temperatures (increasing,
-  // first one replaces `temperature`) a window is decoded again at the next one while its text compresses
+  // Temperature fallback (Whisper; models/whisper/fallback.h): with two or more temperatures (increasing;
+  // they replace `temperature`, attempt by attempt) a window is decoded again at the next one while its text compresses
   // more than compression_ratio_threshold or its avg_logprob is below logprob_threshold, and a final window
   // whose no_speech_prob exceeds no_speech_threshold (avg_logprob not above logprob_threshold) is skipped as
-  // silence. Empty or one temperature: off, the thresholds unused. Models without fallback refuse a schedule.
+  // silence. Empty or one entry: off, `temperature` alone decides, the thresholds unused. Models without fallback refuse a schedule.
   std::vector<float> temperatures;
   std::optional<double> compression_ratio_threshold = 2.4;
   std::optional<double> logprob_threshold = -1.0;

@@ -71,10 +71,10 @@ AudioForm parse_audio_form(const httplib::MultipartFormDataMap& fields, Task tas
   // --temperature "0,0.2,..."); `temperature_increment_on_fallback` builds the schedule from the number up to 1.
   if (auto v = field(fields, "temperature"); v && !trim(*v).empty()) {
     std::vector<float> schedule;
-    std::string rest = *v;
+    const std::string& list = *v;
     for (std::size_t at = 0; at != std::string::npos;) {
-      const std::size_t comma = rest.find(',', at);
-      const std::string item = rest.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+      const std::size_t comma = list.find(',', at);
+      const std::string item = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
       const double t = parse_number("temperature", item);
       if (t < 0.0 || t > 1.0)
         fail(400, "`temperature` values must be between 0 and 1, got " + trim(item), "temperature", "invalid_value");

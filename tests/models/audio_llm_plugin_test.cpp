@@ -9,9 +9,9 @@
 #include <fstream>
 #include <map>
 
-#include "formats/audio/audio.h"
 #include "formats/json_file.h"
 #include "models/plugin_loader.h"
+#include "support/decoder_fixture.h"
 #include "support/files.h"
 #include "support/paths.h"
 
@@ -69,15 +69,6 @@ Plugin& plugin() {
   return *p;
 }
 
-std::vector<float> clip_samples(const nlohmann::json& clip) {
-  const std::string rel = clip["audio"].get<std::string>();
-  const auto path = rel.rfind("whisper/", 0) == 0 ? fathom::testing::shared_dir() / "assets" / rel
-                                                  : fathom::testing::source_dir() / rel;
-  auto audio = formats::decode_audio(fathom::testing::read_bytes(path));
-  EXPECT_TRUE(audio.ok()) << path;
-  return audio.ok() ? audio.value().samples : std::vector<float>{};
-}
-
 TEST(AudioLlmPlugin, RegistersATranscriptionArchitectureFromThePlugin) {
   ASSERT_EQ(plugin().registry.architectures().size(), 1u);
   const Architecture* a = plugin().registry.architectures()[0].get();
@@ -103,11 +94,8 @@ TEST(AudioLlmPlugin, GreedyTokensEqualTransformersForEveryCase) {
   std::vector<SpeechJob*> raw;
   std::vector<std::vector<int32_t>> want;
   for (const auto& [key, cs] : ref["generate"]["cases"].items()) {
-    SpeechOptions o;
-    o.max_new_tokens = cs["max_new_tokens"].get<int>();
-    if (key.find("language_en") != std::string::npos) o.language = "en";
-    if (key.find("prompt") != std::string::npos) o.prompt = "Kennedy, Americans";
-    auto job = stt->start(clip_samples(ref["clips"][cs["clip"].get<std::string>()]), o);
+    auto job = stt->start(fathom::testing::audiollm_clip_samples(ref["clips"][cs["clip"].get<std::string>()]),
+                          fathom::testing::audiollm_case_options(key, cs));
     ASSERT_TRUE(job.ok()) << key << ": " << job.error().message;
     raw.push_back(job.value().get());
     jobs.push_back(std::move(job).value());

@@ -7,8 +7,8 @@
 #include <cstdio>
 
 #include "backends/cuda/device.h"
-#include "formats/audio/audio.h"
 #include "models/registry.h"
+#include "support/decoder_fixture.h"
 #include "support/files.h"
 #include "support/paths.h"
 
@@ -28,19 +28,11 @@ std::vector<Case> cases(const std::string& name) {
   const auto ref = fathom::testing::read_json(fixture("models/" + name + ".reference.json"));
   std::vector<Case> out;
   for (const auto& [key, cs] : ref["generate"]["cases"].items()) {
-    const auto& clip = ref["clips"][cs["clip"].get<std::string>()];
-    const std::string rel = clip["audio"].get<std::string>();
-    const auto path = rel.rfind("whisper/", 0) == 0 ? fathom::testing::shared_dir() / "assets" / rel
-                                                    : fathom::testing::source_dir() / rel;
-    auto audio = formats::decode_audio(fathom::testing::read_bytes(path));
-    EXPECT_TRUE(audio.ok()) << path;
-    if (!audio.ok()) continue;
     Case c;
     c.key = key;
-    c.samples = audio.value().samples;
-    c.options.max_new_tokens = cs["max_new_tokens"].get<int>();
-    if (key.find("language_en") != std::string::npos) c.options.language = "en";
-    if (key.find("prompt") != std::string::npos) c.options.prompt = "Kennedy, Americans";
+    c.samples = fathom::testing::audiollm_clip_samples(ref["clips"][cs["clip"].get<std::string>()]);
+    if (c.samples.empty()) continue;
+    c.options = fathom::testing::audiollm_case_options(key, cs);
     c.greedy = cs["greedy_tokens"].get<std::vector<int32_t>>();
     out.push_back(std::move(c));
   }

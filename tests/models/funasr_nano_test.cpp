@@ -20,6 +20,7 @@
 #include "models/audiollm/funasr_nano_config.h"
 #include "models/audiollm/funasr_nano_parts.h"
 #include "models/registry.h"
+#include "support/decoder_fixture.h"
 #include "support/files.h"
 #include "support/paths.h"
 
@@ -27,6 +28,8 @@ namespace fathom::models::audiollm {
 namespace {
 
 using fathom::testing::fixture;
+using fathom::testing::audiollm_case_options;
+using fathom::testing::audiollm_clip_samples;
 
 nlohmann::json reference(const std::string& name) {
   return fathom::testing::read_json(fixture("models/" + name + ".reference.json"));
@@ -37,20 +40,6 @@ std::vector<float> dump(const nlohmann::json& entry) {
   std::vector<float> v(raw.size() / 4);
   std::memcpy(v.data(), raw.data(), v.size() * 4);
   return v;
-}
-
-// The clip's audio as 16 kHz samples (paths in the reference: "whisper/..." under the shared assets, else the
-// repository).
-std::vector<float> clip_samples(const nlohmann::json& clip) {
-  const std::string rel = clip["audio"].get<std::string>();
-  const auto path = rel.rfind("whisper/", 0) == 0 ? fathom::testing::shared_dir() / "assets" / rel
-                                                  : fathom::testing::source_dir() / rel;
-  const auto bytes = fathom::testing::read_bytes(path);
-  auto audio = formats::decode_audio(bytes);
-  EXPECT_TRUE(audio.ok()) << path << ": " << (audio.ok() ? "" : audio.error().message);
-  if (!audio.ok()) return {};
-  EXPECT_EQ(audio.value().samples.size(), clip["samples"].get<std::size_t>());
-  return audio.value().samples;
 }
 
 double max_abs_diff(const std::vector<float>& got, const std::vector<float>& ref) {
@@ -79,7 +68,7 @@ TEST(FunAsrNanoFrontend, FbankLfrAndCmvnMatchWavFrontend) {
           !std::filesystem::exists(fixture("models/" + entry["lfr_cmvn"]["file"].get<std::string>())))
         continue;
       ++compared;
-      const auto samples = clip_samples(entry);
+      const auto samples = audiollm_clip_samples(entry);
       int frames = 0, rows = 0;
       const auto feats = fbank->compute(samples, &frames);
       EXPECT_EQ(frames, entry["fbank"]["shape"][0].get<int>()) << name << " " << clip;
@@ -127,15 +116,6 @@ void run(SpeechToText& stt, const std::vector<SpeechJob*>& jobs) {
   ADD_FAILURE() << "jobs did not finish";
 }
 
-// The request options of reference case `key`: its language (jfk_language_en) or context prompt (jfk_prompt).
-SpeechOptions case_options(const std::string& key, const nlohmann::json& cs) {
-  SpeechOptions o;
-  o.max_new_tokens = cs["max_new_tokens"].get<int>();
-  if (key.find("language_en") != std::string::npos) o.language = "en";
-  if (key.find("prompt") != std::string::npos) o.prompt = "Kennedy, Americans";
-  return o;
-}
-
 TEST(FunAsrNano, RegistryServesItAsSpeechToText) {
   auto match = Registry::global().match(fixture("models/funasr-nano-random-a"));
   ASSERT_TRUE(match.ok()) << match.error().message;
@@ -152,8 +132,8 @@ TEST(FunAsrNano, SamplesToTokensMatchTransformersForEveryCase) {
     auto l = load(name);
     ASSERT_TRUE(l.stt);
     for (const auto& [key, cs] : l.reference["generate"]["cases"].items()) {
-      const auto samples = clip_samples(l.reference["clips"][cs["clip"].get<std::string>()]);
-      auto job = l.stt->start(samples, case_options(key, cs));
+      const auto samples = audiollm_clip_samples(l.reference["clips"][cs["clip"].get<std::string>()]);
+      auto job = l.stt->start(samples, audiollm_case_options(key, cs));
       ASSERT_TRUE(job.ok()) << key << ": " << job.error().message;
       run(*l.stt, {job.value().get()});
       auto r = job.value()->result();
@@ -175,8 +155,8 @@ TEST(FunAsrNano, BatchedJobsEqualSingleJobs) {
   std::vector<SpeechJob*> raw;
   std::vector<std::vector<int32_t>> want;
   for (const auto& [key, cs] : l.reference["generate"]["cases"].items()) {
-    const auto samples = clip_samples(l.reference["clips"][cs["clip"].get<std::string>()]);
-    auto job = l.stt->start(samples, case_options(key, cs));
+    const auto samples = audiollm_clip_samples(l.reference["clips"][cs["clip"].get<std::string>()]);
+    auto job = l.stt->start(samples, audiollm_case_options(key, cs));
     ASSERT_TRUE(job.ok()) << job.error().message;
     raw.push_back(job.value().get());
     jobs.push_back(std::move(job).value());
@@ -198,7 +178,7 @@ TEST(FunAsrNano, ReportsTheLanguageOfTheTranscriptsScript) {
   for (const auto& [key, expect] : std::vector<std::pair<std::string, std::string>>{{"jfk_default", "en"},
                                                                                       {"tones_default", "ja"}}) {
     const auto& cs = cases[key];
-    auto job = l.stt->start(clip_samples(l.reference["clips"][cs["clip"].get<std::string>()]), case_options(key, cs));
+    auto job = l.stt->start(audiollm_clip_samples(l.reference["clips"][cs["clip"].get<std::string>()]), audiollm_case_options(key, cs));
     ASSERT_TRUE(job.ok());
     run(*l.stt, {job.value().get()});
     auto r = job.value()->result();
@@ -210,7 +190,7 @@ TEST(FunAsrNano, ReportsTheLanguageOfTheTranscriptsScript) {
 TEST(FunAsrNano, LongAudioIsCutIntoWindows) {
   auto l = load("funasr-nano-random-a");
   ASSERT_TRUE(l.stt);
-  const auto jfk = clip_samples(l.reference["clips"]["jfk"]);
+  const auto jfk = audiollm_clip_samples(l.reference["clips"]["jfk"]);
   ASSERT_FALSE(jfk.empty());
   auto tiled = [&](double seconds) {
     std::vector<float> s(static_cast<std::size_t>(seconds * 16000));
@@ -246,7 +226,7 @@ TEST(FunAsrNano, LongAudioIsCutIntoWindows) {
 TEST(FunAsrNano, RefusesWhatItCannotDo) {
   auto l = load("funasr-nano-random-a");
   ASSERT_TRUE(l.stt);
-  const auto samples = clip_samples(l.reference["clips"]["tones"]);
+  const auto samples = audiollm_clip_samples(l.reference["clips"]["tones"]);
   SpeechOptions o;
   o.language = "fr";
   auto bad_language = l.stt->start(samples, o);
@@ -275,9 +255,9 @@ TEST(FunAsrNano, CancelledJobFreesItsRequestAndOthersCarryOn) {
   auto l = load("funasr-nano-random-a");
   ASSERT_TRUE(l.stt);
   const auto& cs = l.reference["generate"]["cases"]["tones_default"];
-  const auto samples = clip_samples(l.reference["clips"]["tones"]);
-  auto a = l.stt->start(samples, case_options("tones_default", cs));
-  auto b = l.stt->start(samples, case_options("tones_default", cs));
+  const auto samples = audiollm_clip_samples(l.reference["clips"]["tones"]);
+  auto a = l.stt->start(samples, audiollm_case_options("tones_default", cs));
+  auto b = l.stt->start(samples, audiollm_case_options("tones_default", cs));
   ASSERT_TRUE(a.ok() && b.ok());
   std::vector<SpeechJob*> both = {a.value().get(), b.value().get()};
   l.stt->step(both);

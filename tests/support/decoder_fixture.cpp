@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "formats/audio/audio.h"
 #include "formats/json_file.h"
 #include "formats/safetensors.h"
 #include "support/files.h"
@@ -57,6 +58,24 @@ std::vector<models::decoder::PromptPart> fixture_prompt(const DecoderFixture& f,
   parts[1].embeddings = fixture_adaptor(f, c["clip"].get<std::string>());
   parts[2].ids.assign(ids.begin() + static_cast<std::ptrdiff_t>(p) + 1, ids.end());
   return parts;
+}
+
+std::vector<float> audiollm_clip_samples(const nlohmann::json& clip) {
+  const std::string rel = clip["audio"].get<std::string>();
+  const auto path = rel.rfind("whisper/", 0) == 0 ? shared_dir() / "assets" / rel : source_dir() / rel;
+  auto audio = formats::decode_audio(read_bytes(path));
+  EXPECT_TRUE(audio.ok()) << path << ": " << (audio.ok() ? "" : audio.error().message);
+  if (!audio.ok()) return {};
+  EXPECT_EQ(audio.value().samples.size(), clip["samples"].get<std::size_t>()) << path;
+  return audio.value().samples;
+}
+
+models::SpeechOptions audiollm_case_options(const std::string& key, const nlohmann::json& cs) {
+  models::SpeechOptions o;
+  o.max_new_tokens = cs["max_new_tokens"].get<int>();
+  if (key.find("language_en") != std::string::npos) o.language = "en";
+  if (key.find("prompt") != std::string::npos) o.prompt = "Kennedy, Americans";
+  return o;
 }
 
 }  // namespace fathom::testing

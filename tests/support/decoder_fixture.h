@@ -11,6 +11,7 @@
 
 #include "models/decoder/decoder_lm.h"
 #include "models/decoder/generator.h"
+#include "models/model.h"
 
 namespace fathom::testing {
 
@@ -27,6 +28,15 @@ DecoderFixture load_decoder_fixture(const std::string& name, std::size_t kv_cach
 
 // The adaptor output of `clip` ("jfk" / "tones") as f32 rows [n, hidden].
 std::vector<float> fixture_adaptor(const DecoderFixture& f, const std::string& clip);
+
+// A reference clip's audio as 16 kHz samples (`clip` is an entry of the reference's "clips": its "audio" path is
+// under the shared assets when it starts with "whisper/", else under the repository). A decode failure is a
+// gtest failure and gives no samples.
+std::vector<float> audiollm_clip_samples(const nlohmann::json& clip);
+
+// The request options of reference case `key` of "generate.cases": its max_new_tokens, the language of a
+// *language_en* case, the context prompt of a *prompt* case.
+models::SpeechOptions audiollm_case_options(const std::string& key, const nlohmann::json& case_json);
 
 // The prompt of reference case `key`: ids before the placeholder, the adaptor rows, ids after it.
 std::vector<models::decoder::PromptPart> fixture_prompt(const DecoderFixture& f, const std::string& key);

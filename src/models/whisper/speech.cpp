@@ -88,7 +88,7 @@ Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start_job(std::vector<float> m
   if (o.beams > 1 && o.temperature > 0.0f)
     return invalid("beam search (`use_beam_search`/`n` > 1) needs `temperature` 0", "temperature");
   w.temperature = o.temperature;
-  if (o.temperatures.size() >= 2) {
+  if (o.temperatures.size() >= 2) {  // a fallback schedule (fewer entries: off, `temperature` decides)
     for (std::size_t i = 0; i < o.temperatures.size(); ++i) {
       const float t = o.temperatures[i];
       if (!(t >= 0.0f && t <= 2.0f) || (i > 0 && !(t > o.temperatures[i - 1])))
@@ -98,13 +98,7 @@ Result<std::unique_ptr<SpeechJob>> WhisperSpeech::start_job(std::vector<float> m
       return invalid("temperature fallback decodes one hypothesis per temperature; it cannot be combined with beam "
                      "search (`use_beam_search`/`n` > 1)",
                      "temperature");
-    setup.fallback.temperatures = o.temperatures;
-    setup.fallback.compression_ratio_threshold = o.compression_ratio_threshold;
-    setup.fallback.logprob_threshold = o.logprob_threshold;
-    setup.fallback.no_speech_threshold = o.no_speech_threshold;
-    w.temperature = o.temperatures[0];
-  } else if (o.temperatures.size() == 1) {
-    w.temperature = o.temperatures[0];
+    setup.fallback = {o.temperatures, o.compression_ratio_threshold, o.logprob_threshold, o.no_speech_threshold};
   }
   w.top_p = o.top_p;
   w.seed = o.seed;
