@@ -1,8 +1,10 @@
 #include "ops/rows.h"
 
+#include <algorithm>
 #include <cstring>
 
 #if FATHOM_WITH_CUDA
+#include "backends/cuda/decoder_kernels.h"
 #include "backends/cuda/mel/log_mel.h"
 #include "backends/cuda/rows/scatter_rows.h"
 #endif
@@ -46,6 +48,34 @@ Status scatter_rows(ExecContext& ctx, const TensorView& src, const TensorView& d
       p.row_bytes = row_bytes;
       return cuda_status(cuda::launch_scatter_rows(p, ctx.stream), kOp);
     }
+#endif
+    default:
+      return unsupported_device(ctx, kOp);
+  }
+}
+
+Status argmax_rows(ExecContext& ctx, const TensorView& x, const TensorView& out) {
+  constexpr const char* kOp = "argmax_rows";
+  FATHOM_TRY(check_tensor(ctx, x, DType::kF32, kOp, "x"));
+  FATHOM_TRY(check_tensor(ctx, out, DType::kI32, kOp, "out"));
+  FATHOM_TRY(check_shape(out, Shape{x.rows()}, kOp, "out"));
+  const int64_t rows = x.rows(), cols = x.cols();
+  if (cols <= 0 || cols > INT32_MAX || rows > INT32_MAX)
+    return make_error(ErrorCode::kInvalidArgument, "argmax_rows: x " + x.shape.to_string() + " needs 1 to 2^31-1 columns");
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu: {
+      const float* v = x.ptr<float>();
+      int32_t* o = out.ptr<int32_t>();
+      for (int64_t r = 0; r < rows; ++r)
+        o[r] = static_cast<int32_t>(std::max_element(v + r * cols, v + (r + 1) * cols) - (v + r * cols));
+      return Status::Ok();
+    }
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return status_from_exceptions([&] {
+        cuda::argmax_rows(x.ptr<float>(), out.ptr<int32_t>(), static_cast<int>(rows), static_cast<int>(cols),
+                          static_cast<cudaStream_t>(ctx.stream));
+      });
 #endif
     default:
       return unsupported_device(ctx, kOp);

@@ -1,7 +1,7 @@
 #pragma once
 // Row movement between tensors that do not share a layout: scatter a packed batch's rows to many
-// destinations (e.g. append new key/value rows to per-sequence caches), and the Whisper log-mel on a
-// device.
+// destinations (e.g. append new key/value rows to per-sequence caches), each row's argmax, and the
+// Whisper log-mel on a device.
 #include "ops/common.h"
 
 namespace fathom::ops {
@@ -11,6 +11,10 @@ namespace fathom::ops {
 // src.dtype, in memory of ctx.device). Destinations must not overlap each other or `src`.
 // Capturable on CUDA (one launch, no host access to device memory).
 Status scatter_rows(ExecContext& ctx, const TensorView& src, const TensorView& dst);
+
+// out[r] = the index of the largest value of row r of `x` (f32 [R, C], C > 0), the first one on ties:
+// greedy decoding's next token without copying the rows to the host. `out` i32 [R]. Capturable on CUDA.
+Status argmax_rows(ExecContext& ctx, const TensorView& x, const TensorView& out);
 
 // Whisper log-mel of one window on a device (CUDA only; the CPU path is formats/mel): `samples` f32
 // [n_samples] (entries at index >= n_valid are read as zero), `filters` f32 [n_mels, 201]

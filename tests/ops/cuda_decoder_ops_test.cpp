@@ -14,6 +14,7 @@
 #include "ops/cuda_test_util.h"
 #include "ops/norm.h"
 #include "ops/qk_norm_rope.h"
+#include "ops/rows.h"
 
 namespace fathom::cuda {
 namespace {
@@ -151,6 +152,27 @@ TEST_F(CudaDecoderOps, FsmnMemoryAndReluAllDtypes) {
     ASSERT_TRUE(ops::relu(gpu(), dev(od, d, Shape{T, D}), dev(od, d, Shape{T, D})).ok());
     check("relu", d, od, ref);
   }
+}
+
+TEST_F(CudaDecoderOps, ArgmaxRowsEqualsTheCpu) {
+  // Vocabulary-sized rows (more columns than threads), a tie between two strided lanes, a row of equal values.
+  std::mt19937 rng(5);
+  const int R = 6, C = 151936;
+  std::vector<float> x = random_vec(static_cast<std::size_t>(R) * C, DType::kF32, rng);
+  x[0 * static_cast<std::size_t>(C) + 1000] = 9.0f, x[0 * static_cast<std::size_t>(C) + 77777] = 9.0f;
+  x[1 * static_cast<std::size_t>(C) + C - 1] = 9.0f;
+  std::fill(x.begin() + 2 * static_cast<std::size_t>(C), x.begin() + 3 * static_cast<std::size_t>(C), 0.25f);
+  std::vector<int32_t> ref(R);
+  ASSERT_TRUE(ops::argmax_rows(cpu(), TensorView(x.data(), DType::kF32, Shape{R, C}),
+                               TensorView(ref.data(), DType::kI32, Shape{R})).ok());
+  EXPECT_EQ(ref[0], 1000);
+  EXPECT_EQ(ref[2], 0);
+  DevMem xd = upload(x, DType::kF32), od = upload_ints(std::vector<int32_t>(R, -7));
+  ASSERT_TRUE(ops::argmax_rows(gpu(), dev(xd, DType::kF32, Shape{R, C}), dev(od, DType::kI32, Shape{R})).ok());
+  gpu_->synchronize();
+  std::vector<int32_t> got(R);
+  FATHOM_CUDA_CHECK(cudaMemcpy(got.data(), od.get(), R * 4, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(got, ref);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The decoder-LLM ops on the CPU against direct double-precision loops: rms_norm, silu_mul, qk_norm_rope,
-// paged_kv_write + attention_paged (grouped-query, causal, scattered block tables, several sequences).
+// paged_kv_write + attention_paged (grouped-query, causal, scattered block tables, several sequences),
+// argmax_rows.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "ops/attention_paged.h"
 #include "ops/norm.h"
 #include "ops/qk_norm_rope.h"
+#include "ops/rows.h"
 
 namespace fathom::ops {
 namespace {
@@ -178,6 +180,27 @@ TEST(DecoderOps, PagedAttentionMatchesContiguousReference) {
                                vp, scale, TensorView(out.data(), DType::kF32, Shape{T, L.q_width()})).ok());
   slots[1] = slots[0];
   EXPECT_FALSE(paged_kv_write(cpu.ctx(), qkv_v, L, TensorView(slots.data(), DType::kI32, Shape{T}), kp, vp).ok());
+}
+
+TEST(DecoderOps, ArgmaxRowsPicksTheFirstMaximum) {
+  CpuExecContext cpu;
+  const int R = 4, C = 9;
+  std::vector<float> x = random_values(R * C, 7, -5.0f, -1.0f);  // all negative: a zero start would be wrong
+  x[0 * C + 3] = 2.0f, x[0 * C + 6] = 2.0f;                     // tie: the lower index wins
+  x[1 * C + 8] = 0.5f;                                           // maximum in the last column
+  x[2 * C + 0] = 0.0f;                                           // maximum in the first column
+  std::vector<int32_t> out(R, -1);
+  ASSERT_TRUE(argmax_rows(cpu.ctx(), TensorView(x.data(), DType::kF32, Shape{R, C}),
+                          TensorView(out.data(), DType::kI32, Shape{R})).ok());
+  EXPECT_EQ(out[0], 3);
+  EXPECT_EQ(out[1], 8);
+  EXPECT_EQ(out[2], 0);
+  EXPECT_EQ(out[3], std::max_element(x.begin() + 3 * C, x.begin() + 4 * C) - (x.begin() + 3 * C));
+  // A wrong output shape or dtype is refused.
+  EXPECT_FALSE(argmax_rows(cpu.ctx(), TensorView(x.data(), DType::kF32, Shape{R, C}),
+                           TensorView(out.data(), DType::kI32, Shape{R - 1})).ok());
+  EXPECT_FALSE(argmax_rows(cpu.ctx(), TensorView(x.data(), DType::kF32, Shape{R, C}),
+                           TensorView(out.data(), DType::kF32, Shape{R})).ok());
 }
 
 }  // namespace

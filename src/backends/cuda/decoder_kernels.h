@@ -21,6 +21,11 @@ void rms_norm(DType dtype, const void* in, const void* weight, float eps, void* 
 // out[r, c] = silu(gate_up[r, c]) * gate_up[r, cols + c]; gate_up [rows, 2 cols], out [rows, cols].
 void silu_mul(DType dtype, const void* gate_up, void* out, int rows, int cols, cudaStream_t stream);
 
+// out[r] = index of the largest value of row r of `in` (f32 [rows, cols], contiguous), the first one on
+// ties (torch.argmax's and std::max_element's choice); one block per row. Greedy decoding reads these
+// rows' ids instead of downloading [rows, vocab] logits.
+void argmax_rows(const float* in, int32_t* out, int rows, int cols, cudaStream_t stream);
+
 // In place on fused q | k | v rows (see cpu::qk_norm_rope): per-head RMSNorm of q / k heads (weights may be
 // null), then rotate-half rotary positions with angle positions[t] * inv_freq[i] (inv_freq f32 on the
 // device, head_dim / 2 entries) and cos / sin multiplied by `scaling`. head_dim even and <= 256.

@@ -28,7 +28,7 @@ struct DecoderLm::Layout {
   std::size_t ids = 0, positions = 0, slots = 0, last_rows = 0, seqs = 0, tables = 0, addresses = 0, embeds = 0;
   std::size_t input_bytes = 0;
   std::size_t h = 0, x = 0, qkv = 0, attn = 0, tmp = 0, gate_up = 0, act = 0, last = 0, last_norm = 0, logits = 0,
-              logits32 = 0;
+              logits32 = 0, argmax = 0;
   std::size_t bytes = 0;
 };
 
@@ -64,6 +64,7 @@ DecoderLm::Layout DecoderLm::layout_for(int64_t T, int64_t B, int64_t table_entr
   L.last_norm = take(b * hidden * es);
   L.logits = take(b * vocab * es);
   L.logits32 = take(b * vocab * 4);
+  L.argmax = take(b * 4);
   L.bytes = at;
   return L;
 }
@@ -176,7 +177,8 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   const int64_t hidden = cfg_.hidden_size, vocab = cfg_.vocab_size;
   const int64_t B = static_cast<int64_t>(inputs.size());
   if (B == 0) return make_error(ErrorCode::kInvalidArgument, "decoder forward: empty batch");
-  if (options.logits && !has_lm_head())
+  const bool want_logits = options.logits || options.greedy_ids;
+  if (want_logits && !has_lm_head())
     return make_error(ErrorCode::kUnsupported, "decoder forward: the checkpoint has no lm_head, logits are unavailable");
   // Validate and count.
   std::set<int> seen;
@@ -301,13 +303,17 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   if (graph) {
     FATHOM_TRY(runner_->run_graph(bucket, [&] { return body(base, L, rows, nseq, 1, entries, 0, true); }));
   } else {
-    FATHOM_TRY(body(base, L, T, B, max_q, table_entries, E, options.logits));
+    FATHOM_TRY(body(base, L, T, B, max_q, table_entries, E, want_logits));
   }
   ForwardOutput out;
   if (options.logits) {
     logits_host_.resize(static_cast<std::size_t>(B * vocab));
     FATHOM_TRY(runner_->download(logits_host_.data(), base + (dt == DType::kF32 ? L.logits : L.logits32),
                                  logits_host_.size() * 4));
+  }
+  if (options.greedy_ids) {
+    greedy_host_.resize(static_cast<std::size_t>(B));
+    FATHOM_TRY(runner_->download(greedy_host_.data(), base + L.argmax, greedy_host_.size() * 4));
   }
   std::vector<unsigned char> hidden_raw;
   if (options.last_hidden) {
@@ -320,6 +326,7 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
     cache_.set_length(seq, cache_.length(seq) + counts[static_cast<std::size_t>(b)]);
   }
   if (options.logits) out.logits = std::span<const float>(logits_host_.data(), logits_host_.size());
+  if (options.greedy_ids) out.greedy_ids = std::span<const int32_t>(greedy_host_.data(), greedy_host_.size());
   if (options.last_hidden) {
     hidden_host_.resize(static_cast<std::size_t>(B * hidden));
     FATHOM_TRY(ops::convert(cpu.ctx(), TensorView(hidden_raw.data(), dt, Shape{B * hidden}),
@@ -379,7 +386,9 @@ Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t 
   if (logits) {
     const TensorView lg = view(L.logits, dt, Shape{B, vocab});
     FATHOM_TRY(ops::linear(ctx_, last_norm, w_->lm_head, nullptr, lg));
-    if (dt != DType::kF32) FATHOM_TRY(ops::convert(ctx_, lg, view(L.logits32, DType::kF32, Shape{B, vocab})));
+    const TensorView lg32 = dt == DType::kF32 ? lg : view(L.logits32, DType::kF32, Shape{B, vocab});
+    if (dt != DType::kF32) FATHOM_TRY(ops::convert(ctx_, lg, lg32));
+    FATHOM_TRY(ops::argmax_rows(ctx_, lg32, view(L.argmax, DType::kI32, Shape{B})));
   }
   return Status::Ok();
 }

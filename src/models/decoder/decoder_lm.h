@@ -73,12 +73,15 @@ struct SequenceInput {
 struct ForwardOptions {
   bool logits = true;        // compute lm_head logits of each sequence's last new position
   bool last_hidden = false;  // also return the final-normed hidden state of that position
+  bool greedy_ids = false;   // return each sequence's argmax token (computed on the device; with logits
+                             // = false only B ids leave it, not [B, vocab] logits)
 };
 
 // Host results of a forward pass, valid until the next forward(): row b belongs to inputs[b].
 struct ForwardOutput {
   std::span<const float> logits;       // [B, vocab] when requested
   std::span<const float> last_hidden;  // [B, hidden] when requested
+  std::span<const int32_t> greedy_ids; // [B] when requested: argmax of each row's logits, first on ties
 };
 
 class DecoderLm {
@@ -153,6 +156,7 @@ class DecoderLm {
   Buffer inv_freq_;  // f32 [head_dim / 2] on the device
   PagedKvCache cache_;
   std::vector<float> logits_host_, hidden_host_;
+  std::vector<int32_t> greedy_host_;
   std::vector<int> buckets_;  // decode-step graph buckets (empty: graphs off)
   int graph_table_width_ = 0; // block-table entries per sequence in graph steps
   Buffer graph_buffer_;       // inputs + activations of graph steps, sized for the largest bucket

@@ -116,7 +116,12 @@ Result<std::vector<GenerationEvent>> Generator::step() {
         inputs[i].spans.push_back(p.ids.empty() ? InputSpan::embeds(p.embeddings) : InputSpan::tokens(p.ids));
     }
   }
-  Result<ForwardOutput> out = lm_.forward(inputs);
+  // A batch of greedy requests takes the device's argmax ids: B ints cross to the host, not B x vocab logits.
+  const bool all_greedy = std::all_of(running_.begin(), running_.end(), [](const Active& a) { return a.sampler->greedy(); });
+  ForwardOptions fo;
+  fo.logits = !all_greedy;
+  fo.greedy_ids = all_greedy;
+  Result<ForwardOutput> out = lm_.forward(inputs, fo);
   if (!out.ok()) {
     for (std::size_t i = running_.size(); i-- > 0;) {
       events.push_back(GenerationEvent{running_[i].id, -1, FinishReason::kError, out.error()});
@@ -128,7 +133,7 @@ Result<std::vector<GenerationEvent>> Generator::step() {
   std::vector<std::size_t> done;
   for (std::size_t i = 0; i < running_.size(); ++i) {
     Active& a = running_[i];
-    const int32_t token = a.sampler->next(out.value().logits.subspan(i * vocab, vocab));
+    const int32_t token = all_greedy ? out.value().greedy_ids[i] : a.sampler->next(out.value().logits.subspan(i * vocab, vocab));
     a.last = token;
     ++a.generated;
     GenerationEvent e{a.id, token, FinishReason::kNone, std::nullopt};

@@ -84,6 +84,44 @@ __global__ void paged_kv_write_kernel(PagedKvWriteParams p) {
   }
 }
 
+constexpr int kArgmaxThreads = 1024;
+
+// One block per row: a strided scan per thread, then a block reduction; (value, index) pairs compare by
+// value, the lower index winning ties, so the result is the row's first maximum.
+__global__ void argmax_rows_kernel(const float* in, int32_t* out, int cols) {
+  __shared__ float best_v[kArgmaxThreads / 32];
+  __shared__ int best_i[kArgmaxThreads / 32];
+  const float* row = in + static_cast<std::size_t>(blockIdx.x) * cols;
+  float v = -INFINITY;
+  int idx = cols;  // no candidate yet
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float x = row[c];
+    if (x > v || idx == cols) v = x, idx = c;
+  }
+  auto better = [](float va, int ia, float vb, int ib) { return vb > va || (vb == va && ib < ia); };
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    const float ov = __shfl_down_sync(0xffffffffu, v, off);
+    const int oi = __shfl_down_sync(0xffffffffu, idx, off);
+    if (oi < cols && (idx == cols || better(v, idx, ov, oi))) v = ov, idx = oi;
+  }
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (lane == 0) best_v[warp] = v, best_i[warp] = idx;
+  __syncthreads();
+  if (warp == 0) {
+    const int warps = (blockDim.x + 31) >> 5;
+    v = lane < warps ? best_v[lane] : -INFINITY;
+    idx = lane < warps ? best_i[lane] : cols;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+      const float ov = __shfl_down_sync(0xffffffffu, v, off);
+      const int oi = __shfl_down_sync(0xffffffffu, idx, off);
+      if (oi < cols && (idx == cols || better(v, idx, ov, oi))) v = ov, idx = oi;
+    }
+    if (lane == 0) out[blockIdx.x] = idx < cols ? idx : 0;
+  }
+}
+
 constexpr int kWarpsPerBlock = 4;
 constexpr int kDimsPerLane = kMaxHeadDim / 32;
 
@@ -169,6 +207,14 @@ void silu_mul(DType dtype, const void* gate_up, void* out, int rows, int cols, c
     using T = decltype(tag);
     silu_mul_kernel<T><<<grid_for(n), 256, 0, stream>>>(static_cast<const T*>(gate_up), static_cast<T*>(out), n, cols);
   });
+  FATHOM_CUDA_CHECK_LAUNCH();
+}
+
+void argmax_rows(const float* in, int32_t* out, int rows, int cols, cudaStream_t stream) {
+  require(rows >= 0 && cols > 0, "argmax_rows", "rows must be >= 0 and cols > 0");
+  if (rows == 0) return;
+  const int threads = cols >= kArgmaxThreads ? kArgmaxThreads : ((cols + 31) / 32) * 32;
+  argmax_rows_kernel<<<rows, threads, 0, stream>>>(in, out, cols);
   FATHOM_CUDA_CHECK_LAUNCH();
 }
 
