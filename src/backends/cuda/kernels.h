@@ -59,7 +59,8 @@ void embedding_layer_norm(const EmbeddingParams& p, cudaStream_t stream);
 //   O[t, h*D:(h+1)*D] = softmax(scale * Q_h[t] K_h[s]^T) V_h[s],  s over t's own sequence.
 // Tiled with an online softmax and f32 accumulation (K/V tiles staged in shared memory); f32 inputs are
 // computed entirely in f32. Masked tail rows of the batch are written as zeros.
-// head_dim: a multiple of 4 up to 128 (compiled widths 8, 16, 32, 64, 128; others are padded). q, k, v may point into one fused QKV matrix (ld = 3*hidden).
+// head_dim: 1..128 (compiled widths 8, 16, 32, 64, 128; others are padded; a head_dim or leading dimension that is
+// not a multiple of 4 takes a scalar-access instantiation). q, k, v may point into one fused QKV matrix (ld = 3*hidden).
 struct AttentionParams {
   DType dtype = DType::kF32;
   int num_heads = 0, head_dim = 0;

@@ -2,8 +2,10 @@
 // f16 / bf16 with head_dim 32, 64 or 128 go to the tensor-core kernel (attention_mma.cu); this file's
 // CUDA-core kernel serves f32 (computed entirely in f32) and every other head_dim.
 //
-// One block per (query tile of kAttnTileRows rows of one sequence, head). The head dim D is padded to a
-// compiled width DP in {8, 16, 32, 64, 128}. Each query row is owned by TPR = DP/min(DP,32) adjacent
+// One block per (query tile of kAttnTileRows rows of one sequence, head). The head dim D (1..128) is padded to a
+// compiled width DP in {8, 16, 32, 64, 128}. When D and the leading dimensions are multiples of 4 every 4-wide
+// chunk is one vector load/store; otherwise (e.g. D = 10) the kVec = false instantiation moves the same chunks
+// element by element, masking the dims past D. Each query row is owned by TPR = DP/min(DP,32) adjacent
 // threads; each thread holds min(DP,32) of the row's dims of q and of the output accumulator in registers (dims interleaved in 4-wide chunks so the TPR threads read distinct shared
 // memory banks). K and V tiles of kKeys rows are staged in shared memory as f32; scores are processed
 // in groups of 8 keys with one running-max rescale per group.
@@ -49,9 +51,32 @@ __device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
   *reinterpret_cast<uint2*>(p) = u;
 }
 
+// A 4-wide chunk starting at p of which the first n (1..4) elements lie inside the head: vector access
+// when kVec (then n is always 4 and p is 16-byte aligned for f32, 8-byte for 16-bit types), else scalar.
+template <bool kVec, typename T> __device__ __forceinline__ float4 load_chunk(const T* p, int n) {
+  if constexpr (kVec) {
+    return load4(p);
+  } else {
+    float e[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) e[i] = i < n ? to_f32(p[i]) : 0.f;
+    return make_float4(e[0], e[1], e[2], e[3]);
+  }
+}
+template <bool kVec, typename T> __device__ __forceinline__ void store_chunk(T* p, float4 v, int n) {
+  if constexpr (kVec) {
+    store4(p, v);
+  } else {
+    const float e[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      if (i < n) p[i] = from_f32<T>(e[i]);
+  }
+}
+
 template <int DP> constexpr int threads_per_row() { return DP > 32 ? DP / 32 : 1; }
 
-template <typename T, int DP>
+template <typename T, int DP, bool kVec>
 __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
     attention_kernel(AttentionParams p, float scale_log2) {
   constexpr int TPR = threads_per_row<DP>();
@@ -59,7 +84,7 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
   constexpr int kChunks = DP / TPR / 4;  // 4-wide chunks per thread
   __shared__ __align__(16) float ks[kKeys][DP];
   __shared__ __align__(16) float vs[kKeys][DP];
-  const int D = p.head_dim;  // <= DP, multiple of 4
+  const int D = p.head_dim;  // <= DP; a multiple of 4 when kVec
 
   griddep_wait();  // launched with launch_pdl: everything below may depend on the previous kernel
   const int tile = blockIdx.x, head = blockIdx.y;
@@ -74,10 +99,12 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
     const int end = p.batch.header[3];
     if (qrow < end) {
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c)
-        if ((c * TPR + part) * 4 < D)
-          store4(out + static_cast<std::size_t>(qrow) * p.ld_out + head * D + (c * TPR + part) * 4,
-                 make_float4(0.f, 0.f, 0.f, 0.f));
+      for (int c = 0; c < kChunks; ++c) {
+        const int d0 = (c * TPR + part) * 4;
+        if (d0 < D)
+          store_chunk<kVec>(out + static_cast<std::size_t>(qrow) * p.ld_out + head * D + d0,
+                            make_float4(0.f, 0.f, 0.f, 0.f), D - d0);
+      }
     }
     return;
   }
@@ -97,8 +124,9 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
   float q[kChunks * 4], acc[kChunks * 4];
 #pragma unroll
   for (int c = 0; c < kChunks; ++c) {
-    float4 v = valid && (c * TPR + part) * 4 < D ? load4(qp + static_cast<std::size_t>(qrow) * p.ld_qkv + (c * TPR + part) * 4)
-                     : make_float4(0.f, 0.f, 0.f, 0.f);
+    const int d0 = (c * TPR + part) * 4;
+    const float4 v = valid && d0 < D ? load_chunk<kVec>(qp + static_cast<std::size_t>(qrow) * p.ld_qkv + d0, D - d0)
+                                     : make_float4(0.f, 0.f, 0.f, 0.f);
     q[c * 4 + 0] = v.x * scale_log2;
     q[c * 4 + 1] = v.y * scale_log2;
     q[c * 4 + 2] = v.z * scale_log2;
@@ -117,8 +145,8 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
       float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
       if (j < nk && c4 * 4 < D) {
         const std::size_t off = static_cast<std::size_t>(k0 + j) * p.ld_qkv + c4 * 4;
-        kv = load4(kp + off);
-        vv = load4(vp + off);
+        kv = load_chunk<kVec>(kp + off, D - c4 * 4);
+        vv = load_chunk<kVec>(vp + off, D - c4 * 4);
       }
       *reinterpret_cast<float4*>(&ks[j][c4 * 4]) = kv;
       *reinterpret_cast<float4*>(&vs[j][c4 * 4]) = vv;
@@ -178,28 +206,32 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
   const float inv = 1.f / l;
   T* op = out + static_cast<std::size_t>(qrow) * p.ld_out + head * D;
 #pragma unroll
-  for (int c = 0; c < kChunks; ++c)
-    if ((c * TPR + part) * 4 < D)
-      store4(op + (c * TPR + part) * 4,
-           make_float4(acc[c * 4] * inv, acc[c * 4 + 1] * inv, acc[c * 4 + 2] * inv, acc[c * 4 + 3] * inv));
+  for (int c = 0; c < kChunks; ++c) {
+    const int d0 = (c * TPR + part) * 4;
+    if (d0 < D)
+      store_chunk<kVec>(op + d0, make_float4(acc[c * 4] * inv, acc[c * 4 + 1] * inv, acc[c * 4 + 2] * inv, acc[c * 4 + 3] * inv),
+                        D - d0);
+  }
 }
 
 template <typename T, int DP>
 void launch(const AttentionParams& p, float scale_log2, cudaStream_t stream) {
   dim3 grid(p.batch.max_tiles, p.num_heads);
-  launch_pdl(attention_kernel<T, DP>, grid, dim3(kAttnTileRows * threads_per_row<DP>()), 0, stream, p, scale_log2);
+  const dim3 block(kAttnTileRows * threads_per_row<DP>());
+  const bool vec = p.head_dim % 4 == 0 && p.ld_qkv % 4 == 0 && p.ld_out % 4 == 0;
+  if (vec) launch_pdl(attention_kernel<T, DP, true>, grid, block, 0, stream, p, scale_log2);
+  else launch_pdl(attention_kernel<T, DP, false>, grid, block, 0, stream, p, scale_log2);
 }
 
 }  // namespace
 
 void attention_varlen(const AttentionParams& p, cudaStream_t stream) {
-  require(p.head_dim >= 4 && p.head_dim <= 128 && p.head_dim % 4 == 0, "attention",
-          "head_dim must be a multiple of 4 in 4..128, got " + std::to_string(p.head_dim));
+  require(p.head_dim >= 1 && p.head_dim <= 128, "attention",
+          "head_dim must be in 1..128, got " + std::to_string(p.head_dim));
   require(p.num_heads > 0 && p.q && p.k && p.v && p.out && p.batch.header && p.batch.max_tiles > 0, "attention",
           "null pointer or empty batch");
-  require(p.ld_qkv >= p.num_heads * p.head_dim && p.ld_out >= p.num_heads * p.head_dim && p.ld_qkv % 4 == 0 &&
-              p.ld_out % 4 == 0,
-          "attention", "leading dimensions must cover all heads and be multiples of 4");
+  require(p.ld_qkv >= p.num_heads * p.head_dim && p.ld_out >= p.num_heads * p.head_dim, "attention",
+          "leading dimensions must cover all heads");
   const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(static_cast<float>(p.head_dim));
   const float scale_log2 = scale * 1.4426950408889634f;
   require(!p.distance_bias || p.bias_span >= 1, "attention", "distance_bias needs bias_span >= 1");

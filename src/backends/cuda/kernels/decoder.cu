@@ -86,6 +86,17 @@ __global__ void paged_kv_write_kernel(PagedKvWriteParams p) {
 
 constexpr int kArgmaxThreads = 1024;
 
+// Reduces (v, idx) across the warp into lane 0: the larger value wins, the smaller index on ties; idx == none
+// marks a lane with no candidate.
+__device__ __forceinline__ void warp_argmax(float& v, int& idx, int none) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    const float ov = __shfl_down_sync(0xffffffffu, v, off);
+    const int oi = __shfl_down_sync(0xffffffffu, idx, off);
+    if (oi != none && (idx == none || ov > v || (ov == v && oi < idx))) v = ov, idx = oi;
+  }
+}
+
 // One block per row: a strided scan per thread, then a block reduction; (value, index) pairs compare by
 // value, the lower index winning ties, so the result is the row's first maximum.
 __global__ void argmax_rows_kernel(const float* in, int32_t* out, int cols) {
@@ -98,13 +109,7 @@ __global__ void argmax_rows_kernel(const float* in, int32_t* out, int cols) {
     const float x = row[c];
     if (x > v || idx == cols) v = x, idx = c;
   }
-  auto better = [](float va, int ia, float vb, int ib) { return vb > va || (vb == va && ib < ia); };
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    const float ov = __shfl_down_sync(0xffffffffu, v, off);
-    const int oi = __shfl_down_sync(0xffffffffu, idx, off);
-    if (oi < cols && (idx == cols || better(v, idx, ov, oi))) v = ov, idx = oi;
-  }
+  warp_argmax(v, idx, cols);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   if (lane == 0) best_v[warp] = v, best_i[warp] = idx;
   __syncthreads();
@@ -112,12 +117,7 @@ __global__ void argmax_rows_kernel(const float* in, int32_t* out, int cols) {
     const int warps = (blockDim.x + 31) >> 5;
     v = lane < warps ? best_v[lane] : -INFINITY;
     idx = lane < warps ? best_i[lane] : cols;
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-      const float ov = __shfl_down_sync(0xffffffffu, v, off);
-      const int oi = __shfl_down_sync(0xffffffffu, idx, off);
-      if (oi < cols && (idx == cols || better(v, idx, ov, oi))) v = ov, idx = oi;
-    }
+    warp_argmax(v, idx, cols);
     if (lane == 0) out[blockIdx.x] = idx < cols ? idx : 0;
   }
 }
