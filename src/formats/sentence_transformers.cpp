@@ -84,6 +84,7 @@ Result<SentenceTransformersConfig> read_sentence_transformers_config(const std::
         FATHOM_ASSIGN_OR_RETURN(auto cfg, read_json_file(cfg_path));
         FATHOM_ASSIGN_OR_RETURN(out.pooling, parse_pooling_config(cfg, cfg_path));
         out.pooling_source = cfg_path.string();
+        out.has_pooling = true;
         FATHOM_ASSIGN_OR_RETURN(auto dim, json_int(cfg, "word_embedding_dimension", cfg_path));
         if (!dim) { FATHOM_ASSIGN_OR_RETURN(dim, json_int(cfg, "embedding_dimension", cfg_path)); }
         if (dim) out.pooling_dimension = static_cast<int>(*dim);
@@ -99,7 +100,35 @@ Result<SentenceTransformersConfig> read_sentence_transformers_config(const std::
     FATHOM_ASSIGN_OR_RETURN(auto len, json_int(j, "max_seq_length", sbert));
     if (len && *len > 0 && *len <= 10'000'000) out.max_seq_length = static_cast<int>(*len);
   }
+  const auto st_config = dir / "config_sentence_transformers.json";
+  if (std::filesystem::exists(st_config, ec)) {
+    FATHOM_ASSIGN_OR_RETURN(auto j, read_json_file(st_config));
+    if (!j.is_object()) return make_error(ErrorCode::kLoadFailed, st_config.string() + ": expected a JSON object");
+    if (auto it = j.find("prompts"); it != j.end() && !it->is_null()) {
+      if (!it->is_object())
+        return make_error(ErrorCode::kLoadFailed, st_config.string() + ": `prompts` should map prompt names to texts");
+      for (const auto& [name, text] : it->items()) {
+        if (!text.is_string())
+          return make_error(ErrorCode::kLoadFailed, st_config.string() + ": prompt \"" + name + "\" should be a string");
+        out.prompts.emplace_back(name, text.get<std::string>());
+      }
+    }
+    if (auto it = j.find("default_prompt_name"); it != j.end() && !it->is_null()) {
+      if (!it->is_string())
+        return make_error(ErrorCode::kLoadFailed, st_config.string() + ": `default_prompt_name` should be a string or null");
+      out.default_prompt_name = it->get<std::string>();
+      if (!out.default_prompt_name.empty() && !find_prompt(out, out.default_prompt_name))
+        return make_error(ErrorCode::kLoadFailed, st_config.string() + ": default_prompt_name \"" +
+                                                      out.default_prompt_name + "\" is not one of its prompts");
+    }
+  }
   return out;
+}
+
+const std::string* find_prompt(const SentenceTransformersConfig& config, const std::string& name) {
+  for (const auto& [n, text] : config.prompts)
+    if (n == name) return &text;
+  return nullptr;
 }
 
 Result<std::optional<int>> read_tokenizer_max_length(const std::filesystem::path& dir) {

@@ -1,10 +1,13 @@
 #pragma once
 // sentence-transformers metadata of a model directory: modules.json, the Pooling module's config
-// (1_Pooling/config.json), the Normalize module, sentence_bert_config.json, and the sequence-length
-// limit resolved from those and tokenizer_config.json.
+// (1_Pooling/config.json), the Normalize module, sentence_bert_config.json, the prompts of
+// config_sentence_transformers.json, and the sequence-length limit resolved from those and
+// tokenizer_config.json.
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,12 +20,20 @@ const char* pooling_kind_name(PoolingKind kind);  // "cls", "mean", "max", "last
 
 struct SentenceTransformersConfig {
   bool has_modules = false;             // modules.json was present
+  bool has_pooling = false;             // modules.json lists a Pooling module
   PoolingKind pooling = PoolingKind::kMean;
   std::string pooling_source;           // the file that decided the pooling, or "default (mean)"
   bool normalize = false;               // a module whose type ends in "Normalize"
   std::optional<int> max_seq_length;    // sentence_bert_config.json `max_seq_length`
   std::optional<int> pooling_dimension; // 1_Pooling/config.json `word_embedding_dimension`/`embedding_dimension`
+  // config_sentence_transformers.json: `prompts` (name -> text prepended to an input, by name; e.g.
+  // Qwen3-Embedding's "query" instruction) and `default_prompt_name` (empty when null or absent).
+  std::vector<std::pair<std::string, std::string>> prompts;
+  std::string default_prompt_name;
 };
+
+// The text of the prompt `name` in `config.prompts`, or nullptr when it declares none of that name.
+const std::string* find_prompt(const SentenceTransformersConfig& config, const std::string& name);
 
 // Pooling from a Pooling module config, in either style:
 //   new: {"pooling_mode": "mean" | "cls" | "max" | "lasttoken"}

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/dtype.h"
@@ -60,6 +61,12 @@ class Embedder {
   virtual std::vector<int> matryoshka_dimensions() const = 0;
   // Whether the model's own configuration L2-normalises its output (sentence-transformers Normalize).
   virtual bool normalizes_by_default() const = 0;
+  // Named prompts the model declares (config_sentence_transformers.json `prompts`, e.g. Qwen3-Embedding's
+  // "query" instruction): a request naming one (`prompt_name`) has its text prepended to every input before
+  // tokenization, as sentence-transformers' encode(prompt_name=...) does; the default prompt (empty: none)
+  // applies when a request names none. Empty for models that declare no prompts.
+  virtual std::vector<std::pair<std::string, std::string>> prompts() const { return {}; }
+  virtual std::string default_prompt_name() const { return ""; }
   // Runs encoder + pooling on a batch of token-id sequences (each already tokenized with special tokens,
   // each 1..max_input_tokens() long). Returns sequences.size() * embedding_dim() floats, row-major,
   // pooled but NOT normalised. Called from one thread at a time (the device worker).

@@ -5,6 +5,7 @@
 #include "models/audiollm/funasr_nano_model.h"
 #include "models/audiollm/funasr_nano_parts.h"
 #include "models/bert/bert_model.h"
+#include "models/decoder/decoder_embedder.h"
 #include "models/gte/gte_model.h"
 #include "models/modernbert/modernbert_model.h"
 #include "models/mpnet/mpnet_model.h"
@@ -70,6 +71,13 @@ std::vector<Architecture> builtin_architectures() {
   encoder_family(nomic_bert::nomic_bert_family());
   encoder_family(gte::gte_family());
   encoder_family(modernbert::modernbert_family());
+  // Decoder-LLM embedders: the decoder core with last-token pooling (Qwen3-Embedding). A causal LM directory
+  // without sentence-transformers pooling is refused by the loader, naming modules.json.
+  out.push_back({decoder::decoder_embedder_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
+                                                           const LoadOptions& options) {
+                   return decoder::load_decoder_embedder(dir, config, options, decoder::decoder_embedder_model_info());
+                 },
+                 decoder::inspect_decoder_embedder});
   out.push_back({whisper::whisper_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
                                                    const LoadOptions& options) {
                    return whisper::load_whisper(dir, config, options, whisper::whisper_model_info());
