@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <iterator>
 #include "models/registry.h"
 
 #include "formats/json_file.h"
@@ -71,6 +72,8 @@ std::vector<Architecture> builtin_architectures() {
   encoder_family(nomic_bert::nomic_bert_family());
   encoder_family(gte::gte_family());
   encoder_family(modernbert::modernbert_family());
+  // Its sequence-classification head (matched on the architecture only, like the BERT-family heads).
+  encoder_family(modernbert::modernbert_classifier_family());
   // Decoder-LLM embedders: the decoder core with last-token pooling (Qwen3-Embedding). A causal LM directory
   // without sentence-transformers pooling is refused by the loader, naming modules.json.
   out.push_back({decoder::decoder_embedder_model_info(), [](const std::filesystem::path& dir, const nlohmann::json& config,
@@ -98,16 +101,24 @@ std::string refused_head(const std::string& arch) {
   static const char* kHeads[] = {"ForTokenClassification", "ForQuestionAnswering",
                                  "ForMultipleChoice", "ForNextSentencePrediction", "ForCausalLM"};
   static const char* kFamilies[] = {"Bert", "Roberta", "XLMRoberta"};
-  // The encoder families without a classifier head in fathom: every task head is refused.
+  // The encoder-runtime families: every task head is refused but the classifiers fathom serves
+  // (ModernBertForSequenceClassification: models/modernbert).
   static const char* kEncoderFamilies[] = {"MPNet", "NomicBert", "New", "ModernBert"};
+  static const char* kServedEncoderHeads[] = {"ModernBertForSequenceClassification"};
   for (const char* family : kEncoderFamilies)
     for (const char* head : {"ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
-                             "ForMultipleChoice"})
-      if (arch == std::string(family) + head)
-        return arch + " is a task head on the " + family +
-               " encoder, which fathom does not implement (its output is the head's, so the encoder alone must "
-               "not be served as an embedding model); embedding checkpoints of this family declare " + family +
-               "Model";
+                             "ForMultipleChoice"}) {
+      if (arch != std::string(family) + head) continue;
+      if (std::find(std::begin(kServedEncoderHeads), std::end(kServedEncoderHeads), arch) != std::end(kServedEncoderHeads))
+        return "";
+      const std::string classifier = std::string(family) + "ForSequenceClassification";
+      const bool served_classifier = std::find(std::begin(kServedEncoderHeads), std::end(kServedEncoderHeads),
+                                               classifier) != std::end(kServedEncoderHeads);
+      return arch + " is a task head on the " + family +
+             " encoder, which fathom does not implement (its output is the head's, so the encoder alone must "
+             "not be served as an embedding model); embedding checkpoints of this family declare " + family +
+             "Model" + (served_classifier ? ", rerankers and classifiers " + classifier : std::string());
+    }
   for (const char* family : kFamilies)
     for (const char* head : kHeads)
       if (arch == std::string(family) + head)

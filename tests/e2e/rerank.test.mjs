@@ -1,19 +1,21 @@
 // Rerank, score and classify over plain HTTP, in every request shape, against the cross-encoder references
-// (tests/fixtures/models/*-rerank-*, roberta-nli-f32: transformers + sentence-transformers' CrossEncoder),
+// (tests/fixtures/models/*-rerank-*, *-nli-*: transformers + sentence-transformers' CrossEncoder; BERT, XLM-R,
+// RoBERTa and ModernBERT heads),
 // and every error case; an embedding model beside them scores by cosine similarity.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer, stopServer, reference, cosine } from './server.mjs';
 
-const rerankers = ['bert-rerank-f16', 'xlmr-rerank-f32', 'xlmr-rerank-bf16'];
-const classifier = 'roberta-nli-f32';
+const rerankers = ['bert-rerank-f16', 'xlmr-rerank-f32', 'xlmr-rerank-bf16', 'modernbert-rerank-mean'];
+const classifiers = ['roberta-nli-f32', 'modernbert-nli-bf16-cls'];
+const classifier = classifiers[0];  // the error cases
 const embedder = 'bert-mean-norm';
 const kTol = 1e-5;
 let server;
 
 before(async () => {
-  server = await startServer({ models: [...rerankers, classifier, embedder] });
+  server = await startServer({ models: [...rerankers, ...classifiers, embedder] });
 });
 
 after(async () => {
@@ -128,23 +130,25 @@ for (const name of rerankers) {
   });
 }
 
-test('roberta-nli-f32: /v1/classify returns labels and softmax probabilities', async () => {
-  const ref = reference(classifier);
-  const res = await post('/v1/classify', { model: classifier, input: ref.singles.map((c) => c.text) });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  assert.equal(res.body.data.length, ref.singles.length);
-  res.body.data.forEach((d, i) => {
-    const want = ref.singles[i];
-    assert.equal(d.index, i);
-    assert.equal(d.label, want.label);
-    assert.equal(d.num_classes, 3);
-    d.probs.forEach((p, k) => assert.ok(Math.abs(p - want.probabilities[k]) < kTol, `input ${i} label ${k}`));
+for (const classifier of classifiers) {
+  test(`${classifier}: /v1/classify returns labels and softmax probabilities`, async () => {
+    const ref = reference(classifier);
+    const res = await post('/v1/classify', { model: classifier, input: ref.singles.map((c) => c.text) });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.data.length, ref.singles.length);
+    res.body.data.forEach((d, i) => {
+      const want = ref.singles[i];
+      assert.equal(d.index, i);
+      assert.equal(d.label, want.label);
+      assert.equal(d.num_classes, 3);
+      d.probs.forEach((p, k) => assert.ok(Math.abs(p - want.probabilities[k]) < kTol, `input ${i} label ${k}`));
+    });
+    const single = await post('/classify', { model: classifier, input: ref.singles[0].text });
+    assert.equal(single.status, 200);
+    assert.equal(single.body.data.length, 1);
+    assert.equal(single.body.usage.prompt_tokens, ref.singles[0].token_ids.length);
   });
-  const single = await post('/classify', { model: classifier, input: ref.singles[0].text });
-  assert.equal(single.status, 200);
-  assert.equal(single.body.data.length, 1);
-  assert.equal(single.body.usage.prompt_tokens, ref.singles[0].token_ids.length);
-});
+}
 
 test('a single-logit cross-encoder classifies with a sigmoid probability', async () => {
   const ref = reference('xlmr-rerank-f32');

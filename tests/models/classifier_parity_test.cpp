@@ -136,7 +136,8 @@ TEST_P(ClassifierParity, LongPairIsTruncatedOnTheDocumentSide) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ClassifierParity,
-                         ::testing::Values("bert-rerank-f16", "xlmr-rerank-f32", "xlmr-rerank-bf16", "roberta-nli-f32"),
+                         ::testing::Values("bert-rerank-f16", "xlmr-rerank-f32", "xlmr-rerank-bf16", "roberta-nli-f32",
+                                           "modernbert-rerank-mean", "modernbert-nli-bf16-cls"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n) if (ch == '-') ch = '_';

@@ -62,7 +62,8 @@ TEST_P(CudaClassifier, LogitsMatchReferenceBatchedEqualsSingle) {
 
 std::vector<Param> params() {
   std::vector<Param> out;
-  for (const char* m : {"bert-rerank-f16", "xlmr-rerank-f32", "xlmr-rerank-bf16", "roberta-nli-f32"}) {
+  for (const char* m : {"bert-rerank-f16", "xlmr-rerank-f32", "xlmr-rerank-bf16", "roberta-nli-f32",
+                        "modernbert-rerank-mean", "modernbert-nli-bf16-cls"}) {
     for (auto dt : {std::optional<DType>(DType::kF32), std::optional<DType>(DType::kF16),
                     std::optional<DType>(DType::kBF16), std::optional<DType>()})
       out.push_back({m, dt, true});

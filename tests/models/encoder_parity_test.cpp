@@ -193,15 +193,49 @@ TEST(EncoderConfigs, UnsupportedOptionsAreNamedLoadErrors) {
   EXPECT_NE(fewer.message.find("num_hidden_layers"), std::string::npos) << fewer.message;
 }
 
+TEST(EncoderConfigs, ModernBertClassifierOptionsAreNamedLoadErrors) {
+  auto pooling = load_error(edited_fixture("modernbert-rerank-mean", [](nlohmann::json& c) {
+    c["classifier_pooling"] = "max";
+  }));
+  EXPECT_EQ(pooling.code, ErrorCode::kUnsupported);
+  EXPECT_NE(pooling.message.find("config.json"), std::string::npos) << pooling.message;
+  EXPECT_NE(pooling.message.find("classifier_pooling 'max'"), std::string::npos) << pooling.message;
+  auto act = load_error(edited_fixture("modernbert-rerank-mean", [](nlohmann::json& c) {
+    c["classifier_activation"] = "relu";
+  }));
+  EXPECT_EQ(act.code, ErrorCode::kUnsupported);
+  EXPECT_NE(act.message.find("config.json"), std::string::npos) << act.message;
+  EXPECT_NE(act.message.find("classifier_activation 'relu'"), std::string::npos) << act.message;
+  // config.json and checkpoint disagree: a dense bias that the checkpoint does not hold, a wrong label count.
+  auto bias = load_error(edited_fixture("modernbert-rerank-mean", [](nlohmann::json& c) { c["classifier_bias"] = true; }));
+  EXPECT_EQ(bias.code, ErrorCode::kLoadFailed);
+  EXPECT_NE(bias.message.find("head.dense.bias"), std::string::npos) << bias.message;
+  auto labels = load_error(edited_fixture("modernbert-nli-bf16-cls", [](nlohmann::json& c) { c["num_labels"] = 2; }));
+  EXPECT_EQ(labels.code, ErrorCode::kLoadFailed);
+  EXPECT_NE(labels.message.find("classifier.weight"), std::string::npos) << labels.message;
+}
+
 TEST(EncoderConfigs, TaskHeadsOfTheFamiliesAreRefused) {
-  for (const char* head : {"ModernBertForSequenceClassification", "NewForSequenceClassification",
-                           "MPNetForSequenceClassification", "NomicBertForSequenceClassification"}) {
+  for (const char* head : {"ModernBertForTokenClassification", "ModernBertForQuestionAnswering",
+                           "NewForSequenceClassification", "MPNetForSequenceClassification",
+                           "NomicBertForSequenceClassification"}) {
     auto dir = edited_fixture("modernbert-mean", [&](nlohmann::json& c) { c["architectures"] = {head}; });
     auto m = Registry::global().match(dir);
     ASSERT_FALSE(m.ok()) << head;
     EXPECT_EQ(m.error().code, ErrorCode::kUnsupported);
     EXPECT_NE(m.error().message.find("task head"), std::string::npos) << m.error().message;
+    // A refused ModernBERT head points at the classifier fathom serves.
+    EXPECT_EQ(m.error().message.find("ModernBertForSequenceClassification") != std::string::npos,
+              std::string(head).rfind("ModernBert", 0) == 0)
+        << m.error().message;
   }
+  // The ModernBERT sequence-classification head is served, by its own architecture (never the embedder).
+  auto classifier = edited_fixture("modernbert-mean", [](nlohmann::json& c) {
+    c["architectures"] = {"ModernBertForSequenceClassification"};
+  });
+  auto served = Registry::global().match(classifier);
+  ASSERT_TRUE(served.ok()) << served.error().message;
+  EXPECT_EQ(served->architecture->info.name, "modernbert-classifier");
   // The model_type alone (no architectures) still finds the encoder.
   auto bare = edited_fixture("gte-bf16-mean", [](nlohmann::json& c) { c.erase("architectures"); });
   auto m = Registry::global().match(bare);

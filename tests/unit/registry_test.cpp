@@ -68,7 +68,8 @@ TEST(Registry, SequenceClassificationHeadsAreClassifiersNotEmbedders) {
   const std::pair<const char*, const char*> cases[] = {
       {"BertForSequenceClassification", "bert-classifier"},
       {"RobertaForSequenceClassification", "roberta-classifier"},
-      {"XLMRobertaForSequenceClassification", "xlm-roberta-classifier"}};
+      {"XLMRobertaForSequenceClassification", "xlm-roberta-classifier"},
+      {"ModernBertForSequenceClassification", "modernbert-classifier"}};
   for (const auto& [arch, name] : cases) {
     ConfigDir dir(std::string(R"({"architectures": [")") + arch + R"("], "model_type": "bert"})");
     auto m = Registry::global().match(dir.path());

@@ -4,7 +4,8 @@
 //   BERT             pooler.dense [H, H] + tanh on the [CLS] row, then classifier [L, H]
 //   RoBERTa / XLM-R  classifier.dense [H, H] + tanh on the <s> row, then classifier.out_proj [L, H]
 // (dropout is the identity at inference). Both are dense -> tanh -> out on the first token, so one struct
-// describes them; `names` gives the tensor names each layout uses.
+// describes them: the labels and score activation every family reads alike (models/classifier_labels.h)
+// plus the tensor names each layout uses.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -12,14 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
-#include "models/model.h"
+#include "models/classifier_labels.h"
 
 namespace fathom::models::bert {
 
-struct ClassifierHeadConfig {
-  std::vector<std::string> labels;    // id2label in id order ("LABEL_i" where missing)
-  ScoreActivation activation = ScoreActivation::kSigmoid;
-  std::string activation_source;      // where the activation came from, for inspect and logs
+struct ClassifierHeadConfig : ClassifierLabels {
   // Tensor names (without the encoder prefix for the pooler: see bert_model.cpp).
   std::string dense, out;             // "pooler.dense" / "classifier"  or  "classifier.dense" / "classifier.out_proj"
   bool dense_under_encoder = false;   // BERT's pooler lives under the encoder prefix ("bert.pooler.dense")
@@ -29,9 +27,8 @@ struct ClassifierHeadConfig {
 // XLMRobertaForSequenceClassification).
 bool is_sequence_classification(const std::string& architecture);
 
-// Reads num_labels / id2label / problem_type / sentence_transformers.activation_fn (or the older
-// sbert_ce_default_activation_function) from config.json. Errors name the file and key; an activation
-// other than Sigmoid, Identity or Softmax is kUnsupported.
+// The labels and activation of config.json (parse_classifier_labels, whose errors it returns) and the
+// tensor names of the BERT (roberta = false) or RoBERTa / XLM-R layout.
 Result<ClassifierHeadConfig> parse_classifier_head(const nlohmann::json& config, const std::filesystem::path& file,
                                                    bool roberta);
 

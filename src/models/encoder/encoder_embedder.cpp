@@ -29,7 +29,7 @@ ops::PoolingMode to_op(formats::PoolingKind k) {
 
 std::size_t align64(std::size_t n) { return (n + 63) / 64 * 64; }
 
-class EncoderEmbedder final : public Model, public Embedder {
+class EncoderEmbedder final : public Model, public Embedder, public Classifier {
  public:
   EncoderEmbedder(ModelInfo info, std::string architecture, Device device, DType dtype, std::size_t budget)
       : info_(std::move(info)), architecture_(std::move(architecture)), device_(device), dtype_(dtype),
@@ -46,7 +46,14 @@ class EncoderEmbedder final : public Model, public Embedder {
     FATHOM_ASSIGN_OR_RETURN(auto st, formats::read_sentence_transformers_config(dir));
     pooling_ = to_op(st.pooling);
     normalize_ = st.normalize;
-    if (st.pooling_dimension && *st.pooling_dimension != spec_.hidden)
+    if (spec_.classifier) {
+      pooling_ = spec_.classifier->pooling;  // config.json decides the row the head reads
+      normalize_ = false;
+      // Several labels classify; only a one-logit cross-encoder scores pairs (rerank, score).
+      if (spec_.classifier->labels.labels.size() > 1)
+        info_.tasks.erase(std::remove(info_.tasks.begin(), info_.tasks.end(), Task::kScore), info_.tasks.end());
+    }
+    if (!spec_.classifier && st.pooling_dimension && *st.pooling_dimension != spec_.hidden)
       return make_error(ErrorCode::kLoadFailed, st.pooling_source + ": embedding dimension " +
                                                     std::to_string(*st.pooling_dimension) + " differs from the hidden size " +
                                                     std::to_string(spec_.hidden) + " of " + (dir / "config.json").string());
@@ -88,7 +95,8 @@ class EncoderEmbedder final : public Model, public Embedder {
   DType dtype() const override { return dtype_; }
   Device device() const override { return device_; }
   std::size_t memory_bytes() const override { return account_->in_use(); }
-  Embedder* as_embedder() override { return this; }
+  Embedder* as_embedder() override { return spec_.classifier ? nullptr : this; }
+  Classifier* as_classifier() override { return spec_.classifier ? this : nullptr; }
   bool runs_concurrently() const override { return runner_ && runner_->concurrent(); }
 
   // Embedder
@@ -100,7 +108,22 @@ class EncoderEmbedder final : public Model, public Embedder {
   bool normalizes_by_default() const override { return normalize_; }
   Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) override;
 
+  // Classifier
+  std::vector<std::string> labels() const override {
+    return spec_.classifier ? spec_.classifier->labels.labels : std::vector<std::string>();
+  }
+  ScoreActivation activation() const override {
+    return spec_.classifier ? spec_.classifier->labels.activation : ScoreActivation::kIdentity;
+  }
+  Result<std::vector<float>> classify(const std::vector<std::vector<int32_t>>& sequences) override;
+
  private:
+  // Rows out of one forward pass: the pooled embedding, or the head's logits.
+  int64_t out_dim() const {
+    return spec_.classifier ? static_cast<int64_t>(spec_.classifier->labels.labels.size()) : spec_.hidden;
+  }
+  // Shared by embed() and classify(): checks plain token ids and runs the batch (graph or eager).
+  Result<std::vector<float>> run(const std::vector<std::vector<int32_t>>& sequences);
   static constexpr int kGraphMaxSeqs = 1024;  // larger batches run eagerly
   std::size_t arena_bytes(int64_t t, int64_t batch) const;
   Activations carve(void* arena, int64_t t, int64_t batch) const;
@@ -143,6 +166,28 @@ class EncoderEmbedder final : public Model, public Embedder {
 };
 
 Result<std::vector<float>> EncoderEmbedder::embed(const std::vector<std::vector<int32_t>>& sequences) {
+  if (spec_.classifier) return make_error(ErrorCode::kUnsupported, architecture_ + " is a classifier, not an embedding model");
+  return run(sequences);
+}
+
+Result<std::vector<float>> EncoderEmbedder::classify(const std::vector<std::vector<int32_t>>& sequences) {
+  if (!spec_.classifier) return make_error(ErrorCode::kUnsupported, architecture_ + " has no classification head");
+  // These encoders have no token types: a pair is [CLS] A [SEP] B [SEP] from the tokenizer's template, so the
+  // segment of each packed id is dropped.
+  std::vector<std::vector<int32_t>> plain(sequences.size());
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    plain[s].reserve(sequences[s].size());
+    for (int32_t packed : sequences[s]) {
+      if (packed < 0)
+        return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(s) + ": packed token " +
+                                                           std::to_string(packed) + " is negative");
+      plain[s].push_back(unpack_id(packed));
+    }
+  }
+  return run(plain);
+}
+
+Result<std::vector<float>> EncoderEmbedder::run(const std::vector<std::vector<int32_t>>& sequences) {
   const int64_t batch = static_cast<int64_t>(sequences.size());
   if (batch == 0) return std::vector<float>();
   std::vector<int> lengths;
@@ -182,13 +227,15 @@ Activations EncoderEmbedder::carve(void* arena, int64_t t, int64_t batch) const 
 Status EncoderEmbedder::forward(ExecContext& ctx, const Activations& a, const TensorView& ids, const TensorView& pos,
                                 const ops::VarlenBatch& vb) {
   FATHOM_TRY(encoder_forward(ctx, spec_, weights_, a, ids, pos, vb, pooling_));
-  if (dtype_ != DType::kF32) FATHOM_TRY(ops::convert(ctx, a.pooled, a.pooled32));  // embeddings leave as f32
-  return Status::Ok();
+  if (dtype_ == DType::kF32) return Status::Ok();
+  // 16-bit compute: embeddings and logits leave as f32.
+  return spec_.classifier ? ops::convert(ctx, a.logits, a.logits32) : ops::convert(ctx, a.pooled, a.pooled32);
 }
 
 Result<std::vector<float>> EncoderEmbedder::finish(const Activations& a, int64_t batch) {
-  const std::size_t n = static_cast<std::size_t>(batch * spec_.hidden);
-  const TensorView& pooled = dtype_ == DType::kF32 ? a.pooled : a.pooled32;
+  const std::size_t n = static_cast<std::size_t>(batch * out_dim());
+  const TensorView& pooled = spec_.classifier ? (dtype_ == DType::kF32 ? a.logits : a.logits32)
+                                              : (dtype_ == DType::kF32 ? a.pooled : a.pooled32);
   FATHOM_ASSIGN_OR_RETURN(void* host, runner_->staging(1, n * sizeof(float)));
   FATHOM_TRY(runner_->download(host, pooled.data, n * sizeof(float)));
   FATHOM_TRY(runner_->synchronize());
@@ -312,12 +359,12 @@ Result<Activations> EncoderEmbedder::replay_graph(const std::vector<std::vector<
 }  // namespace
 
 ModelInfo encoder_model_info(std::string name, std::vector<std::string> hf_architectures,
-                             std::vector<std::string> model_types) {
+                             std::vector<std::string> model_types, std::vector<Task> tasks) {
   ModelInfo info;
   info.name = std::move(name);
   info.hf_architectures = std::move(hf_architectures);
   info.model_types = std::move(model_types);
-  info.tasks = {Task::kEmbed};
+  info.tasks = std::move(tasks);
   info.devices = {DeviceKind::kCpu};
   info.compute_dtypes = {DType::kF32};
   if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {  // builds with the CUDA backend

@@ -11,6 +11,9 @@ namespace fathom::models::encoder {
 namespace {
 std::size_t align64(std::size_t n) { return (n + 63) / 64 * 64; }
 int64_t up_width(const EncoderSpec& s) { return s.mlp == MlpKind::kGated ? 2 * s.intermediate : s.intermediate; }
+int64_t label_count(const EncoderSpec& s) {
+  return s.classifier ? static_cast<int64_t>(s.classifier->labels.labels.size()) : 0;
+}
 }  // namespace
 
 std::size_t activation_bytes(const EncoderSpec& spec, DType dtype, int64_t t, int64_t batch) {
@@ -19,7 +22,12 @@ std::size_t activation_bytes(const EncoderSpec& spec, DType dtype, int64_t t, in
   std::size_t n = 3 * align64(t * h * es) + align64(t * 3 * h * es) + align64(t * up_width(spec) * es);
   if (spec.norm == NormPlacement::kPre) n += align64(t * h * es);
   if (spec.mlp == MlpKind::kGated) n += align64(t * spec.intermediate * es);
-  return n + align64(batch * h * es) + align64(batch * h * 4);
+  n += align64(batch * h * es) + align64(batch * h * 4);
+  if (spec.classifier) {
+    const int64_t l = label_count(spec);
+    n += align64(batch * h * es) + align64(batch * l * es) + align64(batch * l * 4);
+  }
+  return n;
 }
 
 Activations carve_activations(const EncoderSpec& spec, DType dtype, Device device, void* arena, int64_t t,
@@ -43,6 +51,12 @@ Activations carve_activations(const EncoderSpec& spec, DType dtype, Device devic
   if (spec.mlp == MlpKind::kGated) a.gate = take(dtype, Shape{t, spec.intermediate});
   a.pooled = take(dtype, Shape{batch, h});
   a.pooled32 = take(DType::kF32, Shape{batch, h});
+  if (spec.classifier) {
+    const int64_t l = label_count(spec);
+    a.head_mid = take(dtype, Shape{batch, h});
+    a.logits = take(dtype, Shape{batch, l});
+    a.logits32 = take(DType::kF32, Shape{batch, l});
+  }
   return a;
 }
 
@@ -59,6 +73,13 @@ Status check_network(const EncoderSpec& spec, const EncoderWeights& w) {
       if (l.rope < 0 || l.rope >= static_cast<int>(w.inv_freq.size())) return bad("rope table index");
   if (spec.relative_bias && !w.distance_bias.data) return bad("no relative bias table");
   if (spec.heads * spec.head_dim != spec.hidden) return bad("heads * head_dim != hidden");
+  if (spec.classifier) {
+    const ClassifierHeadWeights& c = w.classifier;
+    if (label_count(spec) < 1) return bad("classifier without labels");
+    if (!c.dense.weight.data || !c.norm.gamma.data || !c.norm.beta.data) return bad("classifier head dense / norm");
+    if (!c.out.weight.data || !c.out.bias.data || c.out.out_features() != label_count(spec))
+      return bad("classifier output of one row per label");
+  }
   return Status::Ok();
 }
 
@@ -114,7 +135,13 @@ Status encoder_forward(ExecContext& ctx, const EncoderSpec& spec, const EncoderW
       FATHOM_TRY(l.mlp_norm.forward(ctx, a.proj, &a.hidden, a.hidden));
   }
   if (pre) FATHOM_TRY(w.final_norm.forward(ctx, a.hidden, nullptr, a.hidden));
-  return ops::pool(ctx, a.hidden, vb, pooling, a.pooled);
+  FATHOM_TRY(ops::pool(ctx, a.hidden, vb, pooling, a.pooled));
+  if (!spec.classifier) return Status::Ok();
+  const ClassifierHeadWeights& c = w.classifier;  // dense -> gelu -> norm -> out on the pooled rows
+  FATHOM_TRY(c.dense.forward(ctx, a.pooled, a.head_mid));
+  FATHOM_TRY(ops::gelu(ctx, a.head_mid, a.head_mid, spec.classifier->gelu));
+  FATHOM_TRY(c.norm.forward(ctx, a.head_mid, nullptr, a.head_mid));
+  return c.out.forward(ctx, a.head_mid, a.logits);
 }
 
 }  // namespace fathom::models::encoder

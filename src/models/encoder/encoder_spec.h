@@ -2,13 +2,17 @@
 // The shape of one transformer encoder network, as the newer embedding families (MPNet, NomicBERT, GTE
 // v1.5 "NewModel", ModernBERT) describe it, and the weights that fill it. A family folder parses its
 // config.json into an EncoderSpec and names its tensors into EncoderWeights; the shared EncoderEmbedder
-// (encoder_embedder.h) runs every spec with the same ops, batching and CUDA graphs.
+// (encoder_embedder.h) runs every spec with the same ops, batching and CUDA graphs. A spec with a
+// `classifier` head (ModernBertForSequenceClassification) yields logits instead of embeddings.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "layers/linear.h"
+#include "models/classifier_labels.h"
 #include "ops/activation.h"
+#include "ops/pooling.h"
 
 namespace fathom::models::encoder {
 
@@ -25,6 +29,15 @@ enum class MlpKind {
 struct LayerSpec {
   int rope = 0;          // index into EncoderWeights::inv_freq (rotary models)
   int window_half = -1;  // sliding window |j - i| <= window_half; -1 = global attention
+};
+
+// A sequence-classification head over one pooled row per sequence (transformers' ModernBERT layout):
+//   logits = out(norm(gelu(dense(pool(final hidden)))))
+// dense [H, H] (bias optional), norm a LayerNorm (bias optional, the encoder's eps), out [L, H] with bias.
+struct ClassifierHeadSpec {
+  ClassifierLabels labels;                            // names and score activation (L = labels.labels.size())
+  ops::PoolingMode pooling = ops::PoolingMode::kCls;  // the row the head reads: cls or mean
+  ops::GeluMode gelu = ops::GeluMode::kErf;           // after dense
 };
 
 struct EncoderSpec {
@@ -44,6 +57,7 @@ struct EncoderSpec {
   bool relative_bias = false;  // EncoderWeights::distance_bias is added to the scores (span position_limit)
   int32_t pad_id = 0;       // id of the padding token (CUDA graph tails)
   std::vector<LayerSpec> layers;
+  std::optional<ClassifierHeadSpec> classifier;  // set: a classifier (logits out), not an embedder
 };
 
 struct LayerWeights {
@@ -55,6 +69,12 @@ struct LayerWeights {
   layers::LayerNorm mlp_norm;
 };
 
+struct ClassifierHeadWeights {
+  layers::Linear dense;     // [H, H]
+  layers::LayerNorm norm;   // [H]
+  layers::Linear out;       // [L, H] + [L]
+};
+
 struct EncoderWeights {
   TensorView word;          // [V, H]
   TensorView position;      // [P, H] or empty
@@ -64,6 +84,7 @@ struct EncoderWeights {
   layers::LayerNorm final_norm;        // kPre only
   std::vector<TensorView> inv_freq;    // f32 [rotary_dim / 2] per rope table
   TensorView distance_bias;            // f32 [heads, 2 * position_limit - 1] when relative_bias
+  ClassifierHeadWeights classifier;    // when EncoderSpec::classifier
 };
 
 }  // namespace fathom::models::encoder

@@ -20,6 +20,8 @@ class WeightLoader {
   // Picks the first prefix under which `probe` exists; the error lists every prefix tried.
   Status detect_prefix(const std::string& probe, const std::vector<std::string>& prefixes);
   const std::string& prefix() const { return prefix_; }
+  // Names resolve under `prefix` from now on (a task head outside the encoder's prefix: "head.dense").
+  void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
   bool has(const std::string& name) const { return ckpt_->find(prefix_ + name) != nullptr; }
   const formats::Checkpoint& checkpoint() const { return *ckpt_; }
 

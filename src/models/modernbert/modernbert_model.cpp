@@ -15,6 +15,7 @@ constexpr int kGlobalRope = 0, kLocalRope = 1;  // EncoderWeights::inv_freq indi
 
 struct ModernExtra {
   bool attention_bias = false, mlp_bias = false, norm_bias = false;
+  bool classifier_bias = false;  // head.dense.bias (classifier heads only)
   double global_theta = 160000.0, local_theta = 10000.0;
 };
 
@@ -136,7 +137,47 @@ Status load_weights(WeightLoader& w, const EncoderSpec& s, const ModernExtra& x,
   return Status::Ok();
 }
 
+// ModernBertForSequenceClassification: the encoder plus the head of config.json's classifier_* keys.
+Result<EncoderSpec> parse_classifier_config(const nlohmann::json& j, const std::filesystem::path& file, ModernExtra& x) {
+  using namespace formats;
+  FATHOM_ASSIGN_OR_RETURN(EncoderSpec s, parse_config(j, file, x));
+  encoder::ClassifierHeadSpec head;
+  FATHOM_ASSIGN_OR_RETURN(head.labels, parse_classifier_labels(j, file));
+  FATHOM_ASSIGN_OR_RETURN(auto pooling, json_string(j, "classifier_pooling", file));
+  FATHOM_ASSIGN_OR_RETURN(auto act, json_string(j, "classifier_activation", file));
+  FATHOM_ASSIGN_OR_RETURN(auto bias, json_bool(j, "classifier_bias", file));
+  const std::string pool = pooling.value_or("cls");  // transformers' ModernBertConfig defaults
+  if (pool == "cls") head.pooling = ops::PoolingMode::kCls;
+  else if (pool == "mean") head.pooling = ops::PoolingMode::kMean;
+  else
+    return make_error(ErrorCode::kUnsupported, file.string() + ": classifier_pooling '" + pool +
+                                                   "' is not supported (supported: cls, mean)");
+  FATHOM_ASSIGN_OR_RETURN(head.gelu, encoder::parse_gelu_mode(act.value_or("gelu"), "classifier_activation", file));
+  x.classifier_bias = bias.value_or(false);
+  s.classifier = std::move(head);
+  return s;
+}
+
+// The encoder under "model." (or ""), then head.dense -> head.norm -> classifier at the checkpoint's root.
+Status load_classifier_weights(WeightLoader& w, const EncoderSpec& s, const ModernExtra& x, EncoderWeights& out) {
+  FATHOM_TRY(load_weights(w, s, x, out));
+  const int64_t h = s.hidden, labels = static_cast<int64_t>(s.classifier->labels.labels.size());
+  w.set_prefix("");
+  encoder::ClassifierHeadWeights& c = out.classifier;
+  FATHOM_ASSIGN_OR_RETURN(c.dense, w.linear("head.dense", h, h, x.classifier_bias));
+  FATHOM_ASSIGN_OR_RETURN(c.norm, w.norm("head.norm", h, s.norm_eps, x.norm_bias));
+  FATHOM_ASSIGN_OR_RETURN(c.out, w.linear("classifier", labels, h, true));
+  return Status::Ok();
+}
+
 }  // namespace
+
+encoder::EncoderFamily modernbert_classifier_family() {
+  return encoder::make_encoder_family<ModernExtra>(
+      encoder::encoder_model_info("modernbert-classifier", {"ModernBertForSequenceClassification"}, {},
+                                  {Task::kScore, Task::kClassify}),
+      parse_classifier_config, load_classifier_weights);
+}
 
 encoder::EncoderFamily modernbert_family() {
   return encoder::make_encoder_family<ModernExtra>(
