@@ -139,6 +139,8 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
     facts.supports_matryoshka = embedder->supports_matryoshka();
     facts.matryoshka_dimensions = embedder->matryoshka_dimensions();
     facts.normalizes_by_default = embedder->normalizes_by_default();
+    facts.prompts = embedder->prompts();
+    facts.default_prompt_name = embedder->default_prompt_name();
     entry->embedder = std::move(facts);
 
     entry->embed_scheduler = std::make_shared<EmbedScheduler>(name, *embedder, batch_options());

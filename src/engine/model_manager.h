@@ -41,6 +41,8 @@ struct EmbedderFacts {
   bool supports_matryoshka = false;
   std::vector<int> matryoshka_dimensions;
   bool normalizes_by_default = false;
+  std::vector<std::pair<std::string, std::string>> prompts;  // Embedder::prompts(): name -> prepended text
+  std::string default_prompt_name;                           // "" = none
 };
 
 // Classifier (cross-encoder) facts copied from the model's Classifier at load time.

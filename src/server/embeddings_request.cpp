@@ -138,6 +138,13 @@ Result<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body, s
     }
     r.normalize = it->get<bool>();
   }
+  if (auto it = body.find("prompt_name"); it != body.end() && !it->is_null()) {
+    if (!it->is_string() || it->get_ref<const std::string&>().empty())
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string("prompt_name must be the name of a prompt the model declares, got ") + it->dump(),
+                        "prompt_name");
+    r.prompt_name = it->get<std::string>();
+  }
   if (auto it = body.find("user"); it != body.end() && !it->is_null()) {
     if (!it->is_string()) {
       return make_error(ErrorCode::kInvalidArgument, std::string("user must be a string, got ") + it->type_name(),
@@ -147,6 +154,30 @@ Result<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body, s
   }
   return r;
 }
+
+namespace {
+
+// The text prepended to every text input: the named prompt, else the model's default one, else none.
+Result<std::string> resolve_prompt(const EmbeddingsRequest& r, const engine::EmbedderFacts& facts) {
+  const std::string name = r.prompt_name.value_or(facts.default_prompt_name);
+  if (name.empty()) return std::string();
+  for (const auto& [n, text] : facts.prompts)
+    if (n == name) {
+      if (r.token_input && r.prompt_name && !text.empty())
+        return make_error(ErrorCode::kInvalidArgument,
+                          "prompt_name applies to text inputs; token-id inputs must already hold the prompt's tokens",
+                          "prompt_name");
+      return r.token_input ? std::string() : text;
+    }
+  std::string declared;
+  for (const auto& [n, text] : facts.prompts) declared += (declared.empty() ? "" : ", ") + n;
+  return make_error(ErrorCode::kInvalidArgument,
+                    "model '" + r.model + "' declares no prompt named '" + name + "'" +
+                        (declared.empty() ? std::string(" (it declares no prompts)") : " (its prompts: " + declared + ")"),
+                    "prompt_name");
+}
+
+}  // namespace
 
 Result<TokenizedInputs> tokenize_inputs(const EmbeddingsRequest& r, const engine::EmbedderFacts& facts) {
   const int max_tokens = facts.max_input_tokens;
@@ -167,6 +198,8 @@ Result<TokenizedInputs> tokenize_inputs(const EmbeddingsRequest& r, const engine
     }
     limit = t;
   }
+
+  FATHOM_ASSIGN_OR_RETURN(const std::string prompt, resolve_prompt(r, facts));
 
   TokenizedInputs out;
   out.sequences.reserve(r.size());
@@ -192,7 +225,7 @@ Result<TokenizedInputs> tokenize_inputs(const EmbeddingsRequest& r, const engine
       formats::EncodeOptions options;
       options.add_special_tokens = true;
       options.max_length = limit;
-      auto encoded = tokenizer->encode(r.texts[i], options);
+      auto encoded = tokenizer->encode(prompt.empty() ? r.texts[i] : prompt + r.texts[i], options);
       if (!encoded.ok()) {
         Error e = encoded.error();
         e.message = where(r, i) + ": " + e.message;

@@ -27,6 +27,9 @@ struct EmbeddingsRequest {
   std::optional<int> dimensions;                   // Matryoshka truncation
   std::optional<int> truncate_prompt_tokens;       // -1 = the model's maximum
   std::optional<bool> normalize;                   // nullopt = the model's default
+  // A prompt the model declares (config_sentence_transformers.json `prompts`), prepended to every text input
+  // before tokenization (sentence-transformers' encode(prompt_name=...)); nullopt = the model's default prompt.
+  std::optional<std::string> prompt_name;
   std::optional<std::string> user;
 
   std::size_t size() const { return token_input ? token_ids.size() : texts.size(); }
@@ -41,7 +44,8 @@ struct TokenizedInputs {
 };
 
 // Validates `request` against the model (`facts` of model `request.model`) and tokenizes text inputs
-// (with special tokens). Token-id inputs are taken as given (they must already hold any special tokens) and
+// (with special tokens), each after the text of its prompt (prompt_name, else the model's default prompt; a
+// prompt_name the model does not declare is an error listing those it does; token-id inputs take none). Token-id inputs are taken as given (they must already hold any special tokens) and
 // truncated on the right when truncation was asked.
 Result<TokenizedInputs> tokenize_inputs(const EmbeddingsRequest& request, const engine::EmbedderFacts& facts);
 

@@ -34,6 +34,12 @@ nlohmann::json model_json(const engine::LoadedModel& m) {
     j["max_input_tokens"] = m.embedder->max_input_tokens;
     j["normalize"] = m.embedder->normalizes_by_default;
     if (m.embedder->supports_matryoshka) j["dimensions"] = m.embedder->matryoshka_dimensions;
+    if (!m.embedder->prompts.empty()) {  // the prompt_name values /v1/embeddings accepts
+      nlohmann::json prompts = nlohmann::json::object();
+      for (const auto& [name, text] : m.embedder->prompts) prompts[name] = text;
+      j["prompts"] = std::move(prompts);
+      if (!m.embedder->default_prompt_name.empty()) j["default_prompt_name"] = m.embedder->default_prompt_name;
+    }
   }
   return j;
 }

@@ -7,10 +7,12 @@
 #include <mutex>
 #include <thread>
 
+#include "formats/tokenizer/tokenizer.h"
 #include "server/connection_queue.h"
 #include "server/embeddings_request.h"
 #include "server/http_errors.h"
 #include "server/routes_embeddings.h"
+#include "support/paths.h"
 
 namespace fathom::server {
 namespace {
@@ -69,6 +71,56 @@ TEST(EmbeddingsRequest, RejectsBadInputsNamingTheParameter) {
             "truncate_prompt_tokens");
   EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"normalize", "yes"}}).param, "normalize");
   EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"user", 3}}).param, "user");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"prompt_name", 3}}).param, "prompt_name");
+  EXPECT_EQ(parse_error(json{{"model", "m"}, {"input", "a"}, {"prompt_name", ""}}).param, "prompt_name");
+}
+
+// prompt_name prepends the model's declared prompt text before tokenization; the default prompt applies when
+// a request names none; undeclared names and prompts on token-id inputs are errors naming prompt_name.
+TEST(EmbeddingsRequest, PromptNamePrependsTheDeclaredPrompt) {
+  auto tok = formats::Tokenizer::load(testing::fixture("models/qwen3-embed-f32/tokenizer.json"));
+  ASSERT_TRUE(tok.ok()) << tok.error().message;
+  engine::EmbedderFacts facts;
+  facts.tokenizer = tok.value().get();
+  facts.max_input_tokens = 96;
+  facts.embedding_dim = 64;
+  facts.prompts = {{"document", ""}, {"query", "Instruct: find\nQuery:"}};
+  auto encode = [&](const std::string& text) { return tok.value()->encode(text).value(); };
+  auto with = [&](json body) {
+    auto r = parse_embeddings_request(body, 10);
+    EXPECT_TRUE(r.ok());
+    return tokenize_inputs(r.value(), facts);
+  };
+  auto q = with(json{{"model", "m"}, {"input", {"capital of France", "b"}}, {"prompt_name", "query"}});
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  EXPECT_EQ(q->sequences[0], encode("Instruct: find\nQuery:capital of France"));
+  EXPECT_EQ(q->sequences[1], encode("Instruct: find\nQuery:b"));
+  EXPECT_EQ(q->prompt_tokens, q->sequences[0].size() + q->sequences[1].size());
+  auto d = with(json{{"model", "m"}, {"input", "capital of France"}, {"prompt_name", "document"}});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->sequences[0], encode("capital of France"));
+  auto none = with(json{{"model", "m"}, {"input", "capital of France"}});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->sequences[0], encode("capital of France"));
+  facts.default_prompt_name = "query";
+  auto by_default = with(json{{"model", "m"}, {"input", "capital of France"}});
+  ASSERT_TRUE(by_default.ok());
+  EXPECT_EQ(by_default->sequences[0], encode("Instruct: find\nQuery:capital of France"));
+  auto unknown = with(json{{"model", "m"}, {"input", "x"}, {"prompt_name", "passage"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().param, "prompt_name");
+  EXPECT_NE(unknown.error().message.find("its prompts: document, query"), std::string::npos) << unknown.error().message;
+  auto ids = with(json{{"model", "m"}, {"input", {1, 2, 3}}, {"prompt_name", "query"}});
+  ASSERT_FALSE(ids.ok());
+  EXPECT_EQ(ids.error().param, "prompt_name");
+  auto ids_default = with(json{{"model", "m"}, {"input", {1, 2, 3}}});  // the default prompt never touches ids
+  ASSERT_TRUE(ids_default.ok());
+  EXPECT_EQ(ids_default->sequences[0], (std::vector<int32_t>{1, 2, 3}));
+  facts.prompts.clear();
+  facts.default_prompt_name.clear();
+  auto no_prompts = with(json{{"model", "m"}, {"input", "x"}, {"prompt_name", "query"}});
+  ASSERT_FALSE(no_prompts.ok());
+  EXPECT_NE(no_prompts.error().message.find("declares no prompts"), std::string::npos);
 }
 
 TEST(Base64, MatchesKnownEncodings) {
