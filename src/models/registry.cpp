@@ -34,13 +34,7 @@ std::vector<Architecture> builtin_architectures() {
     a.info.hf_architectures = std::move(archs);
     a.info.model_types = std::move(types);
     a.info.tasks = std::move(tasks);
-    a.info.devices = {DeviceKind::kCpu};
-    a.info.compute_dtypes = {DType::kF32};
-    if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {  // builds with the CUDA backend
-      a.info.devices.push_back(DeviceKind::kCuda);
-      a.info.compute_dtypes = {DType::kF32, DType::kF16, DType::kBF16};
-      a.info.cuda_graphs = true;  // whole forward captured per token bucket (LoadOptions::cuda_graphs)
-    }
+    set_build_devices(a.info, /*cuda_graphs=*/true);  // whole forward captured per token bucket
     ModelInfo info = a.info;
     a.load = [info, roberta](const std::filesystem::path& dir, const nlohmann::json& config, const LoadOptions& options) {
       return bert::load_bert_family(dir, config, options, info, roberta);
@@ -138,6 +132,33 @@ DType resolve_compute_dtype(const nlohmann::json& config, const LoadOptions& opt
   auto d = config.contains("torch_dtype") ? config["torch_dtype"] : config.value("dtype", nlohmann::json());
   auto parsed = d.is_string() ? parse_dtype(d.get<std::string>()) : std::nullopt;
   return parsed && (*parsed == DType::kBF16 || *parsed == DType::kF16) ? *parsed : DType::kF16;
+}
+
+std::string config_architecture(const nlohmann::json& config, const std::string& fallback) {
+  if (auto it = config.find("architectures"); it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
+    return (*it)[0].get<std::string>();
+  if (auto it = config.find("model_type"); it != config.end() && it->is_string()) return it->get<std::string>();
+  return fallback;
+}
+
+void set_build_devices(ModelInfo& info, bool cuda_graphs) {
+  info.devices = {DeviceKind::kCpu};
+  info.compute_dtypes = {DType::kF32};
+  info.cuda_graphs = false;
+  if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {  // builds with the CUDA backend
+    info.devices.push_back(DeviceKind::kCuda);
+    info.compute_dtypes = {DType::kF32, DType::kF16, DType::kBF16};
+    info.cuda_graphs = cuda_graphs;
+  }
+}
+
+Status prepare_compute(const std::filesystem::path& dir, const std::string& family, DType dtype, const Device& device) {
+  if (!ops::compute_supported(device.kind, dtype))
+    return make_error(ErrorCode::kUnsupported, dir.string() + ": " + family + " cannot compute in " +
+                                                   std::string(dtype_name(dtype)) + " on " + device.to_string() +
+                                                   " in this build" +
+                                                   (device.kind == DeviceKind::kCpu ? " (cpu computes in float32)" : ""));
+  return ops::prepare_device(device);
 }
 
 ops::RunnerOptions runner_options(const LoadOptions& options) {

@@ -40,6 +40,17 @@ struct LoadOptions {
 // CUDA, the checkpoint's 16-bit type (config.json `torch_dtype` or `dtype`: bfloat16 / float16), else f16.
 DType resolve_compute_dtype(const nlohmann::json& config, const LoadOptions& options);
 
+// config.json `architectures[0]`, else its `model_type`, else `fallback`.
+std::string config_architecture(const nlohmann::json& config, const std::string& fallback);
+
+// Fills `info.devices` / `info.compute_dtypes` with what this build computes: cpu in f32, and, in builds with
+// the CUDA backend, cuda in f32 / f16 / bf16 (`cuda_graphs` then says whether the family captures graphs).
+void set_build_devices(ModelInfo& info, bool cuda_graphs);
+
+// Checks that `dtype` computes on `device` in this build (kUnsupported naming DIR and `family` otherwise) and
+// prepares the device (ops::prepare_device): what every loader does before allocating.
+Status prepare_compute(const std::filesystem::path& dir, const std::string& family, DType dtype, const Device& device);
+
 // The device runner options a model's LoadOptions ask for (stream priority, concurrent, SM partition): what a
 // model passes to ops::DeviceRunner::create to honour `concurrent` and `max_sms` like the built-in families.
 ops::RunnerOptions runner_options(const LoadOptions& options);

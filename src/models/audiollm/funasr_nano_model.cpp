@@ -302,12 +302,7 @@ Result<std::unique_ptr<FunAsrNanoModel>> FunAsrNanoModel::load(FunAsrNanoParts p
   if (options.device.kind != DeviceKind::kCpu && options.device.kind != DeviceKind::kCuda)
     return make_error(ErrorCode::kUnsupported, info.name + " runs on cpu or cuda; " + options.device.to_string() +
                                                    " was requested for " + dir.string());
-  if (!ops::compute_supported(options.device.kind, dtype))
-    return make_error(ErrorCode::kUnsupported, dir.string() + ": " + info.name + " cannot compute in " +
-                                                   std::string(dtype_name(dtype)) + " on " + options.device.to_string() +
-                                                   " in this build" +
-                                                   (options.device.kind == DeviceKind::kCpu ? " (cpu computes in float32)" : ""));
-  if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
+  FATHOM_TRY(prepare_compute(dir, info.name, dtype, options.device));
   Allocator* allocator = allocator_for(options.device);
   if (!allocator)
     return make_error(ErrorCode::kUnsupported, "no allocator for device " + options.device.to_string() + " in this build");
@@ -595,13 +590,7 @@ ModelInfo funasr_nano_model_info() {
   info.hf_architectures = {"FunASRNano"};
   info.model_types = {"funasr_nano"};
   info.tasks = {Task::kTranscribe};
-  info.devices = {DeviceKind::kCpu};
-  info.compute_dtypes = {DType::kF32};
-  if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {
-    info.devices.push_back(DeviceKind::kCuda);
-    info.compute_dtypes = {DType::kF32, DType::kF16, DType::kBF16};
-    info.cuda_graphs = true;  // the decoder's decode steps (DecoderLoadOptions::cuda_graphs)
-  }
+  set_build_devices(info, /*cuda_graphs=*/true);  // the decoder's decode steps (DecoderLoadOptions::cuda_graphs)
   return info;
 }
 

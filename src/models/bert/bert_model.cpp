@@ -580,17 +580,9 @@ Result<std::vector<float>> BertEmbedder::embed_graph(const std::vector<std::vect
 
 Result<std::unique_ptr<Model>> load_bert_family(const std::filesystem::path& dir, const nlohmann::json& config,
                                                 const LoadOptions& options, const ModelInfo& info, bool roberta) {
-  std::string arch;
-  if (auto it = config.find("architectures"); it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
-    arch = (*it)[0].get<std::string>();
-  else
-    arch = config.value("model_type", info.name);
+  const std::string arch = config_architecture(config, info.name);
   const DType dtype = resolve_compute_dtype(config, options);
-  if (!ops::compute_supported(options.device.kind, dtype))
-    return make_error(ErrorCode::kUnsupported, dir.string() + ": " + info.name + " cannot compute in " +
-                                                   std::string(dtype_name(dtype)) + " on " + options.device.to_string() +
-                                                   " in this build");
-  if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
+  FATHOM_TRY(prepare_compute(dir, info.name, dtype, options.device));
   auto model = std::make_unique<BertEmbedder>(info, arch, options.device, dtype, options.memory_budget);
   Status s = model->init(dir, config, roberta, is_sequence_classification(arch), options.cuda_graphs,
                          options.max_batch_tokens, runner_options(options));

@@ -8,6 +8,7 @@
 #include "formats/tokenizer/tokenizer.h"
 #include "models/decoder/config.h"
 #include "models/decoder/decoder_lm.h"
+#include "models/input_checks.h"
 #include "ops/common.h"
 
 namespace fathom::models::decoder {
@@ -15,12 +16,6 @@ namespace {
 
 constexpr int kCpuCachePositions = 4096;    // KV cache positions of one pass on CPU (texts beyond run in later passes)
 constexpr int kCudaCachePositions = 16384;  // and on CUDA
-
-std::string config_architecture(const nlohmann::json& config) {
-  if (auto it = config.find("architectures"); it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
-    return (*it)[0].get<std::string>();
-  return config.value("model_type", std::string());
-}
 
 // Everything load and inspect read without weights: the decoder's config and the sentence-transformers files,
 // with the refusal of causal LMs that carry no pooling.
@@ -32,7 +27,7 @@ struct EmbedderParts {
 
 Result<EmbedderParts> resolve_parts(const std::filesystem::path& dir, const nlohmann::json& config) {
   EmbedderParts p;
-  p.architecture = config_architecture(config);
+  p.architecture = config_architecture(config, "qwen3");
   FATHOM_ASSIGN_OR_RETURN(p.decoder, parse_decoder_config(config, dir / "config.json"));
   FATHOM_ASSIGN_OR_RETURN(p.st, formats::read_sentence_transformers_config(dir));
   if (!p.st.has_pooling)
@@ -94,18 +89,7 @@ class DecoderEmbedder final : public Model, public Embedder {
 };
 
 Result<std::vector<float>> DecoderEmbedder::embed(const std::vector<std::vector<int32_t>>& sequences) {
-  const int vocab = lm_->vocab_size();
-  for (std::size_t s = 0; s < sequences.size(); ++s) {
-    const auto& seq = sequences[s];
-    if (seq.empty()) return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(s) + " has no tokens");
-    if (static_cast<int64_t>(seq.size()) > max_tokens_)
-      return make_error(ErrorCode::kTooLarge, "input " + std::to_string(s) + " has " + std::to_string(seq.size()) +
-                                                  " tokens, more than the model's limit of " + std::to_string(max_tokens_));
-    for (int32_t id : seq)
-      if (id < 0 || id >= vocab)
-        return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(s) + ": token id " + std::to_string(id) +
-                                                           " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
-  }
+  FATHOM_TRY(check_token_sequences(sequences, max_tokens_, lm_->vocab_size()));
   const std::size_t hidden = static_cast<std::size_t>(lm_->hidden_size());
   std::vector<float> out(sequences.size() * hidden);
   // Passes of consecutive texts, each as many as the cache's free blocks and the token budget hold.
@@ -153,12 +137,7 @@ ModelInfo decoder_embedder_model_info() {
   info.name = "qwen3-embedding";
   info.hf_architectures = {"Qwen3Model", "Qwen3ForCausalLM"};
   info.tasks = {Task::kEmbed};
-  info.devices = {DeviceKind::kCpu};
-  info.compute_dtypes = {DType::kF32};
-  if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {  // builds with the CUDA backend
-    info.devices.push_back(DeviceKind::kCuda);
-    info.compute_dtypes = {DType::kF32, DType::kF16, DType::kBF16};
-  }
+  set_build_devices(info, /*cuda_graphs=*/false);
   return info;
 }
 
@@ -166,12 +145,7 @@ Result<std::unique_ptr<Model>> load_decoder_embedder(const std::filesystem::path
                                                      const LoadOptions& options, const ModelInfo& info) {
   FATHOM_ASSIGN_OR_RETURN(EmbedderParts parts, resolve_parts(dir, config));
   const DType dtype = resolve_compute_dtype(config, options);
-  if (!ops::compute_supported(options.device.kind, dtype))
-    return make_error(ErrorCode::kUnsupported, dir.string() + ": " + info.name + " cannot compute in " +
-                                                   std::string(dtype_name(dtype)) + " on " + options.device.to_string() +
-                                                   " in this build" +
-                                                   (options.device.kind == DeviceKind::kCpu ? " (cpu computes in float32)" : ""));
-  if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
+  FATHOM_TRY(prepare_compute(dir, info.name, dtype, options.device));
   FATHOM_ASSIGN_OR_RETURN(auto tok_max, formats::read_tokenizer_max_length(dir));
   const int max_tokens =
       formats::resolve_max_input_tokens(parts.st.max_seq_length, tok_max, parts.decoder.max_position_embeddings);

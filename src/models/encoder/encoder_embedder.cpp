@@ -10,6 +10,7 @@
 #include "formats/sentence_transformers.h"
 #include "formats/tokenizer/tokenizer.h"
 #include "models/encoder/encoder_forward.h"
+#include "models/input_checks.h"
 #include "ops/convert.h"
 #include "ops/device_runner.h"
 #include "ops/pooling.h"
@@ -190,18 +191,10 @@ Result<std::vector<float>> EncoderEmbedder::classify(const std::vector<std::vect
 Result<std::vector<float>> EncoderEmbedder::run(const std::vector<std::vector<int32_t>>& sequences) {
   const int64_t batch = static_cast<int64_t>(sequences.size());
   if (batch == 0) return std::vector<float>();
+  FATHOM_TRY(check_token_sequences(sequences, max_tokens_, spec_.vocab));
   std::vector<int> lengths;
   lengths.reserve(sequences.size());
-  for (std::size_t s = 0; s < sequences.size(); ++s) {
-    const auto& seq = sequences[s];
-    if (seq.empty()) return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(s) + " has no tokens");
-    if (static_cast<int64_t>(seq.size()) > max_tokens_)
-      return make_error(ErrorCode::kTooLarge, "input " + std::to_string(s) + " has " + std::to_string(seq.size()) +
-                                                  " tokens, more than the model's limit of " + std::to_string(max_tokens_));
-    for (int32_t id : seq)
-      if (id < 0 || id >= spec_.vocab)
-        return make_error(ErrorCode::kInvalidArgument, "input " + std::to_string(s) + ": token id " + std::to_string(id) +
-                                                           " is outside the vocabulary [0, " + std::to_string(spec_.vocab) + ")");
+  for (const auto& seq : sequences) {
     lengths.push_back(static_cast<int>(seq.size()));
   }
   if (use_graphs_) {
@@ -365,30 +358,16 @@ ModelInfo encoder_model_info(std::string name, std::vector<std::string> hf_archi
   info.hf_architectures = std::move(hf_architectures);
   info.model_types = std::move(model_types);
   info.tasks = std::move(tasks);
-  info.devices = {DeviceKind::kCpu};
-  info.compute_dtypes = {DType::kF32};
-  if (ops::compute_supported(DeviceKind::kCuda, DType::kF16)) {  // builds with the CUDA backend
-    info.devices.push_back(DeviceKind::kCuda);
-    info.compute_dtypes = {DType::kF32, DType::kF16, DType::kBF16};
-    info.cuda_graphs = true;
-  }
+  set_build_devices(info, /*cuda_graphs=*/true);
   return info;
 }
 
 Result<std::unique_ptr<Model>> load_encoder(const std::filesystem::path& dir, const nlohmann::json& config,
                                             const LoadOptions& options, const ModelInfo& info, EncoderSpec spec,
                                             const WeightsFn& load_weights) {
-  std::string arch;
-  if (auto it = config.find("architectures"); it != config.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
-    arch = (*it)[0].get<std::string>();
-  else
-    arch = config.value("model_type", info.name);
+  const std::string arch = config_architecture(config, info.name);
   const DType dtype = resolve_compute_dtype(config, options);
-  if (!ops::compute_supported(options.device.kind, dtype))
-    return make_error(ErrorCode::kUnsupported, dir.string() + ": " + info.name + " cannot compute in " +
-                                                   std::string(dtype_name(dtype)) + " on " + options.device.to_string() +
-                                                   " in this build");
-  if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
+  FATHOM_TRY(prepare_compute(dir, info.name, dtype, options.device));
   auto model = std::make_unique<EncoderEmbedder>(info, arch, options.device, dtype, options.memory_budget);
   Status s = model->init(dir, std::move(spec), load_weights, options.cuda_graphs, options.max_batch_tokens,
                          runner_options(options));

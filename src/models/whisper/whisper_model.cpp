@@ -38,12 +38,7 @@ Result<std::unique_ptr<WhisperModel>> WhisperModel::load(const std::filesystem::
   if (options.device.kind != DeviceKind::kCpu && options.device.kind != DeviceKind::kCuda)
     return make_error(ErrorCode::kUnsupported, "whisper runs on cpu or cuda; " + options.device.to_string() +
                                                    " was requested for " + dir.string());
-  if (!ops::compute_supported(options.device.kind, dtype))
-    return make_error(ErrorCode::kUnsupported, dir.string() + ": whisper cannot compute in " +
-                                                   std::string(dtype_name(dtype)) + " on " + options.device.to_string() +
-                                                   " in this build" +
-                                                   (options.device.kind == DeviceKind::kCpu ? " (cpu computes in float32)" : ""));
-  if (Status dev = ops::prepare_device(options.device); !dev.ok()) return dev.error();
+  FATHOM_TRY(prepare_compute(dir, "whisper", dtype, options.device));
   Allocator* allocator = allocator_for(options.device);
   if (!allocator)
     return make_error(ErrorCode::kUnsupported, "no allocator for device " + options.device.to_string() + " in this build");
