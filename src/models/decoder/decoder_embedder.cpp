@@ -181,8 +181,6 @@ Result<std::vector<std::pair<std::string, std::string>>> inspect_decoder_embedde
   rows.emplace_back("decoder", p.architecture + ": " + str(c.num_hidden_layers) + " layers, hidden " + str(c.hidden_size) +
                                    ", " + str(c.num_attention_heads) + "/" + str(c.num_key_value_heads) + " heads of " +
                                    str(c.head_dim) + ", vocab " + str(c.vocab_size));
-  rows.emplace_back("pooling", std::string("lasttoken (") + p.st.pooling_source + ")" +
-                                   (p.st.normalize ? ", L2-normalised (Normalize module)" : ""));
   std::string prompts;
   for (const auto& [name, text] : p.st.prompts)
     prompts += (prompts.empty() ? "" : "; ") + name + " = " + nlohmann::json(text).dump();

@@ -35,7 +35,8 @@ ModelInfo decoder_embedder_model_info();
 Result<std::unique_ptr<Model>> load_decoder_embedder(const std::filesystem::path& dir, const nlohmann::json& config,
                                                      const LoadOptions& options, const ModelInfo& info);
 
-// `fathom inspect` rows: decoder, pooling, normalisation, prompts; or the error the loader would give
+// `fathom inspect` rows (beyond the pooling and normalisation every embedder shows): decoder, prompts; or the
+// error the loader would give
 // (a causal LM without sentence-transformers pooling is refused, naming modules.json).
 Result<std::vector<std::pair<std::string, std::string>>> inspect_decoder_embedder(const std::filesystem::path& dir,
                                                                                   const nlohmann::json& config);
