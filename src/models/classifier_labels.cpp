@@ -1,5 +1,6 @@
 #include "models/classifier_labels.h"
 
+#include <algorithm>
 #include <map>
 
 namespace fathom::models {
@@ -62,6 +63,11 @@ Result<ClassifierLabels> parse_classifier_labels(const nlohmann::json& j, const 
     c.activation_source = std::to_string(num_labels) + " labels";
   }
   return c;
+}
+
+void narrow_classifier_tasks(ModelInfo& info, const ClassifierLabels& labels) {
+  if (labels.labels.size() > 1)
+    info.tasks.erase(std::remove(info.tasks.begin(), info.tasks.end(), Task::kScore), info.tasks.end());
 }
 
 }  // namespace fathom::models

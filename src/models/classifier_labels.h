@@ -27,4 +27,8 @@ struct ClassifierLabels {
 // and key; an activation other than Sigmoid, Identity or Softmax is kUnsupported.
 Result<ClassifierLabels> parse_classifier_labels(const nlohmann::json& config, const std::filesystem::path& file);
 
+// The tasks a loaded head serves: with several labels it classifies only, so Task::kScore (rerank, score) is
+// dropped from `info.tasks`; a one-logit cross-encoder keeps them all.
+void narrow_classifier_tasks(ModelInfo& info, const ClassifierLabels& labels);
+
 }  // namespace fathom::models

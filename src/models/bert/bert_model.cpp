@@ -78,9 +78,7 @@ class BertEmbedder final : public Model, public Embedder, public Classifier {
       head_ = std::move(head);
       pooling_ = ops::PoolingMode::kCls;  // the head reads the first token
       normalize_ = false;
-      // Several labels classify; only a one-logit cross-encoder scores pairs (rerank, score).
-      if (head_->labels.size() > 1)
-        info_.tasks.erase(std::remove(info_.tasks.begin(), info_.tasks.end(), Task::kScore), info_.tasks.end());
+      narrow_classifier_tasks(info_, *head_);
     }
     if (!classifier && st.pooling_dimension && *st.pooling_dimension != cfg_.hidden_size)
       return make_error(ErrorCode::kLoadFailed, st.pooling_source + ": embedding dimension " +

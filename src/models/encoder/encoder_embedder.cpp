@@ -50,9 +50,7 @@ class EncoderEmbedder final : public Model, public Embedder, public Classifier {
     if (spec_.classifier) {
       pooling_ = spec_.classifier->pooling;  // config.json decides the row the head reads
       normalize_ = false;
-      // Several labels classify; only a one-logit cross-encoder scores pairs (rerank, score).
-      if (spec_.classifier->labels.labels.size() > 1)
-        info_.tasks.erase(std::remove(info_.tasks.begin(), info_.tasks.end(), Task::kScore), info_.tasks.end());
+      narrow_classifier_tasks(info_, spec_.classifier->labels);
     }
     if (!spec_.classifier && st.pooling_dimension && *st.pooling_dimension != spec_.hidden)
       return make_error(ErrorCode::kLoadFailed, st.pooling_source + ": embedding dimension " +
