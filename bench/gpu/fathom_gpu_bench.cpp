@@ -6,6 +6,11 @@
 //   fathom_gpu_bench latency --model DIR --dtype f16 [--len 16] [--iters 300] [--graphs 1]
 //   fathom_gpu_bench profile --model DIR --dtype f16 --ids FILE [--batch-tokens 16384] [--max-seqs 512]
 //       (eager passes with FATHOM_PROFILE_OPS=1: the model logs per-stage GPU time when it is destroyed)
+//   fathom_gpu_bench request-latency --model DIR --dtype f16 --ids FILE [--iters 300] [--graphs 1]
+//       (every sequence of FILE is one request, e.g. a rerank of 1 query x 100 documents as tokenized pairs;
+//        wall time of the whole request, batched under --batch-tokens as the server batches it)
+// Embedding models and sequence classifiers (cross-encoders) both run: an embedder's rows are pooled
+// embeddings, a classifier's rows are its logits (one per label).
 // ids FILE: int32 little-endian: count, then per sequence its length and token ids. --out writes
 // count x hidden float32 (pooled, not normalised). Results print as one JSON object per line.
 // Load time (weights + CUDA graph capture of every token bucket) is reported as load_ms.
@@ -15,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -99,15 +105,30 @@ std::vector<std::pair<std::size_t, std::size_t>> make_batches(const std::vector<
   return batches;
 }
 
+// The forward pass the harness times: embed() of an embedder, classify() of a classifier; `width` is the
+// number of floats per sequence it returns.
+struct Forward {
+  std::function<Result<std::vector<float>>(const std::vector<std::vector<int32_t>>&)> run;
+  int width = 0;
+};
+
+Forward forward_of(models::Model& model) {
+  if (models::Embedder* e = model.as_embedder())
+    return {[e](const std::vector<std::vector<int32_t>>& b) { return e->embed(b); }, e->embedding_dim()};
+  if (models::Classifier* c = model.as_classifier())
+    return {[c](const std::vector<std::vector<int32_t>>& b) { return c->classify(b); },
+            static_cast<int>(c->labels().size())};
+  throw std::runtime_error("neither an embedding model nor a classifier");
+}
+
 // Throughput over --ids (same batching as a server under --batch-tokens); --out keeps the pooled rows.
 int run(const std::map<std::string, std::string>& f, bool profile) {
   if (profile) setenv("FATHOM_PROFILE_OPS", "1", 1);
   models::LoadOptions opt;
   double load_ms = 0;
   auto model = load_cuda_model(f, opt, load_ms);
-  models::Embedder* e = model->as_embedder();
-  if (!e) throw std::runtime_error("not an embedding model");
-  const int H = e->embedding_dim();
+  const Forward fwd = forward_of(*model);
+  const int H = fwd.width;
   auto seqs = read_ids(flag(f, "--ids", ""));
   const auto batches = make_batches(seqs, std::stoul(flag(f, "--batch-tokens", "16384")),
                                     std::stoul(flag(f, "--max-seqs", "512")));
@@ -117,7 +138,7 @@ int run(const std::map<std::string, std::string>& f, bool profile) {
   auto pass = [&]() {
     for (auto [b, end] : batches) {
       std::vector<std::vector<int32_t>> batch(seqs.begin() + b, seqs.begin() + end);
-      auto r = e->embed(batch);
+      auto r = fwd.run(batch);
       if (!r.ok()) throw std::runtime_error(r.error().message);
       std::copy(r->begin(), r->end(), out.begin() + b * H);
     }
@@ -152,8 +173,7 @@ int latency(const std::map<std::string, std::string>& f) {
   models::LoadOptions opt;
   double load_ms = 0;
   auto model = load_cuda_model(f, opt, load_ms);
-  models::Embedder* e = model->as_embedder();
-  if (!e) throw std::runtime_error("not an embedding model");
+  const Forward fwd = forward_of(*model);
   const int len = std::stoi(flag(f, "--len", "16"));
   const int iters = std::stoi(flag(f, "--iters", "300"));
   std::mt19937 rng(1);
@@ -162,13 +182,13 @@ int latency(const std::map<std::string, std::string>& f) {
   seq.front() = 101;
   seq.back() = 102;
   for (int i = 0; i < 20; ++i) {  // warm-up
-    auto r = e->embed({seq});
+    auto r = fwd.run({seq});
     if (!r.ok()) throw std::runtime_error(r.error().message);
   }
   std::vector<double> us;
   for (int i = 0; i < iters; ++i) {
     auto t0 = Clock::now();
-    auto r = e->embed({seq});
+    auto r = fwd.run({seq});
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     if (!r.ok()) throw std::runtime_error(r.error().message);
   }
@@ -183,19 +203,61 @@ int latency(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
+// One request of several sequences (--ids, e.g. the 100 query-document pairs of a rerank), timed whole:
+// the wall time from the first batch's launch to the last batch's results on the host.
+int request_latency(const std::map<std::string, std::string>& f) {
+  models::LoadOptions opt;
+  double load_ms = 0;
+  auto model = load_cuda_model(f, opt, load_ms);
+  const Forward fwd = forward_of(*model);
+  const auto seqs = read_ids(flag(f, "--ids", ""));
+  const auto batches = make_batches(seqs, std::stoul(flag(f, "--batch-tokens", "16384")),
+                                    std::stoul(flag(f, "--max-seqs", "512")));
+  const int iters = std::stoi(flag(f, "--iters", "300"));
+  std::size_t tokens = 0;
+  for (auto& s : seqs) tokens += s.size();
+  auto request = [&]() {
+    for (auto [b, end] : batches) {
+      auto r = fwd.run(std::vector<std::vector<int32_t>>(seqs.begin() + b, seqs.begin() + end));
+      if (!r.ok()) throw std::runtime_error(r.error().message);
+    }
+  };
+  for (int i = 0; i < 20; ++i) request();  // warm-up
+  std::vector<double> us;
+  for (int i = 0; i < iters; ++i) {
+    auto t0 = Clock::now();
+    request();
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  const double p50 = us[us.size() / 2], p99 = us[us.size() * 99 / 100];
+  std::cout << nlohmann::json{{"mode", "request-latency"}, {"dtype", dtype_name(*opt.dtype)},
+                              {"graphs", opt.cuda_graphs}, {"sequences", seqs.size()}, {"tokens", tokens},
+                              {"batches", batches.size()}, {"iters", iters}, {"p50_ms", p50 / 1e3},
+                              {"p99_ms", p99 / 1e3}, {"min_ms", us.front() / 1e3}, {"load_ms", load_ms}}
+                   .dump()
+            << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: fathom_gpu_bench run|latency|profile FLAGS\n";
+    std::cerr << "usage: fathom_gpu_bench run|latency|profile|request-latency FLAGS\n";
     return 2;
   }
   try {
-    std::cerr << "device: " << cuda::device_description(0) << "\n";
+    try {
+      std::cerr << "device: " << cuda::device_description(0) << "\n";
+    } catch (const std::exception& e) {  // no GPU here: --device cpu still runs
+      std::cerr << "device: no CUDA device (" << e.what() << ")\n";
+    }
     const std::string cmd = argv[1];
     if (cmd == "run" || cmd == "model") return run(parse_flags(argc, argv, 2), false);
     if (cmd == "profile") return run(parse_flags(argc, argv, 2), true);
     if (cmd == "latency" || cmd == "model-latency") return latency(parse_flags(argc, argv, 2));
+    if (cmd == "request-latency") return request_latency(parse_flags(argc, argv, 2));
     std::cerr << "unknown command " << cmd << "\n";
     return 2;
   } catch (const std::exception& e) {
