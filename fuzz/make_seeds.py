@@ -232,3 +232,59 @@ for f in range(5):
         ids = [(50258 + 3 * k + f) % 51865, 440 + k * 97, 1002 + k, 13, 50365 + k * 10]
         seg += struct.pack("<HHB", k * 250, 180 + k, len(ids)) + b"".join(struct.pack("<H", v) for v in ids)
     out("transcription_format", f"fmt{f}", bytes([f + 8 * (f % 2)]) + seg)
+
+# --- torch_state_dict: [mode] pickle (even mode) or zip image (odd mode) ------------------------------------
+reset("torch_state_dict")
+
+
+def pk_str(s):
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def pk_global(module, name):
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def pk_tensor(key, cls, storage_key, numel, offset, size, stride):
+    def tup(v):
+        return b"(" + b"".join(b"K" + bytes([x]) for x in v) + b"t"
+    return (pk_str(key) + pk_global("torch._utils", "_rebuild_tensor_v2") + b"((" + pk_str("storage") +
+            pk_global("torch", cls) + pk_str(storage_key) + pk_str("cpu") + b"K" + bytes([numel]) + b"tQ" +
+            b"K" + bytes([offset]) + tup(size) + tup(stride) + b"\x89" + pk_global("collections", "OrderedDict") +
+            b")RtR")
+
+
+def pk_state_dict(entries):
+    return (b"\x80\x02" + pk_global("collections", "OrderedDict") + b"q\x00)Rq\x01(" + b"".join(entries) +
+            b"u}" + pk_str("_metadata") + b"h\x00)R" + pk_str("") + b"}" + pk_str("version") + b"K\x01sssb.")
+
+
+def torch_zip(records):
+    import io, zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, data in records:
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+linear = pk_state_dict([pk_tensor("weight", "FloatStorage", "0", 6, 0, [2, 3], [3, 1]),
+                        pk_tensor("bias", "FloatStorage", "1", 2, 0, [2], [1])])
+mixed = pk_state_dict([pk_tensor("h", "HalfStorage", "0", 4, 1, [3], [1]),
+                       pk_tensor("b", "BFloat16Storage", "1", 2, 0, [1, 2], [2, 1]),
+                       pk_tensor("steps", "LongStorage", "2", 1, 0, [], []),
+                       pk_tensor("a", "FloatStorage", "3", 10, 4, [2, 3], [3, 1])])
+out("torch_state_dict", "pickle_linear", b"\x00" + linear)
+out("torch_state_dict", "pickle_mixed", b"\x02" + mixed)
+out("torch_state_dict", "pickle_p4", b"\x04" + b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01w\x94"
+    b"\x8c\x0bcollections\x94\x8c\x0bOrderedDict\x94\x93\x94)R\x94s.")
+out("torch_state_dict", "pickle_forbidden", b"\x06\x80\x02" + pk_global("posix", "system") + pk_str("ls") + b"\x85R.")
+out("torch_state_dict", "zip_linear", b"\x01" + torch_zip([
+    ("archive/data.pkl", linear), ("archive/byteorder", b"little"),
+    ("archive/data/0", struct.pack("<6f", 1, 2, 3, 4, 5, 6)), ("archive/data/1", struct.pack("<2f", 0.5, -1)),
+    ("archive/version", b"3\n")]))
+out("torch_state_dict", "zip_mixed", b"\x03" + torch_zip([
+    ("m/data.pkl", mixed), ("m/data/0", struct.pack("<4H", 0x3c00, 0x4000, 0xc000, 0)),
+    ("m/data/1", struct.pack("<2H", 0x3f80, 0x4000)), ("m/data/2", struct.pack("<q", 7)),
+    ("m/data/3", struct.pack("<10f", *range(10)))]))

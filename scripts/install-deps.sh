@@ -32,12 +32,12 @@ fi
 build_pkgs=(build-essential cmake ninja-build pkg-config git
             nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libtomlplusplus-dev libopenblas-dev libre2-dev
             libutf8proc-dev libavformat-dev libavcodec-dev libswresample-dev libavutil-dev zlib1g-dev
-            libcurl4-openssl-dev libssl-dev)
+            libcurl4-openssl-dev libssl-dev libzip-dev)
 # The Debian 12 packages owning the shared libraries the fathom executable links (readelf -d NEEDED), plus
 # curl for the container health check and ca-certificates for HTTPS downloads. tests/deploy/check_runtime_libs.py
 # fails when the executable links a library that no package of this list (or the base image) provides.
 runtime_pkgs=(libopenblas0-pthread libre2-9 libutf8proc2 libavformat59 libavcodec59 libswresample4 libavutil57
-              zlib1g libcpp-httplib0.11 libtomlplusplus3 libcurl4 libssl3 libstdc++6 libgcc-s1 libc6 curl
+              zlib1g libcpp-httplib0.11 libtomlplusplus3 libcurl4 libssl3 libzip4 libstdc++6 libgcc-s1 libc6 curl
               ca-certificates)
 # CUDA 13 from NVIDIA's Debian 12 repository (the GPU image): the compiler and headers to build, the runtime
 # libraries (libcudart.so.13, libcublasLt.so.13) to run. The driver (libcuda.so) comes from the host.

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/json_file.h"
+#include "formats/torch_state_dict.h"
 
 namespace fathom::formats {
 namespace {
@@ -140,6 +141,16 @@ Result<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::open(const std::
   return std::shared_ptr<const SafetensorsFile>(std::move(f));
 }
 
+std::shared_ptr<const SafetensorsFile> SafetensorsFile::adopt(std::filesystem::path path, std::vector<std::byte> bytes,
+                                                              std::map<std::string, TensorInfo, std::less<>> tensors) {
+  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = std::move(path);
+  f->size_ = bytes.size();
+  f->owned_ = std::move(bytes);  // keeps the buffer the tensors point into
+  f->tensors_ = std::move(tensors);
+  return f;
+}
+
 SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, size_);
 }
@@ -198,6 +209,42 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& dir) {
     c.index_[it.key()] = {info, fid->second};
   }
   c.description_ = index_path.string() + " (" + std::to_string(c.files_.size()) + " shards)";
+  return c;
+}
+
+namespace {
+
+// The first bytes of a file (fewer when it is shorter), to tell its format.
+Result<std::string> read_head(const std::filesystem::path& file, std::size_t n) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(ErrorCode::kLoadFailed, file.string() + ": cannot open: " + std::strerror(errno));
+  std::string head(n, '\0');
+  const ssize_t got = ::read(fd, head.data(), n);
+  ::close(fd);
+  head.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+  return head;
+}
+
+}  // namespace
+
+Result<Checkpoint> Checkpoint::open_file(const std::filesystem::path& file) {
+  FATHOM_ASSIGN_OR_RETURN(const std::string head, read_head(file, 4));
+  // torch.save's legacy format pickles its magic number first: PROTO 2, LONG1 of 10 bytes. (As a safetensors
+  // header length these bytes would exceed the 100 MB limit, so no safetensors file starts so.)
+  if (head == std::string_view("\x80\x02\x8a\x0a", 4))
+    return make_error(ErrorCode::kLoadFailed, file.string() + ": a bare pickle (torch.save of torch < 1.6, or "
+                                                              "_use_new_zipfile_serialization=False), which fathom "
+                                                              "does not read: re-save it with torch >= 1.6 or as safetensors");
+  auto opened = head == std::string_view("PK\x03\x04", 4) ? read_torch_state_dict(file) : SafetensorsFile::open(file);
+  if (!opened.ok()) {
+    Error e = opened.error();
+    e.code = ErrorCode::kLoadFailed;  // SafetensorsFile::open says kNotFound for a file it cannot open
+    return e;
+  }
+  Checkpoint c;
+  c.files_.push_back(std::move(opened).value());
+  for (const auto& [name, info] : c.files_[0]->tensors()) c.index_[name] = {&info, 0};
+  c.description_ = file.string();
   return c;
 }
 

@@ -1,10 +1,13 @@
 #pragma once
 // Hugging Face safetensors files, memory-mapped, and model checkpoints made of them
-// (`model.safetensors`, or shards listed by `model.safetensors.index.json`).
+// (`model.safetensors`, or shards listed by `model.safetensors.index.json`, or one weights file given by
+// name, which may also be a PyTorch zip checkpoint: see torch_state_dict.h).
 //
 // Everything in a header is validated against the file before use: header length, JSON, dtype names,
 // shapes, offsets inside the data area and byte counts matching shape x dtype. A damaged file is a
 // kLoadFailed error naming the file (and the tensor), never a crash.
+// A SafetensorsFile either maps a safetensors file (open()) or owns, in memory, tensors that a reader of
+// another format parsed (adopt()); both look the same to their users.
 // Thread-safety: opened files and checkpoints are immutable; reads from many threads are fine.
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +39,12 @@ struct TensorInfo {
 class SafetensorsFile {
  public:
   static Result<std::shared_ptr<const SafetensorsFile>> open(const std::filesystem::path& path);
+  // Holds tensors parsed from another format (a PyTorch checkpoint): every TensorInfo::data must point
+  // into `bytes` (nbytes of it), which the object owns from now on (moving a vector keeps its buffer, so
+  // such pointers stay valid); nothing is mapped, so nothing is unmapped. path() is `path`, file_size()
+  // is bytes.size() and metadata() is empty.
+  static std::shared_ptr<const SafetensorsFile> adopt(std::filesystem::path path, std::vector<std::byte> bytes,
+                                                      std::map<std::string, TensorInfo, std::less<>> tensors);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -54,8 +63,9 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   std::filesystem::path path_;
-  void* map_ = nullptr;
+  void* map_ = nullptr;             // the mapping of open(); null for adopt()
   std::size_t size_ = 0;
+  std::vector<std::byte> owned_;    // adopt()'s bytes, which its tensors point into
   std::map<std::string, TensorInfo, std::less<>> tensors_;
   std::map<std::string, std::string> metadata_;
 };
@@ -67,13 +77,19 @@ class Checkpoint {
   // name the file: no weights found (mentioning unsupported formats present, e.g. pytorch_model.bin),
   // invalid index, a missing shard, a tensor the index maps to a shard that lacks it.
   static Result<Checkpoint> open(const std::filesystem::path& dir);
+  // Opens one weights file: a PyTorch zip checkpoint when it starts with the zip magic "PK\x03\x04"
+  // (torch.save of a state dict, e.g. bge-m3's colbert_linear.pt; see torch_state_dict.h), else a
+  // safetensors file, whatever its extension. description() is the file's path. Every error, a missing
+  // file included, is kLoadFailed naming the file.
+  static Result<Checkpoint> open_file(const std::filesystem::path& file);
 
   const TensorInfo* find(std::string_view name) const;
   // The file holding `name` (empty when absent).
   std::filesystem::path file_of(std::string_view name) const;
   std::vector<std::string> names() const;
   const std::vector<std::shared_ptr<const SafetensorsFile>>& files() const { return files_; }
-  // A readable description for errors: "model.safetensors" or "model.safetensors.index.json (2 shards)".
+  // A readable description for errors: "model.safetensors" or "model.safetensors.index.json (2 shards)"
+  // (open()), or the file's path (open_file()).
   const std::string& description() const { return description_; }
 
  private:
