@@ -19,8 +19,25 @@ EmbedScheduler::EmbedScheduler(std::string name, models::Classifier& classifier,
           [&classifier](const std::vector<std::vector<int32_t>>& s) { return classifier.classify(s); },
           static_cast<int>(classifier.labels().size()), options) {}
 
+EmbedScheduler::EmbedScheduler(std::string name, models::Embedder& embedder, models::TokenOutput kind,
+                               EmbedSchedulerOptions options)
+    : EmbedScheduler(
+          std::move(name),
+          [&embedder, kind](const std::vector<std::vector<int32_t>>& s) { return embedder.embed_tokens(s, kind); },
+          RowFloats([kind, width = static_cast<std::size_t>(embedder.token_output_width(kind))](std::size_t tokens) {
+            return models::token_output_rows(kind, tokens) * width;
+          }),
+          options) {}
+
 EmbedScheduler::EmbedScheduler(std::string name, RunBatch run, int row_width, EmbedSchedulerOptions options)
-    : name_(std::move(name)), run_(std::move(run)), options_(options), dim_(row_width) {
+    : name_(std::move(name)), run_(std::move(run)),
+      row_floats_([w = static_cast<std::size_t>(row_width)](std::size_t) { return w; }), options_(options),
+      dim_(row_width) {
+  completer_ = std::thread([this] { completion_loop(); });
+}
+
+EmbedScheduler::EmbedScheduler(std::string name, RunBatch run, RowFloats row_floats, EmbedSchedulerOptions options)
+    : name_(std::move(name)), run_(std::move(run)), row_floats_(std::move(row_floats)), options_(options), dim_(0) {
   completer_ = std::thread([this] { completion_loop(); });
 }
 
@@ -129,15 +146,19 @@ EmbedStats EmbedScheduler::stats() const {
 Result<std::vector<float>> EmbedScheduler::run_batch(std::vector<Item>& items) {
   std::vector<std::vector<int32_t>> sequences;
   sequences.reserve(items.size());
-  for (auto& item : items) sequences.push_back(item.tokens);
+  std::size_t expected = 0;
+  for (auto& item : items) {
+    sequences.push_back(item.tokens);
+    expected += row_floats_(item.tokens.size());
+  }
   try {
     auto result = run_(sequences);
     if (!result.ok()) return result.error();
-    if (result.value().size() != items.size() * static_cast<std::size_t>(dim_)) {
-      return make_error(ErrorCode::kInternal,
-                        "model '" + name_ + "' returned " + std::to_string(result.value().size()) +
-                            " floats for " + std::to_string(items.size()) + " sequences of dimension " +
-                            std::to_string(dim_));
+    if (result.value().size() != expected) {
+      return make_error(ErrorCode::kInternal, "model '" + name_ + "' returned " +
+                                                  std::to_string(result.value().size()) + " floats for " +
+                                                  std::to_string(items.size()) + " sequences; expected " +
+                                                  std::to_string(expected));
     }
     return std::move(result).value();
   } catch (const Exception& e) {
@@ -179,7 +200,9 @@ std::size_t EmbedScheduler::step() {
   if (result.ok()) {
     const float* data = result.value().data();
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      delivery.emplace_back(std::move(batch[i].promise), Embedding(data + i * dim_, data + (i + 1) * dim_));
+      const std::size_t n = row_floats_(batch[i].tokens.size());
+      delivery.emplace_back(std::move(batch[i].promise), Embedding(data, data + n));
+      data += n;
     }
   } else if (batch.size() == 1) {
     delivery.emplace_back(std::move(batch[0].promise), result.error());

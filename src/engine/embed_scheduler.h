@@ -66,6 +66,13 @@ class EmbedScheduler final : public Scheduler {
   EmbedScheduler(std::string name, models::Classifier& classifier, EmbedSchedulerOptions options);
   // Any sequence model: `run` is called on the device worker only; each row holds `row_width` floats.
   EmbedScheduler(std::string name, RunBatch run, int row_width, EmbedSchedulerOptions options);
+  // Rows whose size depends on the sequence: `row_floats(tokens)` floats for a sequence of `tokens` ids
+  // (per-token outputs); `run` returns the rows of a batch one after another.
+  using RowFloats = std::function<std::size_t(std::size_t tokens)>;
+  EmbedScheduler(std::string name, RunBatch run, RowFloats row_floats, EmbedSchedulerOptions options);
+  // `embedder` must outlive the scheduler; rows are its `kind` per-token output (Embedder::embed_tokens).
+  EmbedScheduler(std::string name, models::Embedder& embedder, models::TokenOutput kind,
+                 EmbedSchedulerOptions options);
   ~EmbedScheduler() override;  // delivers every result already computed, then stops the completion thread
   EmbedScheduler(const EmbedScheduler&) = delete;
   EmbedScheduler& operator=(const EmbedScheduler&) = delete;
@@ -85,7 +92,8 @@ class EmbedScheduler final : public Scheduler {
   void close(const Error& error) override;
 
   EmbedStats stats() const;
-  int embedding_dim() const { return dim_; }  // floats per row (the embedding width, or the label count)
+  // Floats per row of a fixed-width scheduler (the embedding width, or the label count); 0 when rows vary.
+  int embedding_dim() const { return dim_; }
 
  private:
   struct Item {
@@ -103,6 +111,7 @@ class EmbedScheduler final : public Scheduler {
 
   const std::string name_;
   const RunBatch run_;
+  const RowFloats row_floats_;
   const EmbedSchedulerOptions options_;
   const int dim_;
 

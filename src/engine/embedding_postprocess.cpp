@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace fathom::engine {
 
@@ -44,6 +45,29 @@ Status check_dimensions(const std::string& model, int requested, bool supports_m
                       "dimensions");
   }
   return Status::Ok();
+}
+
+std::vector<std::pair<int32_t, float>> lexical_weights(const std::vector<int32_t>& ids,
+                                                       const std::vector<float>& weights) {
+  std::map<int32_t, float> best;
+  for (std::size_t i = 0; i < ids.size() && i < weights.size(); ++i) {
+    if (!(weights[i] > 0.0f)) continue;
+    auto [it, inserted] = best.emplace(ids[i], weights[i]);
+    if (!inserted) it->second = std::max(it->second, weights[i]);
+  }
+  return {best.begin(), best.end()};
+}
+
+std::vector<std::vector<float>> multi_vectors(const std::vector<float>& rows, int width, bool normalize) {
+  std::vector<std::vector<float>> out;
+  if (width <= 0) return out;
+  const std::size_t w = static_cast<std::size_t>(width);
+  out.reserve(rows.size() / w);
+  for (std::size_t at = 0; at + w <= rows.size(); at += w) {
+    out.emplace_back(rows.begin() + static_cast<std::ptrdiff_t>(at), rows.begin() + static_cast<std::ptrdiff_t>(at + w));
+    finish_embedding(out.back(), std::nullopt, normalize);
+  }
+  return out;
 }
 
 }  // namespace fathom::engine

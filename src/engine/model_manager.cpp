@@ -14,6 +14,7 @@ namespace {
 std::vector<Scheduler*> schedulers_of(const LoadedModel& entry) {
   std::vector<Scheduler*> out;
   if (entry.embed_scheduler) out.push_back(entry.embed_scheduler.get());
+  for (const auto& [kind, scheduler] : entry.token_schedulers) out.push_back(scheduler.get());
   if (entry.classify_scheduler) out.push_back(entry.classify_scheduler.get());
   if (entry.speech_scheduler) out.push_back(entry.speech_scheduler.get());
   return out;
@@ -141,6 +142,9 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
     facts.normalizes_by_default = embedder->normalizes_by_default();
     facts.prompts = embedder->prompts();
     facts.default_prompt_name = embedder->default_prompt_name();
+    facts.token_outputs = embedder->token_outputs();
+    for (models::TokenOutput kind : facts.token_outputs)
+      entry->token_schedulers[kind] = std::make_shared<EmbedScheduler>(name, *embedder, kind, batch_options());
     entry->embedder = std::move(facts);
 
     entry->embed_scheduler = std::make_shared<EmbedScheduler>(name, *embedder, batch_options());
@@ -162,6 +166,7 @@ Status ModelManager::add(const std::string& name, std::unique_ptr<models::Model>
   }
   entry->model_ = std::move(model);
   if (entry->embed_scheduler) worker_of(*entry).attach(entry->embed_scheduler);
+  for (const auto& [kind, scheduler] : entry->token_schedulers) worker_of(*entry).attach(scheduler);
   if (entry->classify_scheduler) worker_of(*entry).attach(entry->classify_scheduler);
   if (entry->speech_scheduler) worker_of(*entry).attach(entry->speech_scheduler);
   entry->created = std::chrono::duration_cast<std::chrono::seconds>(

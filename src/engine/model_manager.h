@@ -43,6 +43,7 @@ struct EmbedderFacts {
   bool normalizes_by_default = false;
   std::vector<std::pair<std::string, std::string>> prompts;  // Embedder::prompts(): name -> prepended text
   std::string default_prompt_name;                           // "" = none
+  std::vector<models::TokenOutput> token_outputs;            // Embedder::token_outputs(): sparse / colbert
 };
 
 // Classifier (cross-encoder) facts copied from the model's Classifier at load time.
@@ -82,6 +83,8 @@ struct LoadedModel {
   int64_t created = 0;                              // unix seconds when it became ready
   std::optional<EmbedderFacts> embedder;            // set when the model embeds
   std::shared_ptr<EmbedScheduler> embed_scheduler;  // set when the model embeds
+  // One queue per per-token output (EmbedderFacts::token_outputs); rows: Embedder::embed_tokens().
+  std::map<models::TokenOutput, std::shared_ptr<EmbedScheduler>> token_schedulers;
   std::shared_ptr<SpeechScheduler> speech_scheduler;  // set when the model transcribes / translates
   std::optional<ClassifierFacts> classifier;         // set when the model scores / classifies
   std::shared_ptr<EmbedScheduler> classify_scheduler;  // set when the model scores / classifies (rows: logits)

@@ -24,4 +24,20 @@ std::vector<std::string> task_endpoints(Task task) {
   return {};
 }
 
+const char* token_output_name(TokenOutput kind) {
+  return kind == TokenOutput::kSparse ? "sparse" : "colbert";
+}
+
+std::size_t token_output_rows(TokenOutput kind, std::size_t length) {
+  if (kind == TokenOutput::kSparse) return length;
+  return length > 0 ? length - 1 : 0;
+}
+
+Result<std::vector<float>> Embedder::embed_tokens(const std::vector<std::vector<int32_t>>& sequences,
+                                                  TokenOutput kind) {
+  (void)sequences;
+  return make_error(ErrorCode::kUnsupported,
+                    std::string("this model has no ") + token_output_name(kind) + " output");
+}
+
 }  // namespace fathom::models

@@ -46,6 +46,12 @@ struct ModelInfo {
   std::string source = "built-in";               // "built-in" or the plugin's path
 };
 
+// Per-token outputs an embedder may have beside its pooled vector: bge-m3's FlagEmbedding heads.
+//   kSparse: lexical weights, relu(sparse_linear(h)) per position;
+//   kColbert: multi-vector rows, colbert_linear(h) per position after the first.
+enum class TokenOutput { kSparse, kColbert };
+const char* token_output_name(TokenOutput kind);  // "sparse" / "colbert"
+
 // Embedding (pooling) capability.
 class Embedder {
  public:
@@ -71,7 +77,25 @@ class Embedder {
   // each 1..max_input_tokens() long). Returns sequences.size() * embedding_dim() floats, row-major,
   // pooled but NOT normalised. Called from one thread at a time (the device worker).
   virtual Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) = 0;
+
+  // The per-token outputs the model has (empty: dense only) and the floats per position of each.
+  virtual std::vector<TokenOutput> token_outputs() const { return {}; }
+  virtual int token_output_width(TokenOutput kind) const {
+    (void)kind;
+    return 0;
+  }
+  // Runs the encoder and the `kind` head on a batch (inputs as embed()). Returns, sequence after sequence,
+  // token_output_rows(kind, len) rows of token_output_width(kind) floats:
+  //   kSparse: one weight per position, relu(w . h + b), 0 at positions holding the tokens FlagEmbedding
+  //            leaves out (the tokenizer's cls, eos, pad and unk tokens);
+  //   kColbert: positions 1..len-1 (the first token dropped, as FlagEmbedding does), NOT normalised.
+  // kUnsupported for a kind not in token_outputs(). Called from the device worker only, like embed().
+  virtual Result<std::vector<float>> embed_tokens(const std::vector<std::vector<int32_t>>& sequences,
+                                                  TokenOutput kind);
 };
+
+// Rows embed_tokens() returns for one sequence of `length` tokens.
+std::size_t token_output_rows(TokenOutput kind, std::size_t length);
 
 // Sequence classification capability: cross-encoders (rerankers) and text classifiers, i.e. a
 // `*ForSequenceClassification` head on an encoder. Inputs are single texts or text pairs; a pair's segment

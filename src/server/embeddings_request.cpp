@@ -1,5 +1,6 @@
 #include "server/embeddings_request.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "engine/embedding_postprocess.h"
@@ -145,6 +146,26 @@ Result<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body, s
                         "prompt_name");
     r.prompt_name = it->get<std::string>();
   }
+  if (auto it = body.find("embedding_type"); it != body.end() && !it->is_null()) {
+    if (!it->is_string() || (*it != "dense" && *it != "sparse" && *it != "colbert"))
+      return make_error(ErrorCode::kInvalidArgument,
+                        "embedding_type must be \"dense\", \"sparse\" or \"colbert\", got " + it->dump(),
+                        "embedding_type");
+    if (*it == "sparse") r.token_output = models::TokenOutput::kSparse;
+    if (*it == "colbert") r.token_output = models::TokenOutput::kColbert;
+  }
+  if (r.token_output && r.base64)
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string("encoding_format \"base64\" is for dense embeddings; embedding_type \"") +
+                          models::token_output_name(*r.token_output) +
+                          "\" answers in JSON: pass encoding_format \"float\" (the openai clients ask for base64 "
+                          "unless told otherwise)",
+                      "encoding_format");
+  if (r.token_output && r.dimensions)
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string("dimensions applies to dense embeddings, not to embedding_type \"") +
+                          models::token_output_name(*r.token_output) + "\"",
+                      "dimensions");
   if (auto it = body.find("user"); it != body.end() && !it->is_null()) {
     if (!it->is_string()) {
       return make_error(ErrorCode::kInvalidArgument, std::string("user must be a string, got ") + it->type_name(),
@@ -181,6 +202,16 @@ Result<std::string> resolve_prompt(const EmbeddingsRequest& r, const engine::Emb
 
 Result<TokenizedInputs> tokenize_inputs(const EmbeddingsRequest& r, const engine::EmbedderFacts& facts) {
   const int max_tokens = facts.max_input_tokens;
+  if (r.token_output && std::find(facts.token_outputs.begin(), facts.token_outputs.end(), *r.token_output) ==
+                            facts.token_outputs.end()) {
+    std::string types = "dense";
+    for (models::TokenOutput t : facts.token_outputs) types += std::string(", ") + models::token_output_name(t);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "model '" + r.model + "' has no " + models::token_output_name(*r.token_output) +
+                          " output (its embedding types: " + types +
+                          "); sparse and colbert come with bge-m3's sparse_linear.pt and colbert_linear.pt",
+                      "embedding_type");
+  }
   if (r.dimensions) {
     FATHOM_TRY(engine::check_dimensions(r.model, *r.dimensions, facts.supports_matryoshka, facts.matryoshka_dimensions,
                                         facts.embedding_dim));

@@ -31,6 +31,9 @@ struct EmbeddingsRequest {
   // before tokenization (sentence-transformers' encode(prompt_name=...)); nullopt = the model's default prompt.
   std::optional<std::string> prompt_name;
   std::optional<std::string> user;
+  // embedding_type: nullopt = "dense" (the pooled vector); sparse = lexical weights; colbert = one vector per
+  // token after the first (bge-m3's heads). Per-token types take neither base64 nor dimensions.
+  std::optional<models::TokenOutput> token_output;
 
   std::size_t size() const { return token_input ? token_ids.size() : texts.size(); }
 };
@@ -45,8 +48,9 @@ struct TokenizedInputs {
 
 // Validates `request` against the model (`facts` of model `request.model`) and tokenizes text inputs
 // (with special tokens), each after the text of its prompt (prompt_name, else the model's default prompt; a
-// prompt_name the model does not declare is an error listing those it does; token-id inputs take none). Token-id inputs are taken as given (they must already hold any special tokens) and
-// truncated on the right when truncation was asked.
+// prompt_name the model does not declare is an error listing those it does; token-id inputs take none).
+// Token-id inputs are taken as given (they must already hold any special tokens) and truncated on the right
+// when truncation was asked. An embedding_type the model lacks is an error naming the types it has.
 Result<TokenizedInputs> tokenize_inputs(const EmbeddingsRequest& request, const engine::EmbedderFacts& facts);
 
 }  // namespace fathom::server

@@ -71,6 +71,37 @@ EmbeddingsRequest server_capped(const EmbeddingsRequest& request, const ServerOp
   return r;
 }
 
+// A per-token output of one input as JSON: sparse -> [{"index": token id, "value": weight}, ...] sorted by
+// token id (FlagEmbedding's lexical_weights); colbert -> [[...], ...], one vector per token after the first.
+void append_token_output(std::string& out, models::TokenOutput kind, const std::vector<int32_t>& ids,
+                         const std::vector<float>& rows, bool normalize) {
+  char buf[32];
+  if (kind == models::TokenOutput::kSparse) {
+    out += '[';
+    bool first = true;
+    for (const auto& [id, weight] : engine::lexical_weights(ids, rows)) {
+      if (!first) out += ',';
+      first = false;
+      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), weight);
+      out += R"({"index":)" + std::to_string(id) + R"(,"value":)";
+      out.append(buf, ec == std::errc() ? end : buf);
+      out += '}';
+    }
+    out += ']';
+    return;
+  }
+  const std::size_t n = models::token_output_rows(kind, ids.size());
+  const int width = n > 0 ? static_cast<int>(rows.size() / n) : 0;
+  out += '[';
+  bool first = true;
+  for (const auto& vec : engine::multi_vectors(rows, width, normalize)) {
+    if (!first) out += ',';
+    first = false;
+    append_float_array(out, vec);
+  }
+  out += ']';
+}
+
 void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const nlohmann::json body = parse_json_body(req, ctx.options.max_json_body_bytes);
   auto parsed = parse_embeddings_request(body, ctx.options.max_inputs);
@@ -90,8 +121,15 @@ void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, htt
                             [](std::size_t i) { return "input[" + std::to_string(i) + "]"; },
                             "shorten it or pass truncate_prompt_tokens");
 
-  std::vector<engine::Embedding> vectors =
-      run_sequences(ctx, *model->embed_scheduler, tokenized.value().sequences, req);
+  engine::EmbedScheduler* scheduler = model->embed_scheduler.get();
+  if (request.token_output) {
+    auto it = model->token_schedulers.find(*request.token_output);
+    if (it == model->token_schedulers.end())
+      fail(500, "model '" + request.model + "' has no queue for its " + models::token_output_name(*request.token_output) +
+                    " output", "model", "internal");
+    scheduler = it->second.get();
+  }
+  std::vector<engine::Embedding> vectors = run_sequences(ctx, *scheduler, tokenized.value().sequences, req);
 
   const bool normalize = request.normalize.value_or(model->embedder->normalizes_by_default);
   std::string out;
@@ -99,7 +137,7 @@ void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, htt
   out += R"({"object":"list","data":[)";
   for (std::size_t i = 0; i < vectors.size(); ++i) {
     auto& v = vectors[i];
-    engine::finish_embedding(v, request.dimensions, normalize);
+    if (!request.token_output) engine::finish_embedding(v, request.dimensions, normalize);
     for (float x : v) {
       if (!std::isfinite(x)) {
         fail(500, "model '" + request.model + "' produced a non-finite value for input " + std::to_string(i), {},
@@ -110,7 +148,9 @@ void handle_embeddings(const RouteContext& ctx, const httplib::Request& req, htt
     out += R"({"object":"embedding","index":)";
     out += std::to_string(i);
     out += R"(,"embedding":)";
-    if (request.base64) {
+    if (request.token_output) {
+      append_token_output(out, *request.token_output, tokenized.value().sequences[i], v, normalize);
+    } else if (request.base64) {
       out += '"';
       out += base64_encode(reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(float));
       out += '"';

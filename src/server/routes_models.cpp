@@ -34,6 +34,11 @@ nlohmann::json model_json(const engine::LoadedModel& m) {
     j["max_input_tokens"] = m.embedder->max_input_tokens;
     j["normalize"] = m.embedder->normalizes_by_default;
     if (m.embedder->supports_matryoshka) j["dimensions"] = m.embedder->matryoshka_dimensions;
+    if (!m.embedder->token_outputs.empty()) {  // the embedding_type values /v1/embeddings accepts
+      nlohmann::json types = nlohmann::json::array({"dense"});
+      for (models::TokenOutput t : m.embedder->token_outputs) types.push_back(models::token_output_name(t));
+      j["embedding_types"] = std::move(types);
+    }
     if (!m.embedder->prompts.empty()) {  // the prompt_name values /v1/embeddings accepts
       nlohmann::json prompts = nlohmann::json::object();
       for (const auto& [name, text] : m.embedder->prompts) prompts[name] = text;

@@ -59,5 +59,28 @@ TEST(EmbeddingPostprocess, ChecksDimensions) {
   EXPECT_FALSE(check_dimensions("m", 0, true, {32}, 32).ok());
 }
 
+TEST(EmbeddingPostprocess, LexicalWeightsKeepEachTokensLargestPositiveWeightSortedById) {
+  const std::vector<int32_t> ids{0, 57, 12, 57, 9, 2};
+  const std::vector<float> w{0.0f, 0.25f, 0.5f, 0.75f, 0.0f, 0.0f};
+  const auto got = lexical_weights(ids, w);
+  ASSERT_EQ(got.size(), 2u);  // zero weights (relu, left-out specials) are dropped
+  EXPECT_EQ(got[0], (std::pair<int32_t, float>{12, 0.5f}));
+  EXPECT_EQ(got[1], (std::pair<int32_t, float>{57, 0.75f}));  // the larger of its two positions
+  EXPECT_TRUE(lexical_weights({}, {}).empty());
+}
+
+TEST(EmbeddingPostprocess, MultiVectorsSplitRowsAndNormaliseEachWhenAsked) {
+  const std::vector<float> rows{3, 4, 0, 2};
+  const auto unit = multi_vectors(rows, 2, true);
+  ASSERT_EQ(unit.size(), 2u);
+  EXPECT_NEAR(unit[0][0], 0.6f, 1e-6);
+  EXPECT_NEAR(unit[0][1], 0.8f, 1e-6);
+  EXPECT_NEAR(unit[1][1], 1.0f, 1e-6);
+  const auto raw = multi_vectors(rows, 2, false);
+  EXPECT_EQ(raw[0], (std::vector<float>{3, 4}));
+  EXPECT_TRUE(multi_vectors({}, 2, true).empty());
+  EXPECT_TRUE(multi_vectors(rows, 0, true).empty());
+}
+
 }  // namespace
 }  // namespace fathom::engine

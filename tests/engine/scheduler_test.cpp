@@ -73,6 +73,38 @@ TEST(EmbedScheduler, BatchesStayUnderTheTokenBudgetAndEveryRequestGetsItsOwnVect
   EXPECT_LT(records.size(), 60u);
 }
 
+TEST(EmbedScheduler, RowsWhoseSizeFollowsTheSequenceAreSplitPerSequence) {
+  // A per-token output: 2 floats per token after the first, the value the token's id.
+  auto run = [](const std::vector<std::vector<int32_t>>& batch) -> Result<std::vector<float>> {
+    std::vector<float> out;
+    for (const auto& s : batch)
+      for (std::size_t i = 1; i < s.size(); ++i) out.insert(out.end(), {float(s[i]), -float(s[i])});
+    return out;
+  };
+  EmbedSchedulerOptions options;
+  options.limits.max_batch_tokens = 64;
+  auto scheduler = std::make_shared<EmbedScheduler>(
+      "tokens", run, EmbedScheduler::RowFloats([](std::size_t n) { return 2 * (n - 1); }), options);
+  EXPECT_EQ(scheduler->embedding_dim(), 0);
+  auto futures = scheduler->submit({{1, 7, 8}, {1}, {1, 9}});
+  ASSERT_TRUE(futures.ok());
+  EXPECT_EQ(scheduler->step(), 6u);  // one batch of all three
+  EXPECT_EQ(wait_ok(futures.value()[0]), (Embedding{7, -7, 8, -8}));
+  EXPECT_EQ(wait_ok(futures.value()[1]), Embedding{});
+  EXPECT_EQ(wait_ok(futures.value()[2]), (Embedding{9, -9}));
+
+  // A model returning the wrong number of floats fails the batch's sequences, not the process.
+  auto wrong = std::make_shared<EmbedScheduler>(
+      "wrong", [](const std::vector<std::vector<int32_t>>&) -> Result<std::vector<float>> { return std::vector<float>(3); },
+      EmbedScheduler::RowFloats([](std::size_t n) { return n; }), options);
+  auto bad = wrong->submit({{1, 2}});
+  ASSERT_TRUE(bad.ok());
+  wrong->step();
+  auto r = bad.value()[0].get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("expected 2"), std::string::npos) << r.error().message;
+}
+
 // The value of `series{labels,le="bound"}` in /metrics text; -1 when absent.
 long bucket(const std::string& text, const std::string& series, const std::string& labels, const std::string& bound) {
   const std::string key = series + "_bucket{" + labels + ",le=\"" + bound + "\"} ";

@@ -77,6 +77,45 @@ TEST(EmbeddingsRequest, RejectsBadInputsNamingTheParameter) {
 
 // prompt_name prepends the model's declared prompt text before tokenization; the default prompt applies when
 // a request names none; undeclared names and prompts on token-id inputs are errors naming prompt_name.
+TEST(EmbeddingsRequest, EmbeddingTypeNamesATokenOutputTheModelMustHave) {
+  auto tok = formats::Tokenizer::load(testing::fixture("models/xlmr-unigram-mean/tokenizer.json"));
+  ASSERT_TRUE(tok.ok()) << tok.error().message;
+  engine::EmbedderFacts facts;
+  facts.tokenizer = tok.value().get();
+  facts.max_input_tokens = 64;
+  facts.embedding_dim = 32;
+  auto parse = [](json body) { return parse_embeddings_request(body, 10); };
+  auto dense = parse(json{{"model", "m"}, {"input", "x"}, {"embedding_type", "dense"}});
+  ASSERT_TRUE(dense.ok());
+  EXPECT_FALSE(dense->token_output.has_value());
+  auto sparse = parse(json{{"model", "m"}, {"input", "x"}, {"embedding_type", "sparse"}});
+  ASSERT_TRUE(sparse.ok());
+  EXPECT_EQ(sparse->token_output, models::TokenOutput::kSparse);
+  auto colbert = parse(json{{"model", "m"}, {"input", "x"}, {"embedding_type", "colbert"}});
+  ASSERT_TRUE(colbert.ok());
+  EXPECT_EQ(colbert->token_output, models::TokenOutput::kColbert);
+  for (const json& bad : {json{{"model", "m"}, {"input", "x"}, {"embedding_type", "Sparse"}},
+                          json{{"model", "m"}, {"input", "x"}, {"embedding_type", 1}}}) {
+    auto r = parse(bad);
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_EQ(r.error().param, "embedding_type");
+  }
+  auto b64 = parse(json{{"model", "m"}, {"input", "x"}, {"embedding_type", "sparse"}, {"encoding_format", "base64"}});
+  ASSERT_FALSE(b64.ok());
+  EXPECT_EQ(b64.error().param, "encoding_format");
+  auto dims = parse(json{{"model", "m"}, {"input", "x"}, {"embedding_type", "colbert"}, {"dimensions", 8}});
+  ASSERT_FALSE(dims.ok());
+  EXPECT_EQ(dims.error().param, "dimensions");
+  // The model must have the output: refused naming the types it has, accepted once it does.
+  auto missing = tokenize_inputs(sparse.value(), facts);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().param, "embedding_type");
+  EXPECT_NE(missing.error().message.find("its embedding types: dense)"), std::string::npos) << missing.error().message;
+  facts.token_outputs = {models::TokenOutput::kSparse, models::TokenOutput::kColbert};
+  EXPECT_TRUE(tokenize_inputs(sparse.value(), facts).ok());
+  EXPECT_TRUE(tokenize_inputs(colbert.value(), facts).ok());
+}
+
 TEST(EmbeddingsRequest, PromptNamePrependsTheDeclaredPrompt) {
   auto tok = formats::Tokenizer::load(testing::fixture("models/qwen3-embed-f32/tokenizer.json"));
   ASSERT_TRUE(tok.ok()) << tok.error().message;

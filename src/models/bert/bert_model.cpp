@@ -11,6 +11,7 @@
 #include "formats/sentence_transformers.h"
 #include "formats/tokenizer/tokenizer.h"
 #include "layers/linear.h"
+#include "models/bert/m3_heads.h"
 #include "models/bert/bert_config.h"
 #include "models/bert/classifier_head.h"
 #include "models/weights.h"
@@ -98,6 +99,9 @@ class BertEmbedder final : public Model, public Embedder, public Classifier {
 
     FATHOM_ASSIGN_OR_RETURN(auto ckpt, formats::Checkpoint::open(dir));
     FATHOM_TRY(load_weights(ckpt));
+    if (!classifier) {
+      FATHOM_ASSIGN_OR_RETURN(m3_, load_m3_heads(dir, cfg_.hidden_size, *weights_, *tokenizer_));
+    }
 
     scratch_ = std::make_unique<Workspace>(*allocator_, account_.get());
     activations_ = std::make_unique<Workspace>(*allocator_, account_.get());
@@ -137,6 +141,16 @@ class BertEmbedder final : public Model, public Embedder, public Classifier {
   }
   bool normalizes_by_default() const override { return normalize_; }
   Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) override;
+  std::vector<TokenOutput> token_outputs() const override {
+    if (!m3_) return {};
+    return {TokenOutput::kSparse, TokenOutput::kColbert};
+  }
+  int token_output_width(TokenOutput kind) const override {
+    if (!m3_) return 0;
+    return kind == TokenOutput::kSparse ? 1 : m3_->colbert_dim;
+  }
+  Result<std::vector<float>> embed_tokens(const std::vector<std::vector<int32_t>>& sequences,
+                                          TokenOutput kind) override;
 
   // Classifier
   std::vector<std::string> labels() const override { return head_ ? head_->labels : std::vector<std::string>(); }
@@ -150,6 +164,8 @@ class BertEmbedder final : public Model, public Embedder, public Classifier {
   bool uses_segments() const { return head_ && cfg_.type_vocab_size > 1; }
   // Shared by embed() and classify(): checks, unpacks (classifier) and runs the batch.
   Result<std::vector<float>> run(const std::vector<std::vector<int32_t>>& sequences);
+  // Checks every sequence (non-empty, within the limit, ids in the vocabulary, segments) and returns the lengths.
+  Result<std::vector<int>> check_inputs(const std::vector<std::vector<int32_t>>& sequences) const;
   // Activation views of one forward pass ([t] packed rows, [batch] pooled rows).
   struct Activations {
     TensorView hidden, qkv, attn, proj, mid, pooled, pooled32;
@@ -161,6 +177,10 @@ class BertEmbedder final : public Model, public Embedder, public Classifier {
   Status forward(ExecContext& ctx, const Activations& a, const TensorView& ids, const TensorView& pos,
                  const TensorView* types, const ops::VarlenBatch& vb);
   Result<std::vector<float>> finish(const Activations& a, int64_t batch);
+  // Uploads the batch and enqueues the whole forward pass eagerly; `extra_bytes` of the activation arena after
+  // the batch's own stay free for the caller, at *extra. Returns the activations (results not yet on the host).
+  Result<Activations> forward_eager(const std::vector<std::vector<int32_t>>& sequences, const std::vector<int>& lengths,
+                                    std::size_t extra_bytes, uint8_t** extra);
   Result<std::vector<float>> embed_eager(const std::vector<std::vector<int32_t>>& sequences,
                                          const std::vector<int>& lengths);
   Result<std::vector<float>> embed_graph(const std::vector<std::vector<int32_t>>& sequences, int bucket);
@@ -223,6 +243,7 @@ class BertEmbedder final : public Model, public Embedder, public Classifier {
   std::vector<EncoderLayer> layers_;
   std::optional<ClassifierHeadConfig> head_;  // set for *ForSequenceClassification
   layers::Linear head_dense_, head_out_;
+  std::optional<M3Heads> m3_;  // bge-m3's sparse / colbert heads, when the directory has them
 };
 
 Status BertEmbedder::load_weights(const formats::Checkpoint& ckpt) {
@@ -291,9 +312,7 @@ Result<std::vector<float>> BertEmbedder::classify(const std::vector<std::vector<
   return run(sequences);
 }
 
-Result<std::vector<float>> BertEmbedder::run(const std::vector<std::vector<int32_t>>& sequences) {
-  const int64_t batch = static_cast<int64_t>(sequences.size());
-  if (batch == 0) return std::vector<float>();
+Result<std::vector<int>> BertEmbedder::check_inputs(const std::vector<std::vector<int32_t>>& sequences) const {
   std::vector<int> lengths;
   lengths.reserve(sequences.size());
   for (std::size_t s = 0; s < sequences.size(); ++s) {
@@ -315,6 +334,13 @@ Result<std::vector<float>> BertEmbedder::run(const std::vector<std::vector<int32
     }
     lengths.push_back(static_cast<int>(seq.size()));
   }
+  return lengths;
+}
+
+Result<std::vector<float>> BertEmbedder::run(const std::vector<std::vector<int32_t>>& sequences) {
+  const int64_t batch = static_cast<int64_t>(sequences.size());
+  if (batch == 0) return std::vector<float>();
+  FATHOM_ASSIGN_OR_RETURN(const std::vector<int> lengths, check_inputs(sequences));
   if (use_graphs_) {
     int64_t t = 0;
     for (int len : lengths) t += len;
@@ -417,6 +443,13 @@ Result<std::vector<float>> BertEmbedder::finish(const Activations& a, int64_t ba
 
 Result<std::vector<float>> BertEmbedder::embed_eager(const std::vector<std::vector<int32_t>>& sequences,
                                                      const std::vector<int>& lengths) {
+  FATHOM_ASSIGN_OR_RETURN(Activations a, forward_eager(sequences, lengths, 0, nullptr));
+  return finish(a, static_cast<int64_t>(sequences.size()));
+}
+
+Result<BertEmbedder::Activations> BertEmbedder::forward_eager(const std::vector<std::vector<int32_t>>& sequences,
+                                                              const std::vector<int>& lengths, std::size_t extra_bytes,
+                                                              uint8_t** extra) {
   const int64_t batch = static_cast<int64_t>(sequences.size());
   ops::VarlenBatch vb = ops::VarlenBatch::from_lengths(lengths);
   const int64_t t = vb.total();
@@ -426,7 +459,8 @@ Result<std::vector<float>> BertEmbedder::embed_eager(const std::vector<std::vect
   // Layout after the activations: ids, positions, cu_seqlens, then (segments in use) token types.
   const std::size_t types_bytes = uses_segments() ? ids_bytes : 0;
   const std::size_t upload_bytes = 2 * ids_bytes + cu_bytes + types_bytes;
-  FATHOM_ASSIGN_OR_RETURN(void* arena, activations_->get(act + upload_bytes));
+  FATHOM_ASSIGN_OR_RETURN(void* arena, activations_->get(act + upload_bytes + extra_bytes));
+  if (extra) *extra = static_cast<uint8_t*>(arena) + act + upload_bytes;
   Activations a = carve(arena, t, batch);
   auto* p = static_cast<uint8_t*>(arena) + act;
   TensorView ids_d(p, DType::kI32, Shape{t}, device_);
@@ -449,7 +483,47 @@ Result<std::vector<float>> BertEmbedder::embed_eager(const std::vector<std::vect
   std::memcpy(host + 2 * ids_bytes, vb.cu_seqlens.data(), vb.cu_seqlens.size() * 4);
   FATHOM_TRY(runner_->upload(p, host, upload_bytes));
   FATHOM_TRY(forward(ctx_, a, ids_d, pos_d, types_bytes ? &types_d : nullptr, vb));
-  return finish(a, batch);
+  return a;
+}
+
+Result<std::vector<float>> BertEmbedder::embed_tokens(const std::vector<std::vector<int32_t>>& sequences,
+                                                      TokenOutput kind) {
+  if (!m3_) return Embedder::embed_tokens(sequences, kind);
+  if (sequences.empty()) return std::vector<float>();
+  FATHOM_ASSIGN_OR_RETURN(const std::vector<int> lengths, check_inputs(sequences));
+  int64_t t = 0;
+  for (int len : lengths) t += len;
+  const bool sparse = kind == TokenOutput::kSparse;
+  const layers::Linear& head = sparse ? m3_->sparse : m3_->colbert;
+  const int64_t w = head.out_features();
+  const std::size_t es = dtype_size(dtype_), rows_bytes = align64(t * w * es);
+  uint8_t* extra = nullptr;
+  FATHOM_ASSIGN_OR_RETURN(Activations a, forward_eager(sequences, lengths, rows_bytes + align64(t * w * 4), &extra));
+  TensorView rows(extra, dtype_, Shape{t, w}, device_);
+  TensorView rows32 = dtype_ == DType::kF32 ? rows : TensorView(extra + rows_bytes, DType::kF32, Shape{t, w}, device_);
+  FATHOM_TRY(head.forward(ctx_, a.hidden, rows));
+  if (sparse) FATHOM_TRY(ops::relu(ctx_, rows, rows));
+  if (dtype_ != DType::kF32) FATHOM_TRY(ops::convert(ctx_, rows, rows32));
+  const std::size_t n = static_cast<std::size_t>(t * w);
+  FATHOM_ASSIGN_OR_RETURN(void* host, runner_->staging(1, n * sizeof(float)));
+  FATHOM_TRY(runner_->download(host, rows32.data, n * sizeof(float)));
+  FATHOM_TRY(runner_->synchronize());
+  const float* f = static_cast<const float*>(host);
+  std::vector<float> out;
+  out.reserve(n);
+  for (const auto& seq : sequences) {
+    if (sparse) {
+      for (int32_t id : seq) {
+        const bool ignored = std::binary_search(m3_->ignored_ids.begin(), m3_->ignored_ids.end(), id);
+        out.push_back(ignored ? 0.0f : *f);
+        ++f;
+      }
+    } else {  // the first token's row is dropped, as FlagEmbedding does
+      out.insert(out.end(), f + w, f + static_cast<int64_t>(seq.size()) * w);
+      f += static_cast<int64_t>(seq.size()) * w;
+    }
+  }
+  return out;
 }
 
 int BertEmbedder::graph_max_seqs(int bucket) const { return std::min(bucket, kGraphMaxSeqs); }
