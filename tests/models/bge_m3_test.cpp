@@ -4,6 +4,7 @@
 // on CUDA in f32 / f16 / bf16. Loading refuses half a pair of heads, naming the missing file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -119,7 +120,8 @@ TEST_P(BgeM3, LexicalWeightsFollowTheReferenceBatchedEqualsSingle) {
     if (f32()) EXPECT_EQ(got.size(), want.size()) << "text " << i;
     for (const auto& [id, w] : want) {
       const float g = got.count(id) ? got[id] : 0.0f;
-      EXPECT_NEAR(g, w, max_abs()) << "text " << i << " token " << id;
+      // Weights reach ~4: a 16-bit head output carries ~3 significant digits, so its bound scales with |w|.
+      EXPECT_NEAR(g, w, f32() ? max_abs() : max_abs() * std::max(1.0f, std::abs(w))) << "text " << i << " token " << id;
       ++compared;
     }
     for (int32_t ignored : ref_.at("unused_token_ids").get<std::vector<int32_t>>())
