@@ -120,8 +120,10 @@ TEST_P(BgeM3, LexicalWeightsFollowTheReferenceBatchedEqualsSingle) {
     if (f32()) EXPECT_EQ(got.size(), want.size()) << "text " << i;
     for (const auto& [id, w] : want) {
       const float g = got.count(id) ? got[id] : 0.0f;
-      // Weights reach ~4: a 16-bit head output carries ~3 significant digits, so its bound scales with |w|.
-      EXPECT_NEAR(g, w, f32() ? max_abs() : max_abs() * std::max(1.0f, std::abs(w))) << "text " << i << " token " << id;
+      // A weight is one dot product of the hidden state with the head's row (norm ~2.3 in these fixtures), so
+      // 16-bit hidden-state error is amplified: f16 gets 1e-2, bf16 3e-2, scaled by |w| above 1 (weights reach ~4).
+      const double bound = f32() ? max_abs() : std::max(1e-2, max_abs()) * std::max(1.0f, std::abs(w));
+      EXPECT_NEAR(g, w, bound) << "text " << i << " token " << id;
       ++compared;
     }
     for (int32_t ignored : ref_.at("unused_token_ids").get<std::vector<int32_t>>())
