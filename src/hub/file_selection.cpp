@@ -50,6 +50,9 @@ Result<std::vector<std::string>> select_initial_files(const std::string& repo, c
                                            "weights or convert the checkpoint)"));
   }
   std::vector<std::string> out;
+  // bge-m3's FlagEmbedding heads (torch.save state dicts, read without executing them): both or neither.
+  if (has(siblings, "sparse_linear.pt") && has(siblings, "colbert_linear.pt"))
+    out.insert(out.end(), {"sparse_linear.pt", "colbert_linear.pt"});
   for (const auto& s : siblings) {
     if (s.find('/') != std::string::npos || unsupported_weights(s)) continue;
     if (s == "model.safetensors.index.json" && single) continue;  // model.safetensors wins, as when loading

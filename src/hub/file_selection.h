@@ -21,7 +21,8 @@
 
 namespace fathom::hub {
 
-// The files to fetch first (configs, tokenizer, vocabularies, model.safetensors or the shard index).
+// The files to fetch first (configs, tokenizer, vocabularies, model.safetensors or the shard index, and
+// bge-m3's sparse_linear.pt + colbert_linear.pt when the repository has both).
 // Fails for a repository without config.json or without safetensors weights (naming what it has instead).
 Result<std::vector<std::string>> select_initial_files(const std::string& repo, const std::vector<std::string>& siblings);
 // The files of the module folders `modules` (modules.json) names, among `siblings`.

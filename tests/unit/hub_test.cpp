@@ -131,6 +131,15 @@ TEST(HubFiles, SelectsWhatAModelNeeds) {
   EXPECT_EQ(sorted(module_files(modules, siblings)),
             sorted({"1_Pooling/config.json", "2_Dense/config.json", "2_Dense/model.safetensors"}));
 
+  // bge-m3: its sparse / colbert heads come along as a pair; one alone (or any other .pt) is left out.
+  auto m3 = select_initial_files("org/x", {"config.json", "model.safetensors", "sparse_linear.pt", "colbert_linear.pt",
+                                           "pytorch_model.bin", "other.pt"});
+  ASSERT_TRUE(m3.ok()) << m3.error().message;
+  EXPECT_EQ(sorted(*m3), sorted({"colbert_linear.pt", "config.json", "model.safetensors", "sparse_linear.pt"}));
+  auto half = select_initial_files("org/x", {"config.json", "model.safetensors", "sparse_linear.pt"});
+  ASSERT_TRUE(half.ok());
+  EXPECT_EQ(sorted(*half), sorted({"config.json", "model.safetensors"}));
+
   auto bin_only = select_initial_files("org/x", {"config.json", "pytorch_model.bin", "vocab.txt"});
   ASSERT_FALSE(bin_only.ok());
   EXPECT_TRUE(contains(bin_only.error().message, "pytorch_model.bin is not supported")) << bin_only.error().message;
