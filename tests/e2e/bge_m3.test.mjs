@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
-import { startServer, stopServer, reference, cosine } from './server.mjs';
+import { startServer, stopServer, reference, cosine, maxAbsDiff } from './server.mjs';
 
 const models = ['bge-m3-f32', 'bge-m3-bf16-d24'];
 const plain = 'xlmr-unigram-mean';  // an XLM-R embedder without the heads
@@ -21,13 +21,6 @@ after(async () => {
   const exit = await stopServer(server);
   assert.deepEqual(exit, { code: 0, signal: null });
 });
-
-function maxAbsDiff(a, b) {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
 
 for (const name of models) {
   const ref = reference(name);

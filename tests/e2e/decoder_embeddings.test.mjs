@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
-import { startServer, stopServer, reference, cosine } from './server.mjs';
+import { startServer, stopServer, reference, cosine, maxAbsDiff } from './server.mjs';
 
 const models = ['qwen3-embed-f32', 'qwen3-embed-bf16'];
 let server, client;
@@ -19,13 +19,6 @@ after(async () => {
   const exit = await stopServer(server);
   assert.deepEqual(exit, { code: 0, signal: null });
 });
-
-function maxAbsDiff(a, b) {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
 
 for (const name of models) {
   const ref = reference(name);

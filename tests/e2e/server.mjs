@@ -74,6 +74,14 @@ export function cosine(a, b) {
   return dot / Math.sqrt(na * nb);
 }
 
+// The largest |a[i] - b[i]| of two vectors of the same length (asserted).
+export function maxAbsDiff(a, b) {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
 export function normalize(v) {
   const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
   return n > 0 ? v.map((x) => x / n) : v;
