@@ -16,6 +16,7 @@
 #include "models/modernbert/modernbert_model.h"
 #include "models/mpnet/mpnet_model.h"
 #include "models/nomic_bert/nomic_bert_model.h"
+#include "models/classifier_labels.h"
 #include "models/registry.h"
 
 namespace fathom::app {
@@ -146,8 +147,13 @@ int run_inspect(const std::string& reference) {
   const auto& arch = *match.value().architecture;
   const auto& config = match.value().config;
   std::cout << "architecture:  " << arch.info.name << "  (matched on " << match.value().matched_on << ")\n";
-  std::cout << "tasks:         " << join(task_names(arch.info.tasks)) << "\n";
-  std::cout << "endpoints:     " << join(endpoints_of(arch.info.tasks)) << "\n";
+  // A several-label head classifies only (no score / rerank), as the loaded model says.
+  models::ModelInfo info = arch.info;
+  if (std::find(info.tasks.begin(), info.tasks.end(), models::Task::kClassify) != info.tasks.end())
+    if (auto labels = models::parse_classifier_labels(config, dir / "config.json"); labels.ok())
+      models::narrow_classifier_tasks(info, labels.value());
+  std::cout << "tasks:         " << join(task_names(info.tasks)) << "\n";
+  std::cout << "endpoints:     " << join(endpoints_of(info.tasks)) << "\n";
   std::vector<std::string> devices, dtypes;
   for (auto d : arch.info.devices) devices.push_back(device_kind_name(d));
   for (auto d : arch.info.compute_dtypes) dtypes.push_back(std::string(dtype_name(d)));
@@ -155,7 +161,7 @@ int run_inspect(const std::string& reference) {
   std::cout << "dtypes:        " << join(dtypes) << "\n";
   std::string checkpoint = config.value("torch_dtype", config.value("dtype", std::string("-")));
   std::cout << "checkpoint:    " << checkpoint << "\n";
-  for (auto t : arch.info.tasks) {
+  for (auto t : info.tasks) {
     if (t == models::Task::kEmbed) describe_embedding(dir, arch.info.name, config);
   }
   std::cout << "source:        " << arch.info.source << "\n";
@@ -164,7 +170,7 @@ int run_inspect(const std::string& reference) {
     if (!rows.ok()) {
       std::cout << "result:        not servable\n";
       std::cout << "reason:        " << rows.error().message << "\n";
-      std::cout << "not exposed:   " << join(endpoints_of(arch.info.tasks)) << "\n";
+      std::cout << "not exposed:   " << join(endpoints_of(info.tasks)) << "\n";
       return 1;
     }
     for (const auto& [label, text] : rows.value()) {
