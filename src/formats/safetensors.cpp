@@ -27,15 +27,6 @@ std::optional<std::size_t> safetensors_elem_size(const std::string& d) {
   return std::nullopt;
 }
 
-std::optional<DType> to_dtype(const std::string& d) {
-  if (d == "F32") return DType::kF32;
-  if (d == "F16") return DType::kF16;
-  if (d == "BF16") return DType::kBF16;
-  if (d == "I32") return DType::kI32;
-  if (d == "I64") return DType::kI64;
-  return std::nullopt;
-}
-
 Error damaged(const std::filesystem::path& path, const std::string& what) {
   return make_error(ErrorCode::kLoadFailed, path.string() + ": damaged safetensors file: " + what);
 }
@@ -48,11 +39,22 @@ int64_t TensorInfo::numel() const {
   return n;
 }
 
-std::string TensorInfo::shape_string() const {
+std::optional<DType> dtype_from_name(std::string_view name) {
+  if (name == "F32") return DType::kF32;
+  if (name == "F16") return DType::kF16;
+  if (name == "BF16") return DType::kBF16;
+  if (name == "I32") return DType::kI32;
+  if (name == "I64") return DType::kI64;
+  return std::nullopt;
+}
+
+std::string dims_string(const std::vector<int64_t>& dims) {
   std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
   return s + "]";
 }
+
+std::string TensorInfo::shape_string() const { return dims_string(shape); }
 
 Result<std::map<std::string, TensorInfo, std::less<>>> SafetensorsFile::parse(const std::byte* base, std::size_t size,
                                                                               const std::filesystem::path& path,
@@ -93,7 +95,7 @@ Result<std::map<std::string, TensorInfo, std::less<>>> SafetensorsFile::parse(co
     info.dtype_name = dt->get<std::string>();
     auto esize = safetensors_elem_size(info.dtype_name);
     if (!esize) return damaged(path, where + ": unknown dtype '" + info.dtype_name + "'");
-    info.dtype = to_dtype(info.dtype_name);
+    info.dtype = dtype_from_name(info.dtype_name);
     uint64_t numel = 1;
     for (const auto& d : *sh) {
       if (!d.is_number_unsigned()) return damaged(path, where + ": shape entries must be non-negative integers");

@@ -24,6 +24,12 @@
 
 namespace fathom::formats {
 
+// fathom's dtype for a tensor dtype name as safetensors writes them ("F32", "F16", "BF16", "I32", "I64");
+// nullopt for the others ("F64", "U8", ...). Torch checkpoints name their storages the same way.
+std::optional<DType> dtype_from_name(std::string_view name);
+// "[768, 3072]": a shape or stride list as the errors of both checkpoint formats print it.
+std::string dims_string(const std::vector<int64_t>& dims);
+
 struct TensorInfo {
   std::string name;
   std::string dtype_name;        // as written in the file: "F32", "BF16", "I64", ...

@@ -147,21 +147,6 @@ bool is_row_major_contiguous(const PickledTensor& t) {
   return true;
 }
 
-std::optional<DType> fathom_dtype(std::string_view name) {
-  if (name == "F32") return DType::kF32;
-  if (name == "F16") return DType::kF16;
-  if (name == "BF16") return DType::kBF16;
-  if (name == "I32") return DType::kI32;
-  if (name == "I64") return DType::kI64;
-  return std::nullopt;
-}
-
-std::string dims_string(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
 Result<std::shared_ptr<const SafetensorsFile>> load(zip_t* zip, uint64_t archive_size, const std::filesystem::path& path) {
   const Archive archive(zip, archive_size, path);
   FATHOM_ASSIGN_OR_RETURN(std::optional<Record> pkl, archive.find_data_pkl());
@@ -231,7 +216,7 @@ Result<std::shared_ptr<const SafetensorsFile>> load(zip_t* zip, uint64_t archive
     TensorInfo info;
     info.name = t.name;
     info.dtype_name = t.dtype_name;
-    info.dtype = fathom_dtype(t.dtype_name);
+    info.dtype = dtype_from_name(t.dtype_name);
     info.shape = t.shape;
     info.nbytes = static_cast<std::size_t>(info.numel()) * t.element_size;
     info.data = bytes.data() + storages.find(t.storage_key)->second.offset + t.storage_offset * t.element_size;
