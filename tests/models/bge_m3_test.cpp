@@ -10,13 +10,12 @@
 #include <fstream>
 #include <map>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "engine/embedding_postprocess.h"
 #include "models/registry.h"
 #include "support/paths.h"
+#include "support/temp_dir.h"
 #if FATHOM_WITH_CUDA
 #include "backends/cuda/device.h"
 #endif
@@ -173,31 +172,24 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, BgeM3,
                          param_name);
 
 // A private copy of the bge-m3-f32 fixture to damage; removed when it goes out of scope.
-struct FixtureCopy {
-  explicit FixtureCopy(const std::string& tag)
-      : path(std::filesystem::temp_directory_path() / ("fathom-bge-m3-" + tag + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path);
-    std::filesystem::copy(testing::fixture("models/bge-m3-f32"), path, std::filesystem::copy_options::recursive);
+struct FixtureCopy : testing::TempDir {
+  FixtureCopy() : testing::TempDir("fathom_bge_m3") {
+    std::filesystem::copy(testing::fixture("models/bge-m3-f32"), path(), std::filesystem::copy_options::recursive);
   }
-  ~FixtureCopy() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::filesystem::path path;
 };
 
 TEST(BgeM3Load, HalfAPairOfHeadsIsALoadErrorNamingTheMissingFile) {
-  FixtureCopy dir("half");
-  std::filesystem::remove(dir.path / "colbert_linear.pt");
-  auto loaded = Registry::global().load(dir.path, LoadOptions{});
+  FixtureCopy dir;
+  std::filesystem::remove(dir.path() / "colbert_linear.pt");
+  auto loaded = Registry::global().load(dir.path(), LoadOptions{});
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.error().message.find("colbert_linear.pt is missing"), std::string::npos) << loaded.error().message;
 }
 
 TEST(BgeM3Load, ADamagedHeadFileIsALoadErrorNamingIt) {
-  FixtureCopy dir("damaged");
-  std::ofstream(dir.path / "sparse_linear.pt", std::ios::binary | std::ios::trunc) << "PK\x03\x04 not really a zip";
-  auto loaded = Registry::global().load(dir.path, LoadOptions{});
+  FixtureCopy dir;
+  std::ofstream(dir.path() / "sparse_linear.pt", std::ios::binary | std::ios::trunc) << "PK\x03\x04 not really a zip";
+  auto loaded = Registry::global().load(dir.path(), LoadOptions{});
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.error().message.find("sparse_linear.pt"), std::string::npos) << loaded.error().message;
 }

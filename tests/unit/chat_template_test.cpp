@@ -12,6 +12,7 @@
 
 #include "formats/chat_template/chat_template.h"
 #include "support/paths.h"
+#include "support/temp_dir.h"
 
 namespace fathom::formats {
 namespace {
@@ -263,21 +264,7 @@ TEST(ChatTemplateThreads, ConcurrentRendersAgree) {
 }
 
 // ---- load_chat_template ----
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("fathom_chat_template_" + std::to_string(::getpid()) + "_" + std::to_string(n_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  void write(const std::string& name, const std::string& text) const { std::ofstream(path_ / name) << text; }
-
- private:
-  static inline int n_ = 0;
-  fs::path path_;
-};
+using testing::TempDir;
 
 TEST(ChatTemplateLoad, FunasrNanoQwenPrompt) {
   auto loaded = load_chat_template(testing::fixture("models/funasr-nano-random-a/Qwen3-tiny"));

@@ -10,25 +10,13 @@
 #include "formats/safetensors_writer.h"
 #include "formats/sentence_transformers.h"
 #include "support/paths.h"
+#include "support/temp_dir.h"
 
 namespace fathom::formats {
 namespace {
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("fathom_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using testing::TempDir;
 
 void write_text(const fs::path& p, const std::string& s) {
   fs::create_directories(p.parent_path());

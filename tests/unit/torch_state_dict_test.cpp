@@ -17,25 +17,14 @@
 #include "formats/safetensors_writer.h"
 #include "formats/torch_state_dict.h"
 
+#include "support/temp_dir.h"
+
 namespace fathom::formats {
 namespace {
 namespace fs = std::filesystem;
 using namespace std::string_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("fathom_torch_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using testing::TempDir;
 
 using Records = std::vector<std::pair<std::string, std::string>>;  // zip entry name -> bytes
 
