@@ -497,8 +497,9 @@ Result<std::vector<float>> BertEmbedder::embed_tokens(const std::vector<std::vec
   const layers::Linear& head = sparse ? m3_->sparse : m3_->colbert;
   const int64_t w = head.out_features();
   const std::size_t es = dtype_size(dtype_), rows_bytes = align64(t * w * es);
+  const std::size_t rows32_bytes = dtype_ == DType::kF32 ? 0 : align64(t * w * 4);  // f32 compute reads `rows`
   uint8_t* extra = nullptr;
-  FATHOM_ASSIGN_OR_RETURN(Activations a, forward_eager(sequences, lengths, rows_bytes + align64(t * w * 4), &extra));
+  FATHOM_ASSIGN_OR_RETURN(Activations a, forward_eager(sequences, lengths, rows_bytes + rows32_bytes, &extra));
   TensorView rows(extra, dtype_, Shape{t, w}, device_);
   TensorView rows32 = dtype_ == DType::kF32 ? rows : TensorView(extra + rows_bytes, DType::kF32, Shape{t, w}, device_);
   FATHOM_TRY(head.forward(ctx_, a.hidden, rows));
