@@ -1,5 +1,6 @@
 #include "ops/attention.h"
 
+#include "backends/cpu/decoder_kernels.h"
 #include "backends/cpu/encoder_kernels.h"
 #include "backends/cpu/kernels.h"
 #if FATHOM_WITH_CUDA
@@ -58,6 +59,40 @@ Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const VarlenBat
                                          batch.cuda_max_seqs, heads, head_dim, scale, out,
                                          extras.distance_bias ? extras.distance_bias->data : nullptr, extras.span,
                                          extras.window_half);
+#endif
+    default:
+      return unsupported_device(ctx, kOp);
+  }
+}
+
+Status attention_varlen_causal(ExecContext& ctx, const TensorView& qkv, const QkvLayout& layout, const VarlenBatch& batch,
+                               float scale, const TensorView& out) {
+  constexpr const char* kOp = "attention_varlen_causal";
+  if (!layout.valid())
+    return make_error(ErrorCode::kInvalidArgument, "attention_varlen_causal: q_heads must be a positive multiple of kv_heads");
+  FATHOM_TRY(batch.validate());
+  FATHOM_TRY(check_tensor(ctx, qkv, qkv.dtype, kOp, "qkv"));
+  FATHOM_TRY(check_tensor(ctx, out, qkv.dtype, kOp, "out"));
+  FATHOM_TRY(check_matrix(qkv, batch.total(), layout.row_width(), kOp, "qkv"));
+  FATHOM_TRY(check_matrix(out, batch.total(), layout.q_width(), kOp, "out"));
+  switch (ctx.device.kind) {
+    case DeviceKind::kCpu: {
+      if (qkv.dtype != DType::kF32)
+        return make_error(ErrorCode::kUnsupported, "attention_varlen_causal on cpu computes in float32 only");
+      if (batch.total() == 0) return Status::Ok();
+      if (!ctx.workspace) return make_error(ErrorCode::kInvalidArgument, "attention_varlen_causal: ExecContext has no workspace");
+      FATHOM_ASSIGN_OR_RETURN(void* scratch,
+                              ctx.workspace->get(cpu::attention_scratch_floats(batch.max_seqlen) * sizeof(float)));
+      cpu::attention_varlen_causal(qkv.ptr<float>(), batch.cu_seqlens.data(), batch.batch(), layout.q_heads,
+                                   layout.kv_heads, layout.head_dim, scale, out.ptr<float>(), static_cast<float*>(scratch),
+                                   batch.max_seqlen);
+      return Status::Ok();
+    }
+#if FATHOM_WITH_CUDA
+    case DeviceKind::kCuda:
+      return cuda::ops::attention_varlen_causal(ctx, qkv, batch.cu_seqlens.data(), batch.batch(), batch.cuda_desc,
+                                                batch.cuda_max_seqs, layout.q_heads, layout.kv_heads, layout.head_dim,
+                                                scale, out);
 #endif
     default:
       return unsupported_device(ctx, kOp);

@@ -1,6 +1,8 @@
 #pragma once
-// Bidirectional multi-head self-attention over a packed variable-length batch (no padding, no mask).
+// Multi-head self-attention over a packed variable-length batch (no padding): bidirectional for encoders,
+// causal grouped-query for a decoder's prefill of fresh sequences.
 #include "ops/common.h"
+#include "ops/qkv_layout.h"
 #include "ops/varlen.h"
 
 namespace fathom::ops {
@@ -28,5 +30,14 @@ struct AttentionExtras {
 // On CUDA it runs the CUDA-core kernel for every dtype when an extra is set (capturable).
 Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const VarlenBatch& batch, int heads, int head_dim,
                         float scale, const TensorView& out, const AttentionExtras& extras);
+
+// Causal grouped-query self-attention over packed fresh sequences (a decoder prefill with nothing cached yet):
+// qkv [T, layout.row_width()] holds q | k | v rows (ops/qkv_layout.h), out [T, layout.q_width()] must not alias
+// it. Query i of a sequence sees that sequence's keys [0, i]; query head h reads key / value head
+// h / (q_heads / kv_heads). Equal to attention_paged over a cache holding just these rows, without reading the
+// cache: on CUDA the tensor-core kernel for f16 / bf16 with head_dim 32 / 64 / 128, the CUDA-core kernel
+// otherwise. Scratch as attention_varlen.
+Status attention_varlen_causal(ExecContext& ctx, const TensorView& qkv, const QkvLayout& layout, const VarlenBatch& batch,
+                               float scale, const TensorView& out);
 
 }  // namespace fathom::ops

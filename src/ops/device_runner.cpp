@@ -228,7 +228,15 @@ Status fill_graph_batch(int max_seqs, int bucket, const std::vector<std::vector<
     cuda::fill_varlen(cuda::VarlenLayout{max_seqs, bucket}, sequences, position_offset, pad_id, host);
   });
 }
+std::size_t graph_batch_meta_ints(int max_seqs, int bucket) { return cuda::VarlenLayout{max_seqs, bucket}.off_input_ids(); }
+Status fill_graph_batch_meta(int max_seqs, int bucket, const int32_t* cu, int batch, int32_t* host) {
+  return status_from_exceptions([&] { cuda::fill_varlen_meta(cuda::VarlenLayout{max_seqs, bucket}, cu, batch, host); });
+}
 #else
+std::size_t graph_batch_meta_ints(int, int) { return 0; }
+Status fill_graph_batch_meta(int, int, const int32_t*, int, int32_t*) {
+  return make_error(ErrorCode::kUnsupported, "graph batches need the CUDA backend");
+}
 std::size_t graph_batch_ints(int, int) { return 0; }
 std::size_t graph_batch_ids_offset(int, int) { return 0; }
 std::size_t graph_batch_positions_offset(int, int) { return 0; }

@@ -96,5 +96,10 @@ std::size_t graph_batch_positions_offset(int max_seqs, int bucket);
 // max_seqs).
 Status fill_graph_batch(int max_seqs, int bucket, const std::vector<std::vector<int32_t>>& sequences,
                         int position_offset, int32_t pad_id, int32_t* host);
+// The leading part of that layout that attention and pooling read (header, cu_seqlens, tile tables; no
+// ids), filled from prefix sums cu [batch + 1]: graph_batch_meta_ints ints. For an eager pass that uploads
+// its batch description once instead of once per op.
+std::size_t graph_batch_meta_ints(int max_seqs, int bucket);
+Status fill_graph_batch_meta(int max_seqs, int bucket, const int32_t* cu, int batch, int32_t* host);
 
 }  // namespace fathom::ops

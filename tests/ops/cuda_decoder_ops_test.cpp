@@ -1,5 +1,6 @@
 // The decoder-LLM ops on CUDA (every dtype, through the src/ops dispatch) against the same ops on the CPU in
-// float32 on dtype-rounded inputs: rms_norm, silu_mul, qk_norm_rope, paged_kv_write + attention_paged.
+// float32 on dtype-rounded inputs: rms_norm, silu_mul, qk_norm_rope, paged_kv_write + attention_paged,
+// attention_varlen_causal.
 #if FATHOM_WITH_CUDA  // CUDA-only test; CPU builds compile nothing here
 #include <gtest/gtest.h>
 
@@ -9,7 +10,9 @@
 
 #include "backends/cuda/context.h"
 #include "ops/activation.h"
+#include "ops/attention.h"
 #include "ops/attention_paged.h"
+#include "ops/device_runner.h"
 #include "ops/fsmn.h"
 #include "ops/cuda_test_util.h"
 #include "ops/norm.h"
@@ -128,6 +131,43 @@ TEST_F(CudaDecoderOps, PagedAttentionAllDtypes) {
                                      td.as<int32_t>(), static_cast<int>(tables.size()), bounds, kg, vg, 0.088f,
                                      dev(od, d, Shape{T, L.q_width()})).ok());
     check("attention_paged", d, od, ref);
+  }
+}
+
+// The causal grouped-query varlen attention of a prefill: tensor-core shapes (head_dim 64 / 128, f16 / bf16) and
+// CUDA-core ones (f32, head_dim 40), sequences crossing 64-row tiles, built per call and from an uploaded batch
+// description (as the decoder passes it).
+TEST_F(CudaDecoderOps, CausalVarlenAttentionAllDtypes) {
+  std::mt19937 rng(5);
+  const std::vector<int> lengths = {70, 1, 129, 64, 5};
+  const ops::VarlenBatch host_batch = ops::VarlenBatch::from_lengths(lengths);
+  const int T = host_batch.total(), B = host_batch.batch();
+  for (const ops::QkvLayout L : {ops::QkvLayout{8, 2, 128}, ops::QkvLayout{16, 8, 64}, ops::QkvLayout{6, 2, 40},
+                                 ops::QkvLayout{4, 4, 32}}) {
+    for (DType d : kFloatTypes) {
+      auto qkv = random_vec(static_cast<std::size_t>(T * L.row_width()), d, rng);
+      std::vector<float> ref(static_cast<std::size_t>(T * L.q_width()));
+      ASSERT_TRUE(ops::attention_varlen_causal(cpu(), TensorView(qkv.data(), DType::kF32, Shape{T, L.row_width()}), L,
+                                               host_batch, 0.11f, TensorView(ref.data(), DType::kF32, Shape{T, L.q_width()}))
+                      .ok());
+      DevMem xd = upload(qkv, d), od(ref.size() * dtype_size(d));
+      const std::string name = "causal varlen " + std::to_string(L.q_heads) + "/" + std::to_string(L.kv_heads) + "x" +
+                               std::to_string(L.head_dim);
+      od.poison();
+      ASSERT_TRUE(ops::attention_varlen_causal(gpu(), dev(xd, d, Shape{T, L.row_width()}), L, host_batch, 0.11f,
+                                               dev(od, d, Shape{T, L.q_width()})).ok());
+      check(name.c_str(), d, od, ref);
+      std::vector<int32_t> desc(ops::graph_batch_meta_ints(B, T));
+      ASSERT_TRUE(ops::fill_graph_batch_meta(B, T, host_batch.cu_seqlens.data(), B, desc.data()).ok());
+      DevMem dd = upload_ints(desc);
+      ops::VarlenBatch uploaded = host_batch;
+      uploaded.cuda_desc = dd.as<int32_t>();
+      uploaded.cuda_max_seqs = B;
+      od.poison();
+      ASSERT_TRUE(ops::attention_varlen_causal(gpu(), dev(xd, d, Shape{T, L.row_width()}), L, uploaded, 0.11f,
+                                               dev(od, d, Shape{T, L.q_width()})).ok());
+      check((name + " (desc)").c_str(), d, od, ref);
+    }
   }
 }
 

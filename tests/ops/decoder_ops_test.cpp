@@ -1,6 +1,6 @@
 // The decoder-LLM ops on the CPU against direct double-precision loops: rms_norm, silu_mul, qk_norm_rope,
 // paged_kv_write + attention_paged (grouped-query, causal, scattered block tables, several sequences),
-// argmax_rows.
+// attention_varlen_causal against attention_paged, argmax_rows.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <random>
 
 #include "ops/activation.h"
+#include "ops/attention.h"
 #include "ops/attention_paged.h"
 #include "ops/norm.h"
 #include "ops/qk_norm_rope.h"
@@ -180,6 +181,52 @@ TEST(DecoderOps, PagedAttentionMatchesContiguousReference) {
                                vp, scale, TensorView(out.data(), DType::kF32, Shape{T, L.q_width()})).ok());
   slots[1] = slots[0];
   EXPECT_FALSE(paged_kv_write(cpu.ctx(), qkv_v, L, TensorView(slots.data(), DType::kI32, Shape{T}), kp, vp).ok());
+}
+
+// A prefill of fresh sequences: the causal varlen attention over the packed rows equals the paged attention
+// over a cache that holds just those rows (grouped-query heads, head_dim 12, sequences of 7, 1 and 13).
+TEST(DecoderOps, CausalVarlenAttentionEqualsPagedOverFreshSequences) {
+  CpuExecContext cpu;
+  for (const QkvLayout L : {QkvLayout{6, 2, 12}, QkvLayout{4, 4, 8}, QkvLayout{3, 1, 5}}) {
+    const std::vector<int> lengths = {7, 1, 13};
+    const int block = 4;
+    int T = 0;
+    for (int n : lengths) T += n;
+    const int64_t W = L.row_width();
+    std::vector<float> qkv = random_values(static_cast<std::size_t>(T * W), 40 + L.head_dim);
+    std::vector<PagedSeq> desc;
+    std::vector<int32_t> tables, slots;
+    int row = 0, next_block = 0;
+    for (int n : lengths) {
+      desc.push_back(PagedSeq{row, n, n, static_cast<int32_t>(tables.size())});
+      const int blocks = (n + block - 1) / block;
+      for (int b = 0; b < blocks; ++b) tables.push_back(next_block + b);
+      for (int p = 0; p < n; ++p) slots.push_back(next_block * block + p);
+      next_block += blocks;
+      row += n;
+    }
+    const int64_t pool_rows = int64_t{next_block} * block;
+    std::vector<float> k_pool(static_cast<std::size_t>(pool_rows * L.kv_width())), v_pool(k_pool.size());
+    TensorView qkv_v(qkv.data(), DType::kF32, Shape{T, W});
+    TensorView kp(k_pool.data(), DType::kF32, Shape{pool_rows, L.kv_width()});
+    TensorView vp(v_pool.data(), DType::kF32, Shape{pool_rows, L.kv_width()});
+    ASSERT_TRUE(paged_kv_write(cpu.ctx(), qkv_v, L, TensorView(slots.data(), DType::kI32, Shape{T}), kp, vp).ok());
+    std::vector<float> paged(static_cast<std::size_t>(T * L.q_width()), NAN), causal(paged.size(), NAN);
+    const float scale = 0.3f;
+    const PagedAttentionBounds bounds{3, 13, T, block};
+    ASSERT_TRUE(attention_paged(cpu.ctx(), qkv_v, L, desc.data(), tables.data(), static_cast<int>(tables.size()), bounds,
+                                kp, vp, scale, TensorView(paged.data(), DType::kF32, Shape{T, L.q_width()})).ok());
+    const VarlenBatch batch = VarlenBatch::from_lengths(lengths);
+    ASSERT_TRUE(attention_varlen_causal(cpu.ctx(), qkv_v, L, batch, scale,
+                                        TensorView(causal.data(), DType::kF32, Shape{T, L.q_width()})).ok());
+    for (std::size_t i = 0; i < paged.size(); ++i)
+      ASSERT_NEAR(causal[i], paged[i], 1e-5) << "element " << i << " heads " << L.q_heads << "/" << L.kv_heads;
+    // A qkv of the wrong width and a head count that is not a multiple of the key heads are refused.
+    EXPECT_FALSE(attention_varlen_causal(cpu.ctx(), TensorView(qkv.data(), DType::kF32, Shape{T, W - 1}), L, batch, scale,
+                                         TensorView(causal.data(), DType::kF32, Shape{T, L.q_width()})).ok());
+    EXPECT_FALSE(attention_varlen_causal(cpu.ctx(), qkv_v, QkvLayout{5, 2, L.head_dim}, batch, scale,
+                                         TensorView(causal.data(), DType::kF32, Shape{T, L.q_width()})).ok());
+  }
 }
 
 TEST(DecoderOps, ArgmaxRowsPicksTheFirstMaximum) {

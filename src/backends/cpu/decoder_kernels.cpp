@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backends/cpu/attention_tasks.h"
 #include "backends/cpu/parallel.h"
 
 namespace fathom::cpu {
@@ -141,6 +142,23 @@ void attention_paged(const float* qkv, int64_t ld, const PagedSeqHost* seqs, int
       for (int d = 0; d < head_dim; ++d) o[d] = acc[static_cast<std::size_t>(d)] * inv;
     }
   });
+}
+
+void attention_varlen_causal(const float* qkv, const int32_t* cu, int batch, int q_heads, int kv_heads, int head_dim,
+                             float scale, float* out, float* scratch, int max_seqlen) {
+  attention_varlen_tasks(qkv, cu, batch, q_heads, kv_heads, head_dim, scale, out, scratch, max_seqlen,
+                         [](int, float* scores, int len) {
+                           for (int i = 0; i < len; ++i) {
+                             float* row = scores + static_cast<int64_t>(i) * len;
+                             float mx = row[0];
+                             for (int j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
+                             float sum = 0.0f;
+                             for (int j = 0; j <= i; ++j) sum += (row[j] = std::exp(row[j] - mx));
+                             const float inv = 1.0f / sum;
+                             for (int j = 0; j <= i; ++j) row[j] *= inv;
+                             std::fill(row + i + 1, row + len, 0.0f);
+                           }
+                         });
 }
 
 }  // namespace fathom::cpu

@@ -38,4 +38,11 @@ void attention_paged(const float* qkv, int64_t ld, const PagedSeqHost* seqs, int
                      int block_size, const float* k_pool, const float* v_pool, int q_heads, int kv_heads, int head_dim,
                      float scale, float* out);
 
+// Causal grouped-query self-attention over packed fresh sequences (a prefill with nothing cached): qkv
+// [T, (q_heads + 2 kv_heads) * head_dim] (q | k | v), sequence b at rows [cu[b], cu[b + 1]), query i of a
+// sequence sees its keys [0, i]. out [T, q_heads * head_dim]. scratch: attention_scratch_floats(max_seqlen)
+// floats (kernels.h).
+void attention_varlen_causal(const float* qkv, const int32_t* cu, int batch, int q_heads, int kv_heads, int head_dim,
+                             float scale, float* out, float* scratch, int max_seqlen);
+
 }  // namespace fathom::cpu

@@ -61,7 +61,7 @@ void gated_activation(const float* x, float* y, int64_t rows, int64_t n, int act
 void attention_varlen_extras(const float* qkv, const int32_t* cu, int batch, int heads, int head_dim, float scale,
                              const float* distance_bias, int span, int window_half, float* out, float* scratch,
                              int max_seqlen) {
-  attention_varlen_tasks(qkv, cu, batch, heads, head_dim, scale, out, scratch, max_seqlen, [&](int h, float* scores, int len) {
+  attention_varlen_tasks(qkv, cu, batch, heads, heads, head_dim, scale, out, scratch, max_seqlen, [&](int h, float* scores, int len) {
     const float* bias = distance_bias ? distance_bias + static_cast<int64_t>(h) * (2 * span - 1) + span - 1 : nullptr;
     for (int i = 0; i < len; ++i) {
       float* row = scores + static_cast<int64_t>(i) * len;

@@ -161,7 +161,7 @@ std::size_t attention_scratch_floats(int max_seqlen) {
 
 void attention_varlen(const float* qkv, const int32_t* cu, int batch, int heads, int head_dim, float scale, float* out,
                       float* scratch, int max_seqlen) {
-  attention_varlen_tasks(qkv, cu, batch, heads, head_dim, scale, out, scratch, max_seqlen,
+  attention_varlen_tasks(qkv, cu, batch, heads, heads, head_dim, scale, out, scratch, max_seqlen,
                          [](int, float* scores, int len) {
                            for (int i = 0; i < len; ++i)
                              softmax_row(scores + static_cast<int64_t>(i) * len, scores + static_cast<int64_t>(i) * len, len);

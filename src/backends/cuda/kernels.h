@@ -56,7 +56,8 @@ struct EmbeddingParams {
 void embedding_layer_norm(const EmbeddingParams& p, cudaStream_t stream);
 
 // Multi-head self-attention over a packed varlen batch (no padding, no cross-sequence attention):
-//   O[t, h*D:(h+1)*D] = softmax(scale * Q_h[t] K_h[s]^T) V_h[s],  s over t's own sequence.
+//   O[t, h*D:(h+1)*D] = softmax(scale * Q_h[t] K_g[s]^T) V_g[s],  s over t's own sequence (s <= t when causal),
+//   g = h / (num_heads / kv_heads) (g = h without grouped-query heads).
 // Tiled with an online softmax and f32 accumulation (K/V tiles staged in shared memory); f32 inputs are
 // computed entirely in f32. Masked tail rows of the batch are written as zeros.
 // head_dim: 1..128 (compiled widths 8, 16, 32, 64, 128; others are padded; a head_dim or leading dimension that is
@@ -79,6 +80,11 @@ struct AttentionParams {
   int bias_span = 0;
   // sliding window: keys with |j - i| > window_half are masked (< 0: none).
   int window_half = -1;
+  // Decoder prefill (both served by the tensor-core kernel too): grouped-query attention, query head h reading
+  // key / value head h / (num_heads / kv_heads) (0: kv_heads = num_heads; num_heads a multiple of it), and a
+  // causal mask, query row i of a sequence seeing keys j <= i only.
+  int kv_heads = 0;
+  bool causal = false;
 };
 void attention_varlen(const AttentionParams& p, cudaStream_t stream);
 

@@ -161,9 +161,13 @@ Status pool(ExecContext& ctx, const TensorView& hidden, const int32_t* cu, int b
   });
 }
 
-Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
-                        int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out,
-                        const void* distance_bias, int span, int window_half) {
+namespace {
+
+// q | k | v rows of q_heads, kv_heads, kv_heads heads; `extra` sets the optional fields of the parameters.
+template <class Extra>
+Status run_attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
+                            int desc_max_seqs, int q_heads, int kv_heads, int head_dim, float scale,
+                            const TensorView& out, const Extra& extra) {
   if (batch == 0 || cu[batch] == 0) return Status::Ok();
   Result<VarlenView> view = Error{};
   Status st = status_from_exceptions([&] { view = batch_view(ctx, cu, batch, desc, desc_max_seqs); });
@@ -171,22 +175,41 @@ Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* 
   if (!view.ok()) return view.error();
   return status_from_exceptions([&] {
     const std::size_t es = dtype_size(qkv.dtype);
-    const int hsz = heads * head_dim;
+    const int q_width = q_heads * head_dim, kv_width = kv_heads * head_dim;
     AttentionParams p;
     p.dtype = qkv.dtype;
-    p.num_heads = heads; p.head_dim = head_dim;
+    p.num_heads = q_heads; p.head_dim = head_dim;
+    p.kv_heads = kv_heads == q_heads ? 0 : kv_heads;
     p.q = qkv.data;
-    p.k = static_cast<const char*>(qkv.data) + hsz * es;
-    p.v = static_cast<const char*>(qkv.data) + 2 * hsz * es;
-    p.ld_qkv = 3 * hsz;
-    p.out = out.data; p.ld_out = hsz;
+    p.k = static_cast<const char*>(qkv.data) + q_width * es;
+    p.v = static_cast<const char*>(qkv.data) + (q_width + kv_width) * es;
+    p.ld_qkv = q_width + 2 * kv_width;
+    p.out = out.data; p.ld_out = q_width;
     p.scale = scale;
     p.batch = *view;
-    p.distance_bias = static_cast<const float*>(distance_bias);
-    p.bias_span = span;
-    p.window_half = window_half;
+    extra(p);
     cuda::attention_varlen(p, stream_of(ctx));
   });
+}
+
+}  // namespace
+
+Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
+                        int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out,
+                        const void* distance_bias, int span, int window_half) {
+  return run_attention_varlen(ctx, qkv, cu, batch, desc, desc_max_seqs, heads, heads, head_dim, scale, out,
+                              [&](AttentionParams& p) {
+                                p.distance_bias = static_cast<const float*>(distance_bias);
+                                p.bias_span = span;
+                                p.window_half = window_half;
+                              });
+}
+
+Status attention_varlen_causal(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
+                               int desc_max_seqs, int q_heads, int kv_heads, int head_dim, float scale,
+                               const TensorView& out) {
+  return run_attention_varlen(ctx, qkv, cu, batch, desc, desc_max_seqs, q_heads, kv_heads, head_dim, scale, out,
+                              [](AttentionParams& p) { p.causal = true; });
 }
 
 Status convert(ExecContext& ctx, const TensorView& src, const TensorView& dst) {

@@ -37,6 +37,11 @@ Status pool(ExecContext& ctx, const TensorView& hidden, const int32_t* cu, int b
 Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
                         int desc_max_seqs, int heads, int head_dim, float scale, const TensorView& out,
                         const void* distance_bias = nullptr, int span = 0, int window_half = -1);
+// Causal grouped-query attention (ops::attention_varlen_causal): qkv rows q | k | v of q_heads, kv_heads, kv_heads
+// heads.
+Status attention_varlen_causal(ExecContext& ctx, const TensorView& qkv, const int32_t* cu, int batch, const int32_t* desc,
+                               int desc_max_seqs, int q_heads, int kv_heads, int head_dim, float scale,
+                               const TensorView& out);
 // Encoder ops (ops_cuda_encoder.cpp): ops::rotary_qk and ops::gated_activation (act in
 // ops::GatedActivation order).
 Status rotary_qk(ExecContext& ctx, const TensorView& qkv, const TensorView& positions, int heads, int head_dim,

@@ -6,6 +6,7 @@
 
 #include "formats/json_file.h"
 #include "ops/activation.h"
+#include "ops/attention.h"
 #include "ops/attention_paged.h"
 #include "ops/common.h"
 #include "ops/convert.h"
@@ -25,14 +26,16 @@ std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign;
 
 // Byte offsets of one forward pass's inputs (uploaded together, first in the buffer) and activations.
 struct DecoderLm::Layout {
-  std::size_t ids = 0, positions = 0, slots = 0, last_rows = 0, seqs = 0, tables = 0, addresses = 0, embeds = 0;
+  std::size_t ids = 0, positions = 0, slots = 0, last_rows = 0, seqs = 0, tables = 0, addresses = 0, embeds = 0,
+              varlen = 0;
   std::size_t input_bytes = 0;
   std::size_t h = 0, x = 0, qkv = 0, attn = 0, tmp = 0, gate_up = 0, act = 0, last = 0, last_norm = 0, logits = 0,
               logits32 = 0, argmax = 0;
   std::size_t bytes = 0;
 };
 
-DecoderLm::Layout DecoderLm::layout_for(int64_t T, int64_t B, int64_t table_entries, int64_t E) const {
+DecoderLm::Layout DecoderLm::layout_for(int64_t T, int64_t B, int64_t table_entries, int64_t E,
+                                        std::size_t varlen_ints) const {
   const DecoderConfig& c = cfg_;
   const std::size_t es = dtype_size(w_->dtype);
   Layout L;
@@ -52,6 +55,7 @@ DecoderLm::Layout DecoderLm::layout_for(int64_t T, int64_t B, int64_t table_entr
   L.tables = take(static_cast<std::size_t>(table_entries) * 4);
   L.addresses = take(e * 8);
   L.embeds = take(e * hidden * es);
+  L.varlen = take(varlen_ints * 4);
   L.input_bytes = at;
   L.h = take(t * hidden * es);
   L.x = take(t * hidden * es);
@@ -236,7 +240,19 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   const bool graph = bucket > 0;
   const int64_t rows = graph ? bucket : T, nseq = graph ? bucket : B;
   const int64_t entries = graph ? static_cast<int64_t>(bucket) * graph_table_width_ : table_entries;
-  const Layout L = layout_for(rows, nseq, entries, E);
+  // A pass of fresh sequences attends over its own new rows (causal varlen attention); on CUDA its batch
+  // description travels with the inputs.
+  bool fresh = !graph && causal_prefill_supported();
+  for (const SequenceInput& in : inputs) fresh = fresh && cache_.length(in.sequence) == 0;
+  ops::VarlenBatch prefill;
+  std::size_t varlen_ints = 0;
+  if (fresh) {
+    prefill.cu_seqlens.assign(1, 0);
+    for (int64_t n : counts) prefill.cu_seqlens.push_back(prefill.cu_seqlens.back() + static_cast<int32_t>(n));
+    prefill.max_seqlen = max_q;
+    if (ctx_.device.kind == DeviceKind::kCuda) varlen_ints = ops::graph_batch_meta_ints(static_cast<int>(B), static_cast<int>(T));
+  }
+  const Layout L = layout_for(rows, nseq, entries, E, varlen_ints);
   unsigned char* base = nullptr;
   if (graph) {
     base = static_cast<unsigned char*>(graph_buffer_.data());
@@ -299,11 +315,17 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
     last_rows[b] = static_cast<int32_t>(row);
     ++row;
   }
+  if (varlen_ints) {
+    FATHOM_TRY(ops::fill_graph_batch_meta(static_cast<int>(B), static_cast<int>(T), prefill.cu_seqlens.data(),
+                                          static_cast<int>(B), reinterpret_cast<int32_t*>(host + L.varlen)));
+    prefill.cuda_desc = reinterpret_cast<const int32_t*>(base + L.varlen);
+    prefill.cuda_max_seqs = static_cast<int>(B);
+  }
   FATHOM_TRY(runner_->upload(base, host, L.input_bytes));
   if (graph) {
     FATHOM_TRY(runner_->run_graph(bucket, [&] { return body(base, L, rows, nseq, 1, entries, 0, true); }));
   } else {
-    FATHOM_TRY(body(base, L, T, B, max_q, table_entries, E, want_logits));
+    FATHOM_TRY(body(base, L, T, B, max_q, table_entries, E, want_logits, fresh ? &prefill : nullptr));
   }
   ForwardOutput out;
   if (options.logits) {
@@ -336,8 +358,12 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   return out;
 }
 
+bool DecoderLm::causal_prefill_supported() const {
+  return ctx_.device.kind == DeviceKind::kCpu || (ctx_.device.kind == DeviceKind::kCuda && cfg_.head_dim <= 128);
+}
+
 Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t B, int max_q, int64_t table_entries,
-                       int64_t E, bool logits) {
+                       int64_t E, bool logits, const ops::VarlenBatch* prefill) {
   const int64_t hidden = cfg_.hidden_size, vocab = cfg_.vocab_size;
   const DType dt = w_->dtype;
   auto view = [&](std::size_t off, DType t, Shape s) { return TensorView(base + off, t, s, ctx_.device); };
@@ -368,8 +394,11 @@ Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t 
     FATHOM_TRY(ops::qk_norm_rope(ctx_, qkv, layout_, pos_v, inv_freq, rope_scaling_, w.q_norm.data ? &w.q_norm : nullptr,
                                  w.k_norm.data ? &w.k_norm : nullptr, eps));
     FATHOM_TRY(ops::paged_kv_write(ctx_, qkv, layout_, slots_v, k_pool, v_pool));
-    FATHOM_TRY(ops::attention_paged(ctx_, qkv, layout_, dev_seqs, dev_tables, static_cast<int>(table_entries), bounds,
-                                    k_pool, v_pool, attn_scale_, attn));
+    if (prefill)
+      FATHOM_TRY(ops::attention_varlen_causal(ctx_, qkv, layout_, *prefill, attn_scale_, attn));
+    else
+      FATHOM_TRY(ops::attention_paged(ctx_, qkv, layout_, dev_seqs, dev_tables, static_cast<int>(table_entries), bounds,
+                                      k_pool, v_pool, attn_scale_, attn));
     FATHOM_TRY(ops::linear(ctx_, attn, w.o, nullptr, tmp));
     FATHOM_TRY(ops::add(ctx_, h, tmp, h));
     FATHOM_TRY(ops::rms_norm(ctx_, h, w.post_norm, eps, x));

@@ -37,6 +37,7 @@
 #include "models/decoder/kv_cache.h"
 #include "ops/device_runner.h"
 #include "ops/qkv_layout.h"
+#include "ops/varlen.h"
 #include "runtime/exec_context.h"
 
 namespace fathom::models::decoder {
@@ -136,12 +137,18 @@ class DecoderLm {
   Result<ForwardOutput> forward_impl(const std::vector<SequenceInput>& inputs, const ForwardOptions& options);
   // Byte offsets of one pass's inputs and activations inside one device buffer (decoder_lm.cpp).
   struct Layout;
-  Layout layout_for(int64_t rows, int64_t seqs, int64_t table_entries, int64_t embedding_rows) const;
+  // varlen_ints: ints of the CUDA batch description a fresh prefill uploads with its inputs (0 for none).
+  Layout layout_for(int64_t rows, int64_t seqs, int64_t table_entries, int64_t embedding_rows,
+                    std::size_t varlen_ints = 0) const;
+  // Whether a pass of fresh sequences (nothing cached) can take the causal varlen attention instead of the
+  // paged one: every CPU pass, CUDA when head_dim <= 128.
+  bool causal_prefill_supported() const;
   // Enqueues the network over a pass whose inputs sit at `base` (layout L): embeddings, layers, last-row
   // gather, final norm and, when `logits`, the f32 logits at L.logits32 (or L.logits for f32). Capturable when
-  // embedding_rows == 0.
+  // embedding_rows == 0. With `prefill` (a pass of fresh sequences, packed as the batch says), attention reads
+  // the new rows directly (ops::attention_varlen_causal) while they are still written to the cache.
   Status body(unsigned char* base, const Layout& L, int64_t rows, int64_t seqs, int max_q_len, int64_t table_entries,
-              int64_t embedding_rows, bool logits);
+              int64_t embedding_rows, bool logits, const ops::VarlenBatch* prefill = nullptr);
 
   DecoderConfig cfg_;
   ops::QkvLayout layout_;

@@ -1,6 +1,7 @@
 // Varlen multi-head self-attention: flash-attention-style tiling with online softmax, f32 accumulation.
-// f16 / bf16 with head_dim 32, 64 or 128 go to the tensor-core kernel (attention_mma.cu); this file's
-// CUDA-core kernel serves f32 (computed entirely in f32) and every other head_dim.
+// f16 / bf16 with head_dim 32, 64 or 128 go to the tensor-core kernel (attention_mma.cu), causal and grouped-query
+// included; this file's CUDA-core kernel serves f32 (computed entirely in f32), every other head_dim and the
+// encoder extras (relative-distance bias, sliding window).
 //
 // One block per (query tile of kAttnTileRows rows of one sequence, head). The head dim D (1..128) is padded to a
 // compiled width DP in {8, 16, 32, 64, 128}. When D and the leading dimensions are multiples of 4 every 4-wide
@@ -110,16 +111,18 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
   }
   const int kbeg = p.batch.cu_seqlens[seq], kend = p.batch.cu_seqlens[seq + 1];
   const bool valid = qrow < kend;
-  const bool extras = p.window_half >= 0 || p.distance_bias;
-  // A sliding window limits the keys the tile's rows can see.
+  const bool extras = p.window_half >= 0 || p.distance_bias || p.causal;
+  // A sliding window or the causal mask limits the keys the tile's rows can see.
   const int klo = p.window_half >= 0 ? max(kbeg, q0 - p.window_half) : kbeg;
-  const int khi = p.window_half >= 0 ? min(kend, q0 + kAttnTileRows + p.window_half) : kend;
+  int khi = p.window_half >= 0 ? min(kend, q0 + kAttnTileRows + p.window_half) : kend;
+  if (p.causal) khi = min(khi, q0 + kAttnTileRows);
   const float* bias_row =
       p.distance_bias ? p.distance_bias + static_cast<std::size_t>(head) * (2 * p.bias_span - 1) + p.bias_span - 1 : nullptr;
 
   const T* qp = static_cast<const T*>(p.q) + head * D;
-  const T* kp = static_cast<const T*>(p.k) + head * D;
-  const T* vp = static_cast<const T*>(p.v) + head * D;
+  const int kv_head = p.kv_heads > 0 ? head / (p.num_heads / p.kv_heads) : head;
+  const T* kp = static_cast<const T*>(p.k) + kv_head * D;
+  const T* vp = static_cast<const T*>(p.v) + kv_head * D;
 
   float q[kChunks * 4], acc[kChunks * 4];
 #pragma unroll
@@ -172,7 +175,7 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
         s[u] = j < nk ? d : -INFINITY;
         if (extras && j < nk && valid) {
           const int dist = k0 + j - qrow;
-          if (p.window_half >= 0 && abs(dist) > p.window_half) s[u] = -INFINITY;
+          if ((p.window_half >= 0 && abs(dist) > p.window_half) || (p.causal && dist > 0)) s[u] = -INFINITY;
           else if (bias_row) s[u] += bias_row[dist] * 1.4426950408889634f;  // scores are in log2 units
         }
       }
@@ -180,7 +183,7 @@ __global__ void __launch_bounds__(kAttnTileRows * threads_per_row<DP>())
 #pragma unroll
       for (int u = 1; u < kGroup; ++u) mx = fmaxf(mx, s[u]);
       const float m_new = fmaxf(m, mx);
-      // Fully masked so far (sliding window): nothing to rescale, no weight.
+      // Fully masked so far (sliding window, causal): nothing to rescale, no weight.
       const float corr = m_new == -INFINITY ? 1.f : exp2f(m - m_new);
       l *= corr;
 #pragma unroll
@@ -235,6 +238,8 @@ void attention_varlen(const AttentionParams& p, cudaStream_t stream) {
   const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(static_cast<float>(p.head_dim));
   const float scale_log2 = scale * 1.4426950408889634f;
   require(!p.distance_bias || p.bias_span >= 1, "attention", "distance_bias needs bias_span >= 1");
+  require(p.kv_heads >= 0 && (p.kv_heads == 0 || p.num_heads % p.kv_heads == 0), "attention",
+          "num_heads " + std::to_string(p.num_heads) + " is not a multiple of kv_heads " + std::to_string(p.kv_heads));
   const bool extras = p.distance_bias || p.window_half >= 0;
   if (!extras && attention_mma_supported(p)) {  // f16 / bf16, head_dim 32 / 64 / 128: tensor cores
     attention_varlen_mma(p, scale_log2, stream);

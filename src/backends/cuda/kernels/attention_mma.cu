@@ -7,6 +7,8 @@
 // the tensor cores with f32 accumulation; the online softmax (running max and sum per row) is kept in f32,
 // P is rounded to the input type for the P·V product. Rows past the sequence end are computed but never
 // stored; warps whose rows all lie past it skip the arithmetic. Masked tail tiles (tile_seq = -1) write zeros.
+// Grouped-query heads read key / value head h / (num_heads / kv_heads); a causal pass stops after the key tile
+// on the diagonal and masks the keys after each row there.
 #include <cstdint>
 
 #include "backends/cuda/kernels.h"
@@ -116,8 +118,11 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     return;
   }
   const int kbeg = p.batch.cu_seqlens[seq], kend = p.batch.cu_seqlens[seq + 1];
-  const T* kp = static_cast<const T*>(p.k) + head * D;
-  const T* vp = static_cast<const T*>(p.v) + head * D;
+  const int kv_head = p.kv_heads > 0 ? head / (p.num_heads / p.kv_heads) : head;
+  const T* kp = static_cast<const T*>(p.k) + kv_head * D;
+  const T* vp = static_cast<const T*>(p.v) + kv_head * D;
+  // Causal: the tile's last row sees keys up to q0 + kRows - 1 (later keys of the loaded tile are masked).
+  const int kstop = p.causal ? min(kend, q0 + kRows) : kend;
 
   // Start the first K and V tiles while Q is read.
   load_tile<T, D>(ks, kp, p.ld_qkv, kbeg, kend);
@@ -151,8 +156,8 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   const int k_row = lane & 7, k_col = (lane >> 3) * 8;                   // K: 4 matrices along the head dim
   const int v_row = (lane & 7) + ((lane >> 3) & 1) * 8, v_col = (lane >> 4) * 8;  // V^T: 2 key halves x 2 dim blocks
 
-  for (int k0 = kbeg; k0 < kend; k0 += kKeys) {
-    const bool more = k0 + kKeys < kend;
+  for (int k0 = kbeg; k0 < kstop; k0 += kKeys) {
+    const bool more = k0 + kKeys < kstop;
     cp_async_wait<1>();  // K of this tile
     __syncthreads();
     float s[kNBlocks][4];
@@ -177,14 +182,18 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     uint32_t pf[kKeys / 16][4];
     if (warp_active) {
       const int nk = kend - k0;
+      // Keys visible to this thread's rows: below the sequence end, and not after the row when causal (only
+      // the tile on the diagonal has keys after some of the warp's rows).
+      const bool diagonal = p.causal && k0 + kKeys > q0 + warp * 16;
+      const int lim0 = diagonal ? min(nk, row0 - k0 + 1) : nk, lim1 = diagonal ? min(nk, row1 - k0 + 1) : nk;
       float mx0 = m0, mx1 = m1;
 #pragma unroll
       for (int n = 0; n < kNBlocks; ++n) {
         const int j = n * 8 + t4 * 2;
-        s[n][0] = j < nk ? s[n][0] * scale_log2 : -INFINITY;
-        s[n][1] = j + 1 < nk ? s[n][1] * scale_log2 : -INFINITY;
-        s[n][2] = j < nk ? s[n][2] * scale_log2 : -INFINITY;
-        s[n][3] = j + 1 < nk ? s[n][3] * scale_log2 : -INFINITY;
+        s[n][0] = j < lim0 ? s[n][0] * scale_log2 : -INFINITY;
+        s[n][1] = j + 1 < lim0 ? s[n][1] * scale_log2 : -INFINITY;
+        s[n][2] = j < lim1 ? s[n][2] * scale_log2 : -INFINITY;
+        s[n][3] = j + 1 < lim1 ? s[n][3] * scale_log2 : -INFINITY;
         mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
         mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
       }
