@@ -27,7 +27,8 @@ struct AttentionExtras {
   int window_half = -1;
 };
 // attention_varlen with extras: same contract; an extras struct with neither set is plain attention.
-// On CUDA it runs the CUDA-core kernel for every dtype when an extra is set (capturable).
+// On CUDA a distance bias runs the CUDA-core kernel for every dtype; a window alone keeps the tensor-core kernel
+// for f16 / bf16 (capturable either way).
 Status attention_varlen(ExecContext& ctx, const TensorView& qkv, const VarlenBatch& batch, int heads, int head_dim,
                         float scale, const TensorView& out, const AttentionExtras& extras);
 

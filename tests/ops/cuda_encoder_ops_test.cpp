@@ -98,21 +98,24 @@ TEST_F(CudaEncoderOps, AttentionWithDistanceBiasAndWindow) {
   const int total = batch.total();
   std::mt19937 rng(9);
   auto bias = f32(random_vec(static_cast<std::size_t>(heads) * (2 * span - 1), DType::kF32, rng), Shape{heads, 2 * span - 1});
-  for (int d : {24, 32, 64})
+  // Windows of 8 and 64 (ModernBERT's local layers) and 100 (more than a 64-row tile); f16 / bf16 at head_dim
+  // 32 / 64 / 128 run a window on the tensor-core kernel, the rest on the CUDA-core one.
+  for (int d : {24, 32, 64, 128})
     for (DType dt : kFloatTypes)
-      for (int mode = 0; mode < 3; ++mode) {  // bias, window, both
+      for (int mode = 0; mode < 5; ++mode) {  // bias, window 8, bias + window 8, window 64, window 100
         const int hidden = heads * d;
         auto qkv = make(dt, {total, 3 * hidden}, 4);
         auto out = make(dt, {total, hidden}, 5);
         ops::AttentionExtras extras;
-        if (mode != 1) {
+        const bool with_bias = mode == 0 || mode == 2;
+        if (with_bias) {
           extras.distance_bias = &bias.cpu;
           extras.span = span;
         }
-        if (mode != 0) extras.window_half = 8;
+        if (mode != 0) extras.window_half = mode == 3 ? 64 : mode == 4 ? 100 : 8;
         const float scale = 1.f / std::sqrt(static_cast<float>(d));
         ASSERT_TRUE(ops::attention_varlen(cpu(), qkv.cpu, batch, heads, d, scale, out.cpu, extras).ok());
-        if (mode != 1) extras.distance_bias = &bias.dev;
+        if (with_bias) extras.distance_bias = &bias.dev;
         ASSERT_TRUE(ops::attention_varlen(gpu(), qkv.dev, batch, heads, d, scale, out.dev, extras).ok());
         const std::string what = "attention extras mode " + std::to_string(mode) + " d " + std::to_string(d);
         expect_close(out, dt, what);

@@ -73,7 +73,7 @@ struct AttentionParams {
   int ld_out = 0;
   float scale = 0.f;  // 0: 1/sqrt(head_dim)
   VarlenView batch;
-  // Optional extras (either one routes every dtype to the CUDA-core kernel):
+  // Optional extras (the distance bias routes every dtype to the CUDA-core kernel):
   // additive f32 bias by relative distance, [num_heads, 2 * bias_span - 1]: score(i, j) += bias[h, j - i + span - 1]
   // (sequences at most bias_span long);
   const float* distance_bias = nullptr;

@@ -1,7 +1,7 @@
 // Varlen multi-head self-attention: flash-attention-style tiling with online softmax, f32 accumulation.
-// f16 / bf16 with head_dim 32, 64 or 128 go to the tensor-core kernel (attention_mma.cu), causal and grouped-query
-// included; this file's CUDA-core kernel serves f32 (computed entirely in f32), every other head_dim and the
-// encoder extras (relative-distance bias, sliding window).
+// f16 / bf16 with head_dim 32, 64 or 128 go to the tensor-core kernel (attention_mma.cu), causal, grouped-query and
+// sliding-window passes included; this file's CUDA-core kernel serves f32 (computed entirely in f32), every other
+// head_dim and the relative-distance bias.
 //
 // One block per (query tile of kAttnTileRows rows of one sequence, head). The head dim D (1..128) is padded to a
 // compiled width DP in {8, 16, 32, 64, 128}. When D and the leading dimensions are multiples of 4 every 4-wide
@@ -240,8 +240,7 @@ void attention_varlen(const AttentionParams& p, cudaStream_t stream) {
   require(!p.distance_bias || p.bias_span >= 1, "attention", "distance_bias needs bias_span >= 1");
   require(p.kv_heads >= 0 && (p.kv_heads == 0 || p.num_heads % p.kv_heads == 0), "attention",
           "num_heads " + std::to_string(p.num_heads) + " is not a multiple of kv_heads " + std::to_string(p.kv_heads));
-  const bool extras = p.distance_bias || p.window_half >= 0;
-  if (!extras && attention_mma_supported(p)) {  // f16 / bf16, head_dim 32 / 64 / 128: tensor cores
+  if (!p.distance_bias && attention_mma_supported(p)) {  // f16 / bf16, head_dim 32 / 64 / 128: tensor cores
     attention_varlen_mma(p, scale_log2, stream);
     FATHOM_CUDA_CHECK_LAUNCH();
     return;

@@ -8,7 +8,8 @@
 // P is rounded to the input type for the P·V product. Rows past the sequence end are computed but never
 // stored; warps whose rows all lie past it skip the arithmetic. Masked tail tiles (tile_seq = -1) write zeros.
 // Grouped-query heads read key / value head h / (num_heads / kv_heads); a causal pass stops after the key tile
-// on the diagonal and masks the keys after each row there.
+// on the diagonal and masks the keys after each row there; a sliding window (ModernBERT's local layers) visits
+// only the key tiles within window_half of the tile's rows and masks the keys outside each row's window.
 #include <cstdint>
 
 #include "backends/cuda/kernels.h"
@@ -121,13 +122,17 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   const int kv_head = p.kv_heads > 0 ? head / (p.num_heads / p.kv_heads) : head;
   const T* kp = static_cast<const T*>(p.k) + kv_head * D;
   const T* vp = static_cast<const T*>(p.v) + kv_head * D;
-  // Causal: the tile's last row sees keys up to q0 + kRows - 1 (later keys of the loaded tile are masked).
-  const int kstop = p.causal ? min(kend, q0 + kRows) : kend;
+  // The keys the tile's rows can see: a sliding window of +-window_half around each row, keys up to the row
+  // when causal (keys of a loaded tile outside a row's range are masked below).
+  const bool window = p.window_half >= 0;
+  const int kstart = window ? max(kbeg, q0 - p.window_half) : kbeg;
+  int kstop = window ? min(kend, q0 + kRows + p.window_half) : kend;
+  if (p.causal) kstop = min(kstop, q0 + kRows);
 
   // Start the first K and V tiles while Q is read.
-  load_tile<T, D>(ks, kp, p.ld_qkv, kbeg, kend);
+  load_tile<T, D>(ks, kp, p.ld_qkv, kstart, kend);
   cp_async_commit();
-  load_tile<T, D>(vs, vp, p.ld_qkv, kbeg, kend);
+  load_tile<T, D>(vs, vp, p.ld_qkv, kstart, kend);
   cp_async_commit();
 
   const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;  // this thread's two query rows
@@ -156,7 +161,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   const int k_row = lane & 7, k_col = (lane >> 3) * 8;                   // K: 4 matrices along the head dim
   const int v_row = (lane & 7) + ((lane >> 3) & 1) * 8, v_col = (lane >> 4) * 8;  // V^T: 2 key halves x 2 dim blocks
 
-  for (int k0 = kbeg; k0 < kstop; k0 += kKeys) {
+  for (int k0 = kstart; k0 < kstop; k0 += kKeys) {
     const bool more = k0 + kKeys < kstop;
     cp_async_wait<1>();  // K of this tile
     __syncthreads();
@@ -182,18 +187,27 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     uint32_t pf[kKeys / 16][4];
     if (warp_active) {
       const int nk = kend - k0;
-      // Keys visible to this thread's rows: below the sequence end, and not after the row when causal (only
-      // the tile on the diagonal has keys after some of the warp's rows).
-      const bool diagonal = p.causal && k0 + kKeys > q0 + warp * 16;
-      const int lim0 = diagonal ? min(nk, row0 - k0 + 1) : nk, lim1 = diagonal ? min(nk, row1 - k0 + 1) : nk;
+      // Keys [lo, hi) of this tile are visible to each of this thread's rows: below the sequence end, not after
+      // the row when causal, within the window when there is one.
+      int lo0 = 0, lo1 = 0, hi0 = nk, hi1 = nk;
+      if (p.causal) {
+        hi0 = min(hi0, row0 - k0 + 1);
+        hi1 = min(hi1, row1 - k0 + 1);
+      }
+      if (window) {
+        lo0 = row0 - p.window_half - k0;
+        lo1 = row1 - p.window_half - k0;
+        hi0 = min(hi0, row0 + p.window_half - k0 + 1);
+        hi1 = min(hi1, row1 + p.window_half - k0 + 1);
+      }
       float mx0 = m0, mx1 = m1;
 #pragma unroll
       for (int n = 0; n < kNBlocks; ++n) {
         const int j = n * 8 + t4 * 2;
-        s[n][0] = j < lim0 ? s[n][0] * scale_log2 : -INFINITY;
-        s[n][1] = j + 1 < lim0 ? s[n][1] * scale_log2 : -INFINITY;
-        s[n][2] = j < lim1 ? s[n][2] * scale_log2 : -INFINITY;
-        s[n][3] = j + 1 < lim1 ? s[n][3] * scale_log2 : -INFINITY;
+        s[n][0] = j >= lo0 && j < hi0 ? s[n][0] * scale_log2 : -INFINITY;
+        s[n][1] = j + 1 >= lo0 && j + 1 < hi0 ? s[n][1] * scale_log2 : -INFINITY;
+        s[n][2] = j >= lo1 && j < hi1 ? s[n][2] * scale_log2 : -INFINITY;
+        s[n][3] = j + 1 >= lo1 && j + 1 < hi1 ? s[n][3] * scale_log2 : -INFINITY;
         mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
         mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
       }
@@ -201,7 +215,10 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-      const float c0 = exp2f(m0 - mx0), c1 = exp2f(m1 - mx1);
+      // A row with no visible key yet (a window tile before its range; rows past the end) has max -inf: its
+      // weights are exp2(-inf) = 0 against a base of 0 instead of NaN.
+      const float b0 = mx0 == -INFINITY ? 0.f : mx0, b1 = mx1 == -INFINITY ? 0.f : mx1;
+      const float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);
       m0 = mx0;
       m1 = mx1;
       l0 *= c0;
@@ -215,8 +232,8 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
       }
 #pragma unroll
       for (int n = 0; n < kNBlocks; ++n) {
-        const float p0 = exp2f(s[n][0] - mx0), p1 = exp2f(s[n][1] - mx0);
-        const float p2 = exp2f(s[n][2] - mx1), p3 = exp2f(s[n][3] - mx1);
+        const float p0 = exp2f(s[n][0] - b0), p1 = exp2f(s[n][1] - b0);
+        const float p2 = exp2f(s[n][2] - b1), p3 = exp2f(s[n][3] - b1);
         l0 += p0 + p1;
         l1 += p2 + p3;
         // The S accumulator of key blocks 2j, 2j+1 is the A fragment of k-step j of P·V.
