@@ -64,7 +64,7 @@ TEST_P(CudaDecoderEmbedder, EmbeddingsFollowTheReferenceBatchedEqualsSingle) {
 
 std::vector<Param> params() {
   std::vector<Param> out;
-  for (const char* m : {"qwen3-embed-f32", "qwen3-embed-bf16"})
+  for (const char* m : {"qwen3-embed-f32", "qwen3-embed-bf16", "qwen3-embed-f16-d64"})
     for (DType d : {DType::kF32, DType::kF16, DType::kBF16}) out.push_back({m, d});
   return out;
 }

@@ -75,7 +75,7 @@ TEST_P(CudaEncoder, MatchesReferenceBatchedEqualsSingle) {
 std::vector<Param> params() {
   std::vector<Param> v;
   for (const char* m : {"mpnet-mean-norm", "mpnet-f16-cls", "nomic-mean-norm", "nomic-f16-cls-bias", "gte-ntk-cls-norm",
-                        "gte-bf16-mean", "modernbert-mean", "modernbert-bf16-cls-norm"}) {
+                        "gte-bf16-mean", "modernbert-mean", "modernbert-bf16-cls-norm", "modernbert-f16-d64"}) {
     for (std::optional<DType> d : {std::optional<DType>(DType::kF32), std::optional<DType>(DType::kF16),
                                    std::optional<DType>(DType::kBF16), std::optional<DType>()})
       v.push_back({m, d, true});

@@ -166,7 +166,7 @@ TEST_P(DecoderEmbedderParity, BadInputsAreErrorsNotCrashes) {
   EXPECT_TRUE(fine.ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, DecoderEmbedderParity, ::testing::Values("qwen3-embed-f32", "qwen3-embed-bf16"),
+INSTANTIATE_TEST_SUITE_P(Fixtures, DecoderEmbedderParity, ::testing::Values("qwen3-embed-f32", "qwen3-embed-bf16", "qwen3-embed-f16-d64"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)

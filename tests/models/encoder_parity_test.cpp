@@ -110,7 +110,8 @@ TEST_P(EncoderParity, ModelTokenizerGivesTheReferenceIds) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EncoderParity, ::testing::Values("mpnet-mean-norm", "mpnet-f16-cls", "nomic-mean-norm",
                                                                          "nomic-f16-cls-bias", "gte-ntk-cls-norm", "gte-bf16-mean",
-                                                                         "modernbert-mean", "modernbert-bf16-cls-norm"),
+                                                                         "modernbert-mean", "modernbert-bf16-cls-norm",
+                                                                         "modernbert-f16-d64"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& c : s)
