@@ -41,18 +41,7 @@ Result<BertConfig> parse_bert_config(const nlohmann::json& j, const std::filesys
   FATHOM_ASSIGN_OR_RETURN(auto is_decoder, json_bool(j, "is_decoder", file));
   if (is_decoder.value_or(false))
     return make_error(ErrorCode::kUnsupported, file.string() + ": is_decoder = true (causal BERT) is not supported");
-  FATHOM_ASSIGN_OR_RETURN(auto mat, json_bool(j, "is_matryoshka", file));
-  c.is_matryoshka = mat.value_or(false);
-  if (auto it = j.find("matryoshka_dimensions"); it != j.end() && !it->is_null()) {
-    if (!it->is_array())
-      return make_error(ErrorCode::kLoadFailed, file.string() + ": `matryoshka_dimensions` should be a list of integers");
-    for (const auto& d : *it) {
-      if (!d.is_number_integer() || d.get<int64_t>() <= 0 || d.get<int64_t>() > c.hidden_size)
-        return make_error(ErrorCode::kLoadFailed, file.string() + ": `matryoshka_dimensions` entries must be integers in [1, " +
-                                                      std::to_string(c.hidden_size) + "], got " + d.dump());
-      c.matryoshka_dimensions.push_back(d.get<int>());
-    }
-  }
+  FATHOM_ASSIGN_OR_RETURN(c.matryoshka, parse_matryoshka(j, file, c.hidden_size));
   return c;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "models/matryoshka.h"
 #include "ops/activation.h"
 
 namespace fathom::models::bert {
@@ -24,8 +25,7 @@ struct BertConfig {
   float layer_norm_eps = 1e-12f;
   ops::GeluMode gelu = ops::GeluMode::kErf;
   bool roberta_positions = false;     // positions start at pad_token_id + 1 (RoBERTa, XLM-R)
-  bool is_matryoshka = false;
-  std::vector<int> matryoshka_dimensions;
+  MatryoshkaDims matryoshka;
 
   int head_dim() const { return hidden_size / num_heads; }
   int position_offset() const { return roberta_positions ? pad_token_id + 1 : 0; }

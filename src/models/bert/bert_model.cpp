@@ -133,12 +133,8 @@ class BertEmbedder final : public Model, public Embedder, public Classifier {
   const formats::Tokenizer& tokenizer() const override { return *tokenizer_; }
   int max_input_tokens() const override { return max_tokens_; }
   int embedding_dim() const override { return cfg_.hidden_size; }
-  bool supports_matryoshka() const override { return cfg_.is_matryoshka || !cfg_.matryoshka_dimensions.empty(); }
-  std::vector<int> matryoshka_dimensions() const override {
-    if (!cfg_.matryoshka_dimensions.empty()) return cfg_.matryoshka_dimensions;
-    if (cfg_.is_matryoshka) return {cfg_.hidden_size};
-    return {};
-  }
+  bool supports_matryoshka() const override { return cfg_.matryoshka.supported(); }
+  std::vector<int> matryoshka_dimensions() const override { return cfg_.matryoshka.list(cfg_.hidden_size); }
   bool normalizes_by_default() const override { return normalize_; }
   Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) override;
   std::vector<TokenOutput> token_outputs() const override {

@@ -9,6 +9,7 @@
 #include "models/decoder/config.h"
 #include "models/decoder/decoder_lm.h"
 #include "models/input_checks.h"
+#include "models/matryoshka.h"
 #include "ops/common.h"
 
 namespace fathom::models::decoder {
@@ -23,6 +24,7 @@ struct EmbedderParts {
   std::string architecture;
   DecoderConfig decoder;
   formats::SentenceTransformersConfig st;
+  MatryoshkaDims matryoshka;
 };
 
 Result<EmbedderParts> resolve_parts(const std::filesystem::path& dir, const nlohmann::json& config) {
@@ -30,6 +32,7 @@ Result<EmbedderParts> resolve_parts(const std::filesystem::path& dir, const nloh
   p.architecture = config_architecture(config, "qwen3");
   FATHOM_ASSIGN_OR_RETURN(p.decoder, parse_decoder_config(config, dir / "config.json"));
   FATHOM_ASSIGN_OR_RETURN(p.st, formats::read_sentence_transformers_config(dir));
+  FATHOM_ASSIGN_OR_RETURN(p.matryoshka, parse_matryoshka(config, dir / "config.json", p.decoder.hidden_size));
   if (!p.st.has_pooling)
     return make_error(ErrorCode::kUnsupported,
                       dir.string() + ": " + p.architecture +
@@ -69,8 +72,8 @@ class DecoderEmbedder final : public Model, public Embedder {
   const formats::Tokenizer& tokenizer() const override { return *tokenizer_; }
   int max_input_tokens() const override { return max_tokens_; }
   int embedding_dim() const override { return lm_->hidden_size(); }
-  bool supports_matryoshka() const override { return false; }
-  std::vector<int> matryoshka_dimensions() const override { return {}; }
+  bool supports_matryoshka() const override { return parts_.matryoshka.supported(); }
+  std::vector<int> matryoshka_dimensions() const override { return parts_.matryoshka.list(lm_->hidden_size()); }
   bool normalizes_by_default() const override { return parts_.st.normalize; }
   std::vector<std::pair<std::string, std::string>> prompts() const override { return parts_.st.prompts; }
   std::string default_prompt_name() const override { return parts_.st.default_prompt_name; }

@@ -6,11 +6,13 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "formats/json_file.h"
 #include "formats/safetensors.h"
 #include "formats/sentence_transformers.h"
 #include "formats/tokenizer/tokenizer.h"
 #include "models/encoder/encoder_forward.h"
 #include "models/input_checks.h"
+#include "models/matryoshka.h"
 #include "ops/convert.h"
 #include "ops/device_runner.h"
 #include "ops/pooling.h"
@@ -56,6 +58,8 @@ class EncoderEmbedder final : public Model, public Embedder, public Classifier {
       return make_error(ErrorCode::kLoadFailed, st.pooling_source + ": embedding dimension " +
                                                     std::to_string(*st.pooling_dimension) + " differs from the hidden size " +
                                                     std::to_string(spec_.hidden) + " of " + (dir / "config.json").string());
+    FATHOM_ASSIGN_OR_RETURN(nlohmann::json config, formats::read_json_file(dir / "config.json"));
+    FATHOM_ASSIGN_OR_RETURN(matryoshka_, parse_matryoshka(config, dir / "config.json", spec_.hidden));
     FATHOM_ASSIGN_OR_RETURN(auto tok_max, formats::read_tokenizer_max_length(dir));
     max_tokens_ = formats::resolve_max_input_tokens(st.max_seq_length, tok_max, spec_.position_limit);
 
@@ -102,8 +106,10 @@ class EncoderEmbedder final : public Model, public Embedder, public Classifier {
   const formats::Tokenizer& tokenizer() const override { return *tokenizer_; }
   int max_input_tokens() const override { return max_tokens_; }
   int embedding_dim() const override { return spec_.hidden; }
-  bool supports_matryoshka() const override { return false; }
-  std::vector<int> matryoshka_dimensions() const override { return {}; }
+  bool supports_matryoshka() const override { return !spec_.classifier && matryoshka_.supported(); }
+  std::vector<int> matryoshka_dimensions() const override {
+    return spec_.classifier ? std::vector<int>{} : matryoshka_.list(spec_.hidden);
+  }
   bool normalizes_by_default() const override { return normalize_; }
   Result<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences) override;
 
@@ -160,6 +166,7 @@ class EncoderEmbedder final : public Model, public Embedder, public Classifier {
   EncoderWeights weights_;
   ops::PoolingMode pooling_ = ops::PoolingMode::kMean;
   bool normalize_ = false;
+  MatryoshkaDims matryoshka_;  // config.json's declaration (embedders only)
   int max_tokens_ = 0;
   std::shared_ptr<const formats::Tokenizer> tokenizer_;
 };
