@@ -240,17 +240,29 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   const bool graph = bucket > 0;
   const int64_t rows = graph ? bucket : T, nseq = graph ? bucket : B;
   const int64_t entries = graph ? static_cast<int64_t>(bucket) * graph_table_width_ : table_entries;
-  // A pass of fresh sequences attends over its own new rows (causal varlen attention); on CUDA its batch
-  // description travels with the inputs.
-  bool fresh = !graph && causal_prefill_supported();
-  for (const SequenceInput& in : inputs) fresh = fresh && cache_.length(in.sequence) == 0;
+  // Sequences that start empty (fresh prefills) are packed first and attend over their own new rows (causal
+  // varlen attention; on CUDA its batch description travels with the inputs); the rest read the paged cache.
+  std::vector<int64_t> order;  // packing order: fresh sequences, then the others, each in input order
+  const bool split = !graph && causal_prefill_supported();
+  for (int64_t b = 0; b < B; ++b)
+    if (split && cache_.length(inputs[static_cast<std::size_t>(b)].sequence) == 0) order.push_back(b);
+  const int64_t fresh = static_cast<int64_t>(order.size());
+  for (int64_t b = 0; b < B; ++b)
+    if (!split || cache_.length(inputs[static_cast<std::size_t>(b)].sequence) != 0) order.push_back(b);
   ops::VarlenBatch prefill;
   std::size_t varlen_ints = 0;
-  if (fresh) {
+  int paged_max_q = 0;
+  for (int64_t i = fresh; i < B; ++i)
+    paged_max_q = std::max<int>(paged_max_q, static_cast<int>(counts[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]));
+  if (fresh > 0) {
     prefill.cu_seqlens.assign(1, 0);
-    for (int64_t n : counts) prefill.cu_seqlens.push_back(prefill.cu_seqlens.back() + static_cast<int32_t>(n));
-    prefill.max_seqlen = max_q;
-    if (ctx_.device.kind == DeviceKind::kCuda) varlen_ints = ops::graph_batch_meta_ints(static_cast<int>(B), static_cast<int>(T));
+    for (int64_t i = 0; i < fresh; ++i) {
+      const int64_t n = counts[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
+      prefill.cu_seqlens.push_back(prefill.cu_seqlens.back() + static_cast<int32_t>(n));
+      prefill.max_seqlen = std::max<int>(prefill.max_seqlen, static_cast<int>(n));
+    }
+    if (ctx_.device.kind == DeviceKind::kCuda)
+      varlen_ints = ops::graph_batch_meta_ints(static_cast<int>(fresh), prefill.cu_seqlens.back());
   }
   const Layout L = layout_for(rows, nseq, entries, E, varlen_ints);
   unsigned char* base = nullptr;
@@ -274,11 +286,12 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   unsigned char* embeds = host + L.embeds;
   CpuExecContext cpu;
   int64_t row = 0, erow = 0, toff = 0;
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t i = 0; i < B; ++i) {  // descriptor i is the i-th sequence in packing order
+    const int64_t b = order[static_cast<std::size_t>(i)];
     const SequenceInput& in = inputs[static_cast<std::size_t>(b)];
     const int64_t start = cache_.length(in.sequence), n = counts[static_cast<std::size_t>(b)];
-    if (graph) toff = b * graph_table_width_;
-    seqs[b] = ops::PagedSeq{static_cast<int32_t>(row), static_cast<int32_t>(n), static_cast<int32_t>(start + n),
+    if (graph) toff = i * graph_table_width_;
+    seqs[i] = ops::PagedSeq{static_cast<int32_t>(row), static_cast<int32_t>(n), static_cast<int32_t>(start + n),
                             static_cast<int32_t>(toff)};
     const auto& table = cache_.block_table(in.sequence);
     const int used = cache_.blocks_for(start + n);
@@ -316,16 +329,17 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
     ++row;
   }
   if (varlen_ints) {
-    FATHOM_TRY(ops::fill_graph_batch_meta(static_cast<int>(B), static_cast<int>(T), prefill.cu_seqlens.data(),
-                                          static_cast<int>(B), reinterpret_cast<int32_t*>(host + L.varlen)));
+    FATHOM_TRY(ops::fill_graph_batch_meta(static_cast<int>(fresh), prefill.cu_seqlens.back(), prefill.cu_seqlens.data(),
+                                          static_cast<int>(fresh), reinterpret_cast<int32_t*>(host + L.varlen)));
     prefill.cuda_desc = reinterpret_cast<const int32_t*>(base + L.varlen);
-    prefill.cuda_max_seqs = static_cast<int>(B);
+    prefill.cuda_max_seqs = static_cast<int>(fresh);
   }
   FATHOM_TRY(runner_->upload(base, host, L.input_bytes));
   if (graph) {
-    FATHOM_TRY(runner_->run_graph(bucket, [&] { return body(base, L, rows, nseq, 1, entries, 0, true); }));
+    FATHOM_TRY(runner_->run_graph(bucket, [&] { return body(base, L, rows, nseq, 1, entries, 0, true, PrefillSplit{}); }));
   } else {
-    FATHOM_TRY(body(base, L, T, B, max_q, table_entries, E, want_logits, fresh ? &prefill : nullptr));
+    FATHOM_TRY(body(base, L, T, B, paged_max_q, table_entries, E, want_logits,
+                    fresh > 0 ? PrefillSplit{&prefill, fresh} : PrefillSplit{}));
   }
   ForwardOutput out;
   if (options.logits) {
@@ -363,7 +377,7 @@ bool DecoderLm::causal_prefill_supported() const {
 }
 
 Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t B, int max_q, int64_t table_entries,
-                       int64_t E, bool logits, const ops::VarlenBatch* prefill) {
+                       int64_t E, bool logits, const PrefillSplit& split) {
   const int64_t hidden = cfg_.hidden_size, vocab = cfg_.vocab_size;
   const DType dt = w_->dtype;
   auto view = [&](std::size_t off, DType t, Shape s) { return TensorView(base + off, t, s, ctx_.device); };
@@ -384,7 +398,12 @@ Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t 
     FATHOM_TRY(ops::scatter_rows(ctx_, view(L.embeds, dt, Shape{E, hidden}), view(L.addresses, DType::kI64, Shape{E})));
   const auto* dev_seqs = reinterpret_cast<const ops::PagedSeq*>(base + L.seqs);
   const auto* dev_tables = reinterpret_cast<const int32_t*>(base + L.tables);
-  const ops::PagedAttentionBounds bounds{static_cast<int>(B), max_q, static_cast<int>(T), cache_.block_size()};
+  // The paged attention covers the descriptors after the fresh ones.
+  const int64_t paged = B - split.fresh_sequences;
+  const ops::PagedAttentionBounds bounds{static_cast<int>(paged), max_q, static_cast<int>(T), cache_.block_size()};
+  const int64_t fresh_rows = split.batch ? split.batch->total() : 0;
+  const TensorView qkv_fresh = view(L.qkv, dt, Shape{fresh_rows, layout_.row_width()});
+  const TensorView attn_fresh = view(L.attn, dt, Shape{fresh_rows, layout_.q_width()});
   const float eps = static_cast<float>(cfg_.rms_norm_eps);
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
     const DecoderLayerWeights& w = w_->layers[static_cast<std::size_t>(l)];
@@ -394,11 +413,10 @@ Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t 
     FATHOM_TRY(ops::qk_norm_rope(ctx_, qkv, layout_, pos_v, inv_freq, rope_scaling_, w.q_norm.data ? &w.q_norm : nullptr,
                                  w.k_norm.data ? &w.k_norm : nullptr, eps));
     FATHOM_TRY(ops::paged_kv_write(ctx_, qkv, layout_, slots_v, k_pool, v_pool));
-    if (prefill)
-      FATHOM_TRY(ops::attention_varlen_causal(ctx_, qkv, layout_, *prefill, attn_scale_, attn));
-    else
-      FATHOM_TRY(ops::attention_paged(ctx_, qkv, layout_, dev_seqs, dev_tables, static_cast<int>(table_entries), bounds,
-                                      k_pool, v_pool, attn_scale_, attn));
+    if (split.batch) FATHOM_TRY(ops::attention_varlen_causal(ctx_, qkv_fresh, layout_, *split.batch, attn_scale_, attn_fresh));
+    if (paged > 0)
+      FATHOM_TRY(ops::attention_paged(ctx_, qkv, layout_, dev_seqs + split.fresh_sequences, dev_tables,
+                                      static_cast<int>(table_entries), bounds, k_pool, v_pool, attn_scale_, attn));
     FATHOM_TRY(ops::linear(ctx_, attn, w.o, nullptr, tmp));
     FATHOM_TRY(ops::add(ctx_, h, tmp, h));
     FATHOM_TRY(ops::rms_norm(ctx_, h, w.post_norm, eps, x));
