@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <set>
 
 #include "formats/json_file.h"
@@ -242,13 +243,13 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   const int64_t entries = graph ? static_cast<int64_t>(bucket) * graph_table_width_ : table_entries;
   // Sequences that start empty (fresh prefills) are packed first and attend over their own new rows (causal
   // varlen attention; on CUDA its batch description travels with the inputs); the rest read the paged cache.
-  std::vector<int64_t> order;  // packing order: fresh sequences, then the others, each in input order
-  const bool split = !graph && causal_prefill_supported();
-  for (int64_t b = 0; b < B; ++b)
-    if (split && cache_.length(inputs[static_cast<std::size_t>(b)].sequence) == 0) order.push_back(b);
-  const int64_t fresh = static_cast<int64_t>(order.size());
-  for (int64_t b = 0; b < B; ++b)
-    if (!split || cache_.length(inputs[static_cast<std::size_t>(b)].sequence) != 0) order.push_back(b);
+  std::vector<int64_t> order(static_cast<std::size_t>(B));  // packing order: fresh sequences first, else input order
+  std::iota(order.begin(), order.end(), int64_t{0});
+  int64_t fresh = 0;
+  if (!graph && causal_prefill_supported())
+    fresh = std::stable_partition(order.begin(), order.end(),
+                                  [&](int64_t b) { return cache_.length(inputs[static_cast<std::size_t>(b)].sequence) == 0; }) -
+            order.begin();
   ops::VarlenBatch prefill;
   std::size_t varlen_ints = 0;
   int paged_max_q = 0;
@@ -336,10 +337,9 @@ Result<ForwardOutput> DecoderLm::forward_impl(const std::vector<SequenceInput>& 
   }
   FATHOM_TRY(runner_->upload(base, host, L.input_bytes));
   if (graph) {
-    FATHOM_TRY(runner_->run_graph(bucket, [&] { return body(base, L, rows, nseq, 1, entries, 0, true, PrefillSplit{}); }));
+    FATHOM_TRY(runner_->run_graph(bucket, [&] { return body(base, L, rows, nseq, 1, entries, 0, true, nullptr); }));
   } else {
-    FATHOM_TRY(body(base, L, T, B, paged_max_q, table_entries, E, want_logits,
-                    fresh > 0 ? PrefillSplit{&prefill, fresh} : PrefillSplit{}));
+    FATHOM_TRY(body(base, L, T, B, paged_max_q, table_entries, E, want_logits, fresh > 0 ? &prefill : nullptr));
   }
   ForwardOutput out;
   if (options.logits) {
@@ -377,7 +377,7 @@ bool DecoderLm::causal_prefill_supported() const {
 }
 
 Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t B, int max_q, int64_t table_entries,
-                       int64_t E, bool logits, const PrefillSplit& split) {
+                       int64_t E, bool logits, const ops::VarlenBatch* fresh) {
   const int64_t hidden = cfg_.hidden_size, vocab = cfg_.vocab_size;
   const DType dt = w_->dtype;
   auto view = [&](std::size_t off, DType t, Shape s) { return TensorView(base + off, t, s, ctx_.device); };
@@ -399,9 +399,10 @@ Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t 
   const auto* dev_seqs = reinterpret_cast<const ops::PagedSeq*>(base + L.seqs);
   const auto* dev_tables = reinterpret_cast<const int32_t*>(base + L.tables);
   // The paged attention covers the descriptors after the fresh ones.
-  const int64_t paged = B - split.fresh_sequences;
+  const int fresh_seqs = fresh ? fresh->batch() : 0;
+  const int64_t paged = B - fresh_seqs;
   const ops::PagedAttentionBounds bounds{static_cast<int>(paged), max_q, static_cast<int>(T), cache_.block_size()};
-  const int64_t fresh_rows = split.batch ? split.batch->total() : 0;
+  const int64_t fresh_rows = fresh ? fresh->total() : 0;
   const TensorView qkv_fresh = view(L.qkv, dt, Shape{fresh_rows, layout_.row_width()});
   const TensorView attn_fresh = view(L.attn, dt, Shape{fresh_rows, layout_.q_width()});
   const float eps = static_cast<float>(cfg_.rms_norm_eps);
@@ -413,9 +414,9 @@ Status DecoderLm::body(unsigned char* base, const Layout& L, int64_t T, int64_t 
     FATHOM_TRY(ops::qk_norm_rope(ctx_, qkv, layout_, pos_v, inv_freq, rope_scaling_, w.q_norm.data ? &w.q_norm : nullptr,
                                  w.k_norm.data ? &w.k_norm : nullptr, eps));
     FATHOM_TRY(ops::paged_kv_write(ctx_, qkv, layout_, slots_v, k_pool, v_pool));
-    if (split.batch) FATHOM_TRY(ops::attention_varlen_causal(ctx_, qkv_fresh, layout_, *split.batch, attn_scale_, attn_fresh));
+    if (fresh) FATHOM_TRY(ops::attention_varlen_causal(ctx_, qkv_fresh, layout_, *fresh, attn_scale_, attn_fresh));
     if (paged > 0)
-      FATHOM_TRY(ops::attention_paged(ctx_, qkv, layout_, dev_seqs + split.fresh_sequences, dev_tables,
+      FATHOM_TRY(ops::attention_paged(ctx_, qkv, layout_, dev_seqs + fresh_seqs, dev_tables,
                                       static_cast<int>(table_entries), bounds, k_pool, v_pool, attn_scale_, attn));
     FATHOM_TRY(ops::linear(ctx_, attn, w.o, nullptr, tmp));
     FATHOM_TRY(ops::add(ctx_, h, tmp, h));

@@ -143,19 +143,14 @@ class DecoderLm {
   // Whether the fresh sequences of a pass (nothing cached) can take the causal varlen attention instead of the
   // paged one: every CPU pass, CUDA when head_dim <= 128.
   bool causal_prefill_supported() const;
-  // The fresh sequences of a pass (nothing cached before it), packed first: rows [0, batch->total()) and the
-  // first `fresh_sequences` descriptors. Empty (batch null) when the pass has none or cannot split.
-  struct PrefillSplit {
-    const ops::VarlenBatch* batch = nullptr;
-    int64_t fresh_sequences = 0;
-  };
   // Enqueues the network over a pass whose inputs sit at `base` (layout L): embeddings, layers, last-row
   // gather, final norm and, when `logits`, the f32 logits at L.logits32 (or L.logits for f32). Capturable when
-  // embedding_rows == 0. The fresh sequences of `split` attend over their own new rows
-  // (ops::attention_varlen_causal; the rows are still written to the cache), the others over the paged cache;
-  // max_q_len bounds the latter's new rows.
+  // embedding_rows == 0. `fresh` (null: none) describes the pass's fresh sequences (nothing cached before it),
+  // packed first: rows [0, fresh->total()) and the first fresh->batch() descriptors. They attend over their own
+  // new rows (ops::attention_varlen_causal; the rows are still written to the cache), the others over the paged
+  // cache; max_q_len bounds the latter's new rows.
   Status body(unsigned char* base, const Layout& L, int64_t rows, int64_t seqs, int max_q_len, int64_t table_entries,
-              int64_t embedding_rows, bool logits, const PrefillSplit& split);
+              int64_t embedding_rows, bool logits, const ops::VarlenBatch* fresh);
 
   DecoderConfig cfg_;
   ops::QkvLayout layout_;

@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "formats/json_file.h"
 #include "formats/safetensors.h"
 #include "formats/sentence_transformers.h"
 #include "formats/tokenizer/tokenizer.h"
@@ -43,7 +42,8 @@ class EncoderEmbedder final : public Model, public Embedder, public Classifier {
     graph_arena_.reset();
   }
 
-  Status init(const std::filesystem::path& dir, EncoderSpec spec, const WeightsFn& load_weights, bool graphs,
+  Status init(const std::filesystem::path& dir, const nlohmann::json& config, EncoderSpec spec,
+              const WeightsFn& load_weights, bool graphs,
               int max_batch_tokens, const ops::RunnerOptions& runner_options) {
     spec_ = std::move(spec);
     FATHOM_ASSIGN_OR_RETURN(auto st, formats::read_sentence_transformers_config(dir));
@@ -58,7 +58,6 @@ class EncoderEmbedder final : public Model, public Embedder, public Classifier {
       return make_error(ErrorCode::kLoadFailed, st.pooling_source + ": embedding dimension " +
                                                     std::to_string(*st.pooling_dimension) + " differs from the hidden size " +
                                                     std::to_string(spec_.hidden) + " of " + (dir / "config.json").string());
-    FATHOM_ASSIGN_OR_RETURN(nlohmann::json config, formats::read_json_file(dir / "config.json"));
     FATHOM_ASSIGN_OR_RETURN(matryoshka_, parse_matryoshka(config, dir / "config.json", spec_.hidden));
     FATHOM_ASSIGN_OR_RETURN(auto tok_max, formats::read_tokenizer_max_length(dir));
     max_tokens_ = formats::resolve_max_input_tokens(st.max_seq_length, tok_max, spec_.position_limit);
@@ -374,7 +373,7 @@ Result<std::unique_ptr<Model>> load_encoder(const std::filesystem::path& dir, co
   const DType dtype = resolve_compute_dtype(config, options);
   FATHOM_TRY(prepare_compute(dir, info.name, dtype, options.device));
   auto model = std::make_unique<EncoderEmbedder>(info, arch, options.device, dtype, options.memory_budget);
-  Status s = model->init(dir, std::move(spec), load_weights, options.cuda_graphs, options.max_batch_tokens,
+  Status s = model->init(dir, config, std::move(spec), load_weights, options.cuda_graphs, options.max_batch_tokens,
                          runner_options(options));
   if (!s.ok()) return s.error();
   return std::unique_ptr<Model>(std::move(model));
